@@ -1,0 +1,310 @@
+/**
+ * Elementwise kernels: unary maps and their derivatives over contiguous data, binary arithmetic over
+ * strided (broadcast) operands, and the strided copy behind `contiguous()`.
+ *
+ * Each operation has its own loop (the `switch` sits outside it), so the hot loops hold no calls and
+ * no closures. Strided kernels first merge dimensions that are contiguous for every operand, so the
+ * common cases (same-shape contiguous, a bias row) become one or two long inner loops.
+ *
+ * @module
+ */
+
+import type {
+  AddIntoKernel,
+  BinaryKernel,
+  CopyStridedKernel,
+  DropoutMaskKernel,
+  ScaleKernel,
+  UnaryBackwardKernel,
+  UnaryKernel,
+} from "./types.ts";
+
+/** The unary maps with a kernel. `pow` and `leakyRelu` take a scalar parameter. */
+export type UnaryKind =
+  | "neg"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "abs"
+  | "relu"
+  | "leakyRelu"
+  | "sigmoid"
+  | "tanh"
+  | "pow";
+
+/** The binary operations with a kernel; `eq` gives 1 where the operands are equal, else 0. */
+export type BinaryKind = "add" | "sub" | "mul" | "div" | "eq";
+
+/** out[i] = f(x[i]) for i < n; `param` is the exponent of pow or the slope of leakyRelu. */
+export const unary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
+  switch (kind) {
+    case "neg":
+      for (let i = 0; i < n; i++) out[oo + i] = -x[xo + i];
+      return;
+    case "exp":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.exp(x[xo + i]);
+      return;
+    case "log":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.log(x[xo + i]);
+      return;
+    case "sqrt":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.sqrt(x[xo + i]);
+      return;
+    case "abs":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.abs(x[xo + i]);
+      return;
+    case "relu":
+      for (let i = 0; i < n; i++) {
+        const v = x[xo + i];
+        out[oo + i] = v > 0 ? v : 0;
+      }
+      return;
+    case "leakyRelu":
+      for (let i = 0; i < n; i++) {
+        const v = x[xo + i];
+        out[oo + i] = v > 0 ? v : v * param;
+      }
+      return;
+    case "sigmoid":
+      for (let i = 0; i < n; i++) {
+        const v = x[xo + i];
+        // Two branches keep exp's argument non-positive, so neither overflows.
+        if (v >= 0) out[oo + i] = 1 / (1 + Math.exp(-v));
+        else {
+          const e = Math.exp(v);
+          out[oo + i] = e / (1 + e);
+        }
+      }
+      return;
+    case "tanh":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.tanh(x[xo + i]);
+      return;
+    case "pow":
+      if (param === 2) { for (let i = 0; i < n; i++) out[oo + i] = x[xo + i] * x[xo + i]; }
+      else for (let i = 0; i < n; i++) out[oo + i] = Math.pow(x[xo + i], param);
+      return;
+  }
+};
+
+/**
+ * Gradient of a unary map: gx[i] = gy[i] · f′(x[i]), written with the input `x` or the output `y`,
+ * whichever gives the derivative most cheaply and accurately. All arrays are contiguous from 0.
+ */
+export const unaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, param) => {
+  switch (kind) {
+    case "neg":
+      for (let i = 0; i < n; i++) gx[i] = -gy[i];
+      return;
+    case "exp":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] * y[i];
+      return;
+    case "log":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] / x[i];
+      return;
+    case "sqrt":
+      for (let i = 0; i < n; i++) gx[i] = (0.5 * gy[i]) / y[i];
+      return;
+    case "abs":
+      for (let i = 0; i < n; i++) gx[i] = x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0;
+      return;
+    case "relu":
+      for (let i = 0; i < n; i++) gx[i] = x[i] > 0 ? gy[i] : 0;
+      return;
+    case "leakyRelu":
+      for (let i = 0; i < n; i++) gx[i] = x[i] > 0 ? gy[i] : gy[i] * param;
+      return;
+    case "sigmoid":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] * y[i] * (1 - y[i]);
+      return;
+    case "tanh":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] * (1 - y[i] * y[i]);
+      return;
+    case "pow":
+      if (param === 2) { for (let i = 0; i < n; i++) gx[i] = 2 * gy[i] * x[i]; }
+      else for (let i = 0; i < n; i++) gx[i] = gy[i] * param * Math.pow(x[i], param - 1);
+      return;
+  }
+};
+
+/**
+ * Merges dimensions that are contiguous in every stride list (and drops size-1 dimensions), so the
+ * loops run over as few, as long, rows as possible. Returns the reduced shape and stride lists.
+ */
+export function coalesce(shape: readonly number[], strideLists: readonly (readonly number[])[]): {
+  shape: number[];
+  strides: number[][];
+} {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strideLists.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    const mergeable = last >= 0 &&
+      strideLists.every((s, k) => outStrides[k][last] === s[d] * shape[d]);
+    if (mergeable) {
+      outShape[last] *= shape[d];
+      strideLists.forEach((s, k) => (outStrides[k][last] = s[d]));
+    } else {
+      outShape.push(shape[d]);
+      strideLists.forEach((s, k) => outStrides[k].push(s[d]));
+    }
+  }
+  if (outShape.length === 0) {
+    outShape.push(1);
+    outStrides.forEach((s) => s.push(1));
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/**
+ * out = a ∘ b elementwise, where a and b are strided views already broadcast to `shape` (stride 0
+ * on broadcast dimensions) and `out` is contiguous from `oo`.
+ */
+export const binary: BinaryKernel = (kind, shape, a, ao, aStrides, b, bo, bStrides, out, oo) => {
+  const outStrides = new Array<number>(shape.length);
+  let step = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    outStrides[d] = step;
+    step *= shape[d];
+  }
+  if (step === 0) return;
+  const { shape: dims, strides } = coalesce(shape, [aStrides, bStrides, outStrides]);
+  const [as, bs] = strides;
+  const nd = dims.length;
+  const inner = dims[nd - 1];
+  const ai = as[nd - 1];
+  const bi = bs[nd - 1];
+  const rows = step / inner;
+  const index = new Array<number>(nd).fill(0);
+  let aRow = ao;
+  let bRow = bo;
+  for (let r = 0; r < rows; r++) {
+    binaryRow(kind, inner, a, aRow, ai, b, bRow, bi, out, oo + r * inner);
+    // Advance the multi-index over the outer dimensions (odometer style).
+    for (let d = nd - 2; d >= 0; d--) {
+      index[d]++;
+      aRow += as[d];
+      bRow += bs[d];
+      if (index[d] < dims[d]) break;
+      aRow -= as[d] * dims[d];
+      bRow -= bs[d] * dims[d];
+      index[d] = 0;
+    }
+  }
+};
+
+function binaryRow(
+  kind: BinaryKind,
+  n: number,
+  a: Float32Array,
+  ai: number,
+  as: number,
+  b: Float32Array,
+  bi: number,
+  bs: number,
+  out: Float32Array,
+  oi: number,
+): void {
+  if (as === 1 && bs === 1) {
+    switch (kind) {
+      case "add":
+        for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] + b[bi + i];
+        return;
+      case "sub":
+        for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] - b[bi + i];
+        return;
+      case "mul":
+        for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] * b[bi + i];
+        return;
+      case "div":
+        for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] / b[bi + i];
+        return;
+      case "eq":
+        for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] === b[bi + i] ? 1 : 0;
+        return;
+    }
+  }
+  switch (kind) {
+    case "add":
+      for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] + b[bi + i * bs];
+      return;
+    case "sub":
+      for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] - b[bi + i * bs];
+      return;
+    case "mul":
+      for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] * b[bi + i * bs];
+      return;
+    case "div":
+      for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] / b[bi + i * bs];
+      return;
+    case "eq":
+      for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] === b[bi + i * bs] ? 1 : 0;
+      return;
+  }
+}
+
+/**
+ * Copies a strided view of `shape` from `src` into a strided view in `dst` (either may be contiguous:
+ * pass row-major strides). `contiguous()` is the case of contiguous destination strides.
+ */
+export const copyStrided: CopyStridedKernel = (
+  shape,
+  src,
+  so,
+  srcStrides,
+  dst,
+  dOffset,
+  dstStrides,
+) => {
+  let total = 1;
+  for (const d of shape) total *= d;
+  if (total === 0) return;
+  const { shape: dims, strides } = coalesce(shape, [srcStrides, dstStrides]);
+  const [ss, ds] = strides;
+  const nd = dims.length;
+  const inner = dims[nd - 1];
+  const si = ss[nd - 1];
+  const di = ds[nd - 1];
+  const rows = total / inner;
+  const index = new Array<number>(nd).fill(0);
+  let sRow = so;
+  let dRow = dOffset;
+  for (let r = 0; r < rows; r++) {
+    if (si === 1 && di === 1) dst.set(src.subarray(sRow, sRow + inner), dRow);
+    else for (let i = 0; i < inner; i++) dst[dRow + i * di] = src[sRow + i * si];
+    for (let d = nd - 2; d >= 0; d--) {
+      index[d]++;
+      sRow += ss[d];
+      dRow += ds[d];
+      if (index[d] < dims[d]) break;
+      sRow -= ss[d] * dims[d];
+      dRow -= ds[d] * dims[d];
+      index[d] = 0;
+    }
+  }
+};
+
+/** dst[i] += src[i] for i < n (gradient accumulation). */
+export const addInto: AddIntoKernel = (dst, dOffset, src, sOffset, n) => {
+  for (let i = 0; i < n; i++) dst[dOffset + i] += src[sOffset + i];
+};
+
+/** out[i] = x[i] · s for i < n. */
+export const scale: ScaleKernel = (x, xo, s, out, oo, n) => {
+  for (let i = 0; i < n; i++) out[oo + i] = x[xo + i] * s;
+};
+
+/** Source of uniform numbers in [0, 1), such as an `Rng`. */
+export interface UniformSource {
+  /** A uniform float in [0, 1). */
+  uniform(): number;
+}
+
+/**
+ * Fills `mask` with an inverted-dropout mask: each entry is 0 with probability p, else 1/(1 − p),
+ * so the expected value of masked activations is unchanged.
+ */
+export const dropoutMask: DropoutMaskKernel = (rng, p, mask, n) => {
+  const keep = 1 / (1 - p);
+  for (let i = 0; i < n; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+};

@@ -1,0 +1,138 @@
+/**
+ * The backend boundary: every hot loop the ops run goes through the {@linkcode kernels} table, so a
+ * faster implementation (WebAssembly SIMD, workers) can replace the reference TypeScript kernels one
+ * by one with {@linkcode useKernels}, and tests can compare each replacement with
+ * {@linkcode referenceKernels}.
+ *
+ * @module
+ */
+
+import { col2im, im2col, maxPoolBackward, maxPoolForward } from "./conv.ts";
+import {
+  addInto,
+  binary,
+  copyStrided,
+  dropoutMask,
+  scale,
+  unary,
+  unaryBackward,
+} from "./elementwise.ts";
+import { type Gemm, gemmReference } from "./gemm.ts";
+import {
+  argmaxAxis,
+  crossEntropyBackward,
+  crossEntropyForward,
+  maxAxis,
+  softmaxAxis,
+  softmaxAxisBackward,
+  sumAxis,
+} from "./reduce.ts";
+
+export type { Gemm } from "./gemm.ts";
+export type { ConvGeometry } from "./conv.ts";
+export type { BinaryKind, UnaryKind, UniformSource } from "./elementwise.ts";
+export type * from "./types.ts";
+import type {
+  AddIntoKernel,
+  AxisReduceKernel,
+  BinaryKernel,
+  Col2imKernel,
+  CopyStridedKernel,
+  CrossEntropyBackwardKernel,
+  CrossEntropyForwardKernel,
+  DropoutMaskKernel,
+  Im2colKernel,
+  MaxPoolBackwardKernel,
+  MaxPoolForwardKernel,
+  ScaleKernel,
+  SoftmaxBackwardKernel,
+  SoftmaxKernel,
+  UnaryBackwardKernel,
+  UnaryKernel,
+} from "./types.ts";
+
+/** The table of kernels the ops call. Each entry is a plain function over Float32Array offsets. */
+export interface Kernels {
+  /** Short name of the implementation, e.g. "typescript". */
+  name: string;
+  /** Allocates zeroed storage for `n` floats (lets a backend place tensors in its own memory). */
+  alloc(n: number): Float32Array;
+  /** C = op(A)·op(B) + beta·C. */
+  gemm: Gemm;
+  /** Unfolds an image into GEMM columns. */
+  im2col: Im2colKernel;
+  /** Folds GEMM columns back into an image, adding overlaps. */
+  col2im: Col2imKernel;
+  /** Max pooling forward with argmax. */
+  maxPoolForward: MaxPoolForwardKernel;
+  /** Max pooling backward through the saved argmax. */
+  maxPoolBackward: MaxPoolBackwardKernel;
+  /** Elementwise unary map. */
+  unary: UnaryKernel;
+  /** Derivative of a unary map. */
+  unaryBackward: UnaryBackwardKernel;
+  /** Broadcast binary arithmetic over strided operands. */
+  binary: BinaryKernel;
+  /** Strided copy between views (contiguous() and gradient scatter). */
+  copyStrided: CopyStridedKernel;
+  /** Gradient accumulation dst += src. */
+  addInto: AddIntoKernel;
+  /** out = x · s. */
+  scale: ScaleKernel;
+  /** Inverted-dropout mask from a uniform source. */
+  dropoutMask: DropoutMaskKernel;
+  /** Sum over the middle axis of [outer, n, inner]. */
+  sumAxis: AxisReduceKernel;
+  /** Max over the middle axis of [outer, n, inner]. */
+  maxAxis: AxisReduceKernel;
+  /** Index of the maximum over the middle axis of [outer, n, inner]. */
+  argmaxAxis: AxisReduceKernel;
+  /** Softmax or log-softmax over the middle axis. */
+  softmaxAxis: SoftmaxKernel;
+  /** Gradient of softmax or log-softmax. */
+  softmaxAxisBackward: SoftmaxBackwardKernel;
+  /** Fused softmax cross-entropy, forward. */
+  crossEntropyForward: CrossEntropyForwardKernel;
+  /** Fused softmax cross-entropy, backward. */
+  crossEntropyBackward: CrossEntropyBackwardKernel;
+}
+
+/** The reference TypeScript kernels: the definition of correct for every faster backend. */
+export const referenceKernels: Readonly<Kernels> = Object.freeze({
+  name: "typescript",
+  alloc: (n: number) => new Float32Array(n),
+  gemm: gemmReference,
+  im2col,
+  col2im,
+  maxPoolForward,
+  maxPoolBackward,
+  unary,
+  unaryBackward,
+  binary,
+  copyStrided,
+  addInto,
+  scale,
+  dropoutMask,
+  sumAxis,
+  maxAxis,
+  argmaxAxis,
+  softmaxAxis,
+  softmaxAxisBackward,
+  crossEntropyForward,
+  crossEntropyBackward,
+});
+
+/** The kernels in use now. Ops read entries from this object at call time. */
+export const kernels: Kernels = { ...referenceKernels };
+
+/**
+ * Replaces some kernels (the others stay as they are) and returns a function that restores the
+ * previous set, e.g. `const restore = useKernels({ gemm: fastGemm }); …; restore();`.
+ */
+export function useKernels(replacements: Partial<Kernels>): () => void {
+  const previous = { ...kernels };
+  Object.assign(kernels, replacements);
+  return () => {
+    Object.assign(kernels, previous);
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * Signatures of the kernels in the backend table: plain functions over Float32Array offsets.
+ * A faster backend implements some of them; tests compare it with the reference.
+ *
+ * @module
+ */
+
+import type { BinaryKind, UnaryKind, UniformSource } from "./elementwise.ts";
+import type { ConvGeometry } from "./conv.ts";
+
+/**
+ * Unfolds one image [C, H, W] at `xOffset` into columns [C·kh·kw, outH·outW] at `colOffset`:
+ * row (c, i, j) holds the input pixel under kernel tap (i, j) for every output position, 0 where
+ * the tap falls in the padding.
+ */
+export type Im2colKernel = (
+  x: Float32Array,
+  xOffset: number,
+  g: ConvGeometry,
+  col: Float32Array,
+  colOffset: number,
+) => void;
+
+/**
+ * The adjoint of {@linkcode im2col}: adds columns [C·kh·kw, outH·outW] back into an image [C, H, W]
+ * (which the caller zeroes first), summing where windows overlap.
+ */
+export type Col2imKernel = (
+  col: Float32Array,
+  colOffset: number,
+  g: ConvGeometry,
+  x: Float32Array,
+  xOffset: number,
+) => void;
+
+/**
+ * Max pooling over `planes` independent [H, W] planes (N·C of them), writing the maximum of each
+ * window and the flat index (within its plane) of the element that won, for the backward pass.
+ * Padding never wins: it acts as −∞.
+ */
+export type MaxPoolForwardKernel = (
+  x: Float32Array,
+  planes: number,
+  g: ConvGeometry,
+  out: Float32Array,
+  argmax: Int32Array,
+) => void;
+
+/** Routes each pooled gradient back to the input element that won its window (adds into `gx`). */
+export type MaxPoolBackwardKernel = (
+  gy: Float32Array,
+  argmax: Int32Array,
+  planes: number,
+  g: ConvGeometry,
+  gx: Float32Array,
+) => void;
+
+/** out[i] = f(x[i]) for i < n; `param` is the exponent of pow or the slope of leakyRelu. */
+export type UnaryKernel = (
+  kind: UnaryKind,
+  x: Float32Array,
+  xo: number,
+  out: Float32Array,
+  oo: number,
+  n: number,
+  param: number,
+) => void;
+
+/**
+ * Gradient of a unary map: gx[i] = gy[i] · f′(x[i]), written with the input `x` or the output `y`,
+ * whichever gives the derivative most cheaply and accurately. All arrays are contiguous from 0.
+ */
+export type UnaryBackwardKernel = (
+  kind: UnaryKind,
+  gy: Float32Array,
+  x: Float32Array,
+  y: Float32Array,
+  gx: Float32Array,
+  n: number,
+  param: number,
+) => void;
+
+/**
+ * out = a ∘ b elementwise, where a and b are strided views already broadcast to `shape` (stride 0
+ * on broadcast dimensions) and `out` is contiguous from `oo`.
+ */
+export type BinaryKernel = (
+  kind: BinaryKind,
+  shape: readonly number[],
+  a: Float32Array,
+  ao: number,
+  aStrides: readonly number[],
+  b: Float32Array,
+  bo: number,
+  bStrides: readonly number[],
+  out: Float32Array,
+  oo: number,
+) => void;
+
+/**
+ * Copies a strided view of `shape` from `src` into a strided view in `dst` (either may be contiguous:
+ * pass row-major strides). `contiguous()` is the case of contiguous destination strides.
+ */
+export type CopyStridedKernel = (
+  shape: readonly number[],
+  src: Float32Array,
+  so: number,
+  srcStrides: readonly number[],
+  dst: Float32Array,
+  dOffset: number,
+  dstStrides: readonly number[],
+) => void;
+
+/** dst[i] += src[i] for i < n (gradient accumulation). */
+export type AddIntoKernel = (
+  dst: Float32Array,
+  dOffset: number,
+  src: Float32Array,
+  sOffset: number,
+  n: number,
+) => void;
+
+/** out[i] = x[i] · s for i < n. */
+export type ScaleKernel = (
+  x: Float32Array,
+  xo: number,
+  s: number,
+  out: Float32Array,
+  oo: number,
+  n: number,
+) => void;
+
+/**
+ * Fills `mask` with an inverted-dropout mask: each entry is 0 with probability p, else 1/(1 − p),
+ * so the expected value of masked activations is unchanged.
+ */
+export type DropoutMaskKernel = (
+  rng: UniformSource,
+  p: number,
+  mask: Float32Array,
+  n: number,
+) => void;
+
+/**
+ * A reduction over the middle axis of contiguous [outer, n, inner] data at `xo`, writing
+ * [outer, inner] values at `oo` of `out` (sum, max, argmax).
+ */
+export type AxisReduceKernel = (
+  x: Float32Array,
+  xo: number,
+  outer: number,
+  n: number,
+  inner: number,
+  out: Float32Array,
+  oo: number,
+) => void;
+
+/**
+ * Softmax (or log-softmax when `log`) along the middle axis of contiguous [outer, n, inner] data.
+ * The maximum is subtracted first, so large logits cannot overflow exp.
+ */
+export type SoftmaxKernel = (
+  x: Float32Array,
+  outer: number,
+  n: number,
+  inner: number,
+  out: Float32Array,
+  log: boolean,
+) => void;
+
+/**
+ * Gradient of softmax / log-softmax from its output y: softmax gx = y·(gy − Σ gy·y);
+ * log-softmax gx = gy − exp(y)·Σ gy.
+ */
+export type SoftmaxBackwardKernel = (
+  gy: Float32Array,
+  y: Float32Array,
+  outer: number,
+  n: number,
+  inner: number,
+  gx: Float32Array,
+  log: boolean,
+) => void;
+
+/**
+ * Softmax cross-entropy of logits [rows, classes] against integer labels, with optional label
+ * smoothing ε (target = (1 − ε)·onehot + ε/classes). Writes the softmax probabilities to `probs`
+ * (kept for the backward pass) and returns the SUM of the per-row losses.
+ */
+export type CrossEntropyForwardKernel = (
+  logits: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  classes: number,
+  smoothing: number,
+  probs: Float32Array,
+) => number;
+
+/** Gradient of {@linkcode crossEntropyForward} times `scale`: gx = scale·(p − q). */
+export type CrossEntropyBackwardKernel = (
+  probs: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  classes: number,
+  smoothing: number,
+  scale: number,
+  gx: Float32Array,
+) => void;

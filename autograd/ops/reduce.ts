@@ -1,0 +1,200 @@
+/**
+ * Reductions over any set of dimensions: sum, mean, max (differentiable) and argmax (not).
+ *
+ * A reduction over several dimensions runs as a few passes over [outer, n, inner] views of
+ * contiguous data, one per run of adjacent reduced dimensions, innermost first.
+ *
+ * @module
+ */
+
+import { kernels } from "../kernels/mod.ts";
+import { normalizeDim, normalizeDims, type Shape, sizeOf } from "../shape.ts";
+import { Tensor } from "../tensor.ts";
+import { applyOp, defineOp } from "./op.ts";
+import { dense, empty } from "./util.ts";
+import { expand, reshape } from "./view.ts";
+
+type Reducer = typeof kernels.sumAxis;
+
+/**
+ * Applies `reducer` over sorted `dims` of `x`; returns the keepDim-shaped result. Reduced dims keep
+ * size 1 after their pass, so the indices of the remaining runs stay valid.
+ */
+function reduceDims(x: Tensor, dims: readonly number[], reducer: Reducer): Tensor {
+  if (dims.length === 0) {
+    // Nothing to reduce: still a new tensor, never `x` itself (an op's output must be its own).
+    const copy = empty(x.shape);
+    kernels.copyStrided(x.shape, x.data, x.offset, x.strides, copy.data, 0, copy.strides);
+    return copy;
+  }
+  let current = dense(x);
+  let shape = [...x.shape];
+  let d = dims.length - 1;
+  while (d >= 0) {
+    const last = dims[d];
+    while (d > 0 && dims[d - 1] === dims[d] - 1) d--;
+    const first = dims[d];
+    const outer = sizeOf(shape.slice(0, first));
+    const n = sizeOf(shape.slice(first, last + 1));
+    const inner = sizeOf(shape.slice(last + 1));
+    const nextShape = shape.map((size, i) => (i >= first && i <= last ? 1 : size));
+    const next = empty(nextShape);
+    reducer(current.data, current.offset, outer, n, inner, next.data, 0);
+    current = next;
+    shape = nextShape;
+    d--;
+  }
+  return current;
+}
+
+/** Output shape of a reduction, with or without the reduced dims. */
+function reducedShape(shape: Shape, dims: readonly number[], keepDim: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((size, i) => {
+    if (!dims.includes(i)) out.push(size);
+    else if (keepDim) out.push(1);
+  });
+  return out;
+}
+
+interface ReduceAttrs {
+  dims: number[];
+  keepDim: boolean;
+}
+
+/** Broadcasts an output gradient back over the reduced dims of `shape`. */
+function spread(g: Tensor, shape: Shape, dims: readonly number[]): Tensor {
+  return expand(reshape(g, reducedShape(shape, dims, true)), shape);
+}
+
+/** Sum over dims. */
+export const sumOp = defineOp<[Tensor], ReduceAttrs, null>({
+  name: "sum",
+  forward([x], { dims, keepDim }) {
+    const out = reduceDims(x, dims, kernels.sumAxis);
+    return { out: keepDim ? out : reshape(out, reducedShape(x.shape, dims, false)), saved: null };
+  },
+  backward(g, _saved, [x], { dims }) {
+    return [spread(g, x.shape, dims)];
+  },
+});
+
+/** Mean over dims. */
+export const meanOp = defineOp<[Tensor], ReduceAttrs, null>({
+  name: "mean",
+  forward([x], { dims, keepDim }) {
+    const total = reduceDims(x, dims, kernels.sumAxis);
+    const count = sizeOf(dims.map((d) => x.shape[d]));
+    kernels.scale(total.data, 0, 1 / count, total.data, 0, total.size);
+    return {
+      out: keepDim ? total : reshape(total, reducedShape(x.shape, dims, false)),
+      saved: null,
+    };
+  },
+  backward(g, _saved, [x], { dims }) {
+    const count = sizeOf(dims.map((d) => x.shape[d]));
+    const scaled = empty(g.shape);
+    const gd = dense(g);
+    kernels.scale(gd.data, gd.offset, 1 / count, scaled.data, 0, g.size);
+    return [spread(scaled, x.shape, dims)];
+  },
+});
+
+/**
+ * Maximum over dims. The gradient goes to the elements equal to the maximum, shared equally among
+ * ties (the subgradient PyTorch's `amax` uses).
+ */
+export const maxOp = defineOp<[Tensor], ReduceAttrs, Tensor>({
+  name: "max",
+  forward([x], { dims, keepDim }) {
+    const kept = reduceDims(x, dims, kernels.maxAxis);
+    return { out: keepDim ? kept : reshape(kept, reducedShape(x.shape, dims, false)), saved: kept };
+  },
+  backward(g, kept, [x], { dims }) {
+    const winners = empty(x.shape);
+    const expanded = expand(kept, x.shape);
+    kernels.binary(
+      "eq",
+      x.shape,
+      x.data,
+      x.offset,
+      x.strides,
+      expanded.data,
+      expanded.offset,
+      expanded.strides,
+      winners.data,
+      0,
+    );
+    const counts = reduceDims(winners, dims, kernels.sumAxis);
+    const share = empty(counts.shape);
+    const gk = dense(reshape(g, counts.shape));
+    kernels.binary(
+      "div",
+      counts.shape,
+      gk.data,
+      gk.offset,
+      gk.strides,
+      counts.data,
+      0,
+      counts.strides,
+      share.data,
+      0,
+    );
+    const gx = empty(x.shape);
+    const spreadShare = expand(share, x.shape);
+    kernels.binary(
+      "mul",
+      x.shape,
+      winners.data,
+      0,
+      winners.strides,
+      spreadShare.data,
+      spreadShare.offset,
+      spreadShare.strides,
+      gx.data,
+      0,
+    );
+    return [gx];
+  },
+});
+
+/** Sum of `x` over `dims` (all when omitted). */
+export function sum(x: Tensor, dims?: number | readonly number[], keepDim = false): Tensor {
+  return applyOp(sumOp, [x], { dims: normalizeDims(dims, x.ndim, "sum"), keepDim });
+}
+
+/** Mean of `x` over `dims` (all when omitted). */
+export function mean(x: Tensor, dims?: number | readonly number[], keepDim = false): Tensor {
+  const list = normalizeDims(dims, x.ndim, "mean");
+  if (sizeOf(list.map((d) => x.shape[d])) === 0) {
+    throw new RangeError(`mean: the reduced dimensions of ${x.shape} are empty`);
+  }
+  return applyOp(meanOp, [x], { dims: list, keepDim });
+}
+
+/** Maximum of `x` over `dims` (all when omitted). */
+export function max(x: Tensor, dims?: number | readonly number[], keepDim = false): Tensor {
+  const list = normalizeDims(dims, x.ndim, "max");
+  if (sizeOf(list.map((d) => x.shape[d])) === 0) {
+    throw new RangeError(`max: the reduced dimensions of ${x.shape} are empty`);
+  }
+  return applyOp(maxOp, [x], { dims: list, keepDim });
+}
+
+/** Index of the first maximum along `dim`, as float32 integers; not differentiable. */
+export function argmax(x: Tensor, dim = -1, keepDim = false): Tensor {
+  const d = normalizeDim(dim, x.ndim, "argmax");
+  const out = reduceDims(x, [d], kernels.argmaxAxis);
+  return keepDim ? out : new Tensor(out.data, reducedShape(x.shape, [d], false));
+}
+
+/** Sums a gradient over the dimensions that were broadcast, back to `shape`. */
+export function reduceTo(g: Tensor, shape: Shape): Tensor {
+  if (g.ndim === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.ndim - shape.length;
+  const dims: number[] = [];
+  for (let d = 0; d < g.ndim; d++) {
+    if (d < lead || (shape[d - lead] === 1 && g.shape[d] !== 1)) dims.push(d);
+  }
+  return reshape(reduceDims(g, dims, kernels.sumAxis), shape);
+}

@@ -1,0 +1,118 @@
+/**
+ * Elementwise unary ops: neg, pow (scalar exponent), exp, log, sqrt, abs, relu, leakyRelu, sigmoid,
+ * tanh. Each forward and backward is one kernel call over contiguous data.
+ *
+ * @module
+ */
+
+import { kernels, type UnaryKind } from "../kernels/mod.ts";
+import type { Tensor } from "../tensor.ts";
+import { applyOp, defineOp, type OpDef } from "./op.ts";
+import { dense, empty } from "./util.ts";
+
+/** Attributes of a unary op: the exponent of pow, the negative slope of leakyRelu, else 0. */
+export interface UnaryAttrs {
+  /** Exponent (pow) or slope (leakyRelu). */
+  param: number;
+}
+
+function unaryOp(kind: UnaryKind): OpDef<[Tensor], UnaryAttrs, Tensor> {
+  return defineOp<[Tensor], UnaryAttrs, Tensor>({
+    name: kind,
+    forward([x], { param }) {
+      const input = dense(x);
+      const out = empty(x.shape);
+      kernels.unary(kind, input.data, input.offset, out.data, 0, x.size, param);
+      return { out, saved: input };
+    },
+    backward(g, input, _inputs, { param }, out) {
+      const gd = dense(g);
+      const gx = empty(g.shape);
+      // Kernels index from 0: hand them offset-free views.
+      const n = g.size;
+      kernels.unaryBackward(
+        kind,
+        gd.data.subarray(gd.offset, gd.offset + n),
+        input.data.subarray(input.offset, input.offset + n),
+        out.data,
+        gx.data,
+        n,
+        param,
+      );
+      return [gx];
+    },
+  });
+}
+
+/** −x. */
+export const negOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("neg");
+/** x^p for a scalar p: d/dx = p·x^(p−1). */
+export const powOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("pow");
+/** e^x: d/dx = e^x. */
+export const expOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("exp");
+/** ln x: d/dx = 1/x. */
+export const logOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("log");
+/** √x: d/dx = 1/(2√x). */
+export const sqrtOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sqrt");
+/** |x|: d/dx = sign(x) (0 at 0). */
+export const absOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("abs");
+/** max(x, 0): d/dx = 1 for x > 0, else 0. */
+export const reluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("relu");
+/** x for x > 0, slope·x otherwise. */
+export const leakyReluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("leakyRelu");
+/** 1/(1 + e^−x): d/dx = σ(1 − σ). */
+export const sigmoidOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sigmoid");
+/** tanh x: d/dx = 1 − tanh². */
+export const tanhOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("tanh");
+
+const none: UnaryAttrs = { param: 0 };
+
+/** −x. */
+export function neg(x: Tensor): Tensor {
+  return applyOp(negOp, [x], none);
+}
+
+/** x^exponent elementwise (scalar exponent). */
+export function pow(x: Tensor, exponent: number): Tensor {
+  return applyOp(powOp, [x], { param: exponent });
+}
+
+/** e^x elementwise. */
+export function exp(x: Tensor): Tensor {
+  return applyOp(expOp, [x], none);
+}
+
+/** Natural logarithm elementwise. */
+export function log(x: Tensor): Tensor {
+  return applyOp(logOp, [x], none);
+}
+
+/** Square root elementwise. */
+export function sqrt(x: Tensor): Tensor {
+  return applyOp(sqrtOp, [x], none);
+}
+
+/** |x| elementwise. */
+export function abs(x: Tensor): Tensor {
+  return applyOp(absOp, [x], none);
+}
+
+/** max(x, 0) elementwise. */
+export function relu(x: Tensor): Tensor {
+  return applyOp(reluOp, [x], none);
+}
+
+/** x where positive, slope·x elsewhere (default slope 0.01, as PyTorch). */
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  return applyOp(leakyReluOp, [x], { param: slope });
+}
+
+/** Logistic sigmoid elementwise. */
+export function sigmoid(x: Tensor): Tensor {
+  return applyOp(sigmoidOp, [x], none);
+}
+
+/** Hyperbolic tangent elementwise. */
+export function tanh(x: Tensor): Tensor {
+  return applyOp(tanhOp, [x], none);
+}
