@@ -1,0 +1,27 @@
+/**
+ * Data for tapegrad: IDX files (raw or gzip), the MNIST and Fashion-MNIST datasets with their
+ * sources (a folder, the built-in copies, a checksummed download), a batching loader that
+ * normalises bytes on the fly, image decoding and MNIST-style preparation, and a progress bar.
+ *
+ * ```ts
+ * import { DataLoader, loadDataset } from "@tapegrad/tapegrad/data";
+ *
+ * const mnist = await loadDataset("mnist");
+ * const loader = new DataLoader(mnist.train.images, mnist.train.labels, { batchSize: 128, seed: 1 });
+ * for (const { x, y } of loader.epoch(0)) {
+ *   // x: Tensor [128, 1, 28, 28], y: Int32Array of labels
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export * from "./idx.ts";
+export * from "./datasets.ts";
+export * from "./download.ts";
+export * from "./errors.ts";
+export * from "./loader.ts";
+export * from "./image.ts";
+export * from "./progress.ts";
+export type { Tensor } from "../autograd/tensor.ts";
+export type { Rng } from "../autograd/rng.ts";
