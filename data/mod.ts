@@ -23,5 +23,8 @@ export * from "./errors.ts";
 export * from "./loader.ts";
 export * from "./image.ts";
 export * from "./progress.ts";
-export type { Tensor } from "../autograd/tensor.ts";
-export type { Rng } from "../autograd/rng.ts";
+// The core types the data API mentions, so this entry point documents on its own.
+export type { NestedArray, Tensor, TensorLike } from "../autograd/tensor.ts";
+export type { Rng, RngState } from "../autograd/rng.ts";
+export type { BackwardOptions, TapeEntry } from "../autograd/tape.ts";
+export type { Shape } from "../autograd/shape.ts";
