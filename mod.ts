@@ -15,3 +15,4 @@
  */
 
 export * from "./autograd/mod.ts";
+export * from "./nn/mod.ts";

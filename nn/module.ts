@@ -1,0 +1,402 @@
+/**
+ * {@linkcode Module}: the base class of layers and models. It finds its parameters and sub-modules
+ * by looking at its own properties, so a model is written like a PyTorch `nn.Module`:
+ *
+ * ```ts
+ * class Net extends Module {
+ *   fc1 = new Linear(784, 128);
+ *   fc2 = new Linear(128, 10);
+ *   forward(x: Tensor): Tensor {
+ *     return this.fc2.call(relu(this.fc1.call(x.flatten(1))));
+ *   }
+ * }
+ * ```
+ *
+ * Naming: own enumerable properties are scanned in creation order (JavaScript lists integer-like
+ * keys such as `"0"`, `"1"` first, in ascending order, which is what `Sequential` relies on). A
+ * property holding a {@linkcode Parameter} is a parameter, one holding a `Module` is a child, one
+ * registered with {@linkcode Module.registerBuffer} is a buffer (saved in the state dict, never
+ * trained); anything else (numbers, plain tensors, generators) is ignored. Names are joined with
+ * dots, PyTorch style: `fc1.weight`, `features.0.bias`.
+ *
+ * @module
+ */
+
+import { contiguousStrides, kernels, type Shape, Tensor } from "../autograd/mod.ts";
+import { Parameter } from "./parameter.ts";
+import type { StoredTensor } from "./serialize.ts";
+
+/** A state dict: every parameter and buffer by dotted name, as `Module.stateDict()` returns it. */
+export type StateDict = Record<string, Tensor>;
+
+/** What `Module.loadStateDict` accepts: tensors, or plain `{shape, data}` as read from safetensors. */
+export type StateDictSource = Record<string, Tensor | StoredTensor>;
+
+/** A key present on both sides whose shapes differ. */
+export interface ShapeMismatch {
+  /** The dotted name. */
+  key: string;
+  /** The shape the module has. */
+  expected: number[];
+  /** The shape the state dict has. */
+  actual: number[];
+}
+
+/**
+ * A state dict that does not fit a module. Lists every missing, unexpected and shape-mismatched key
+ * by name, so one error tells the whole story (e.g. a checkpoint of another architecture).
+ */
+export class StateDictError extends Error {
+  /** Keys the module has and the state dict lacks. */
+  readonly missing: string[];
+  /** Keys the state dict has and the module lacks. */
+  readonly unexpected: string[];
+  /** Keys whose shapes differ. */
+  readonly mismatched: ShapeMismatch[];
+
+  /**
+   * Builds a message naming every problem.
+   *
+   * @param moduleName Class name of the module being loaded (shown in the message).
+   * @param missing Keys absent from the state dict (only listed when they are errors).
+   * @param unexpected Keys the module does not have (only listed when they are errors).
+   * @param mismatched Keys whose shapes differ.
+   */
+  constructor(
+    moduleName: string,
+    missing: string[],
+    unexpected: string[],
+    mismatched: ShapeMismatch[],
+  ) {
+    const lines = [`Error(s) in loading state dict for ${moduleName}:`];
+    const quote = (keys: string[]) => keys.map((k) => JSON.stringify(k)).join(", ");
+    if (missing.length > 0) lines.push(`  Missing key(s): ${quote(missing)}`);
+    if (unexpected.length > 0) lines.push(`  Unexpected key(s): ${quote(unexpected)}`);
+    for (const m of mismatched) {
+      lines.push(
+        `  Shape mismatch for ${JSON.stringify(m.key)}: the module has [${
+          m.expected.join(", ")
+        }], the state dict has [${m.actual.join(", ")}]`,
+      );
+    }
+    super(lines.join("\n"));
+    this.name = "StateDictError";
+    this.missing = missing;
+    this.unexpected = unexpected;
+    this.mismatched = mismatched;
+  }
+}
+
+/** Options of {@linkcode Module.loadStateDict}. */
+export interface LoadStateDictOptions {
+  /**
+   * Require the keys to match exactly (default true). With false, missing and unexpected keys are
+   * reported in the result instead of thrown; shape mismatches are always an error, as in PyTorch.
+   */
+  strict?: boolean;
+}
+
+/** What {@linkcode Module.loadStateDict} did not use or did not find (non-strict loading). */
+export interface LoadStateDictResult {
+  /** Module keys the state dict lacked (left unchanged). */
+  missingKeys: string[];
+  /** State dict keys the module does not have (ignored). */
+  unexpectedKeys: string[];
+}
+
+/** Options of {@linkcode Module.zeroGrad}. */
+export interface ZeroGradOptions {
+  /** Drop the gradient tensors instead of zeroing them in place (default false: keep storage). */
+  setToNone?: boolean;
+}
+
+function joinName(prefix: string, name: string): string {
+  return prefix === "" ? name : `${prefix}.${name}`;
+}
+
+function shapeOf(value: Tensor | StoredTensor): number[] {
+  return [...value.shape];
+}
+
+function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * Base class of layers and models.
+ *
+ * @typeParam I The arguments of `forward` (default: one tensor).
+ * @typeParam O What `forward` returns (default: a tensor).
+ */
+export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
+  /** Training mode (true) or evaluation mode (false); changes layers such as `Dropout`. */
+  training = true;
+  readonly #buffers = new Set<string>();
+
+  /** The computation. Call it through {@linkcode Module.call}. */
+  abstract forward(...inputs: I): O;
+
+  /** Runs {@linkcode Module.forward}; the counterpart of calling a PyTorch module. */
+  call(...inputs: I): O {
+    return this.forward(...inputs);
+  }
+
+  /**
+   * Makes `tensor` a buffer named `name`: stored as a property, included in the state dict, never
+   * returned by `parameters()` (running statistics, fixed masks).
+   */
+  registerBuffer(name: string, tensor: Tensor): void {
+    if (tensor instanceof Parameter) {
+      throw new TypeError(`registerBuffer: "${name}" is a Parameter; assign it as a property`);
+    }
+    Object.defineProperty(this, name, {
+      value: tensor,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    this.#buffers.add(name);
+  }
+
+  /** This module's own parameters, buffers and children, by property name, in creation order. */
+  #own(): {
+    parameters: [string, Parameter][];
+    buffers: [string, Tensor][];
+    children: [string, Module<unknown[], unknown>][];
+  } {
+    const parameters: [string, Parameter][] = [];
+    const buffers: [string, Tensor][] = [];
+    const children: [string, Module<unknown[], unknown>][] = [];
+    for (const [name, value] of Object.entries(this)) {
+      if (value instanceof Parameter) parameters.push([name, value]);
+      else if (value instanceof Module) children.push([name, value]);
+      else if (value instanceof Tensor && this.#buffers.has(name)) buffers.push([name, value]);
+    }
+    return { parameters, buffers, children };
+  }
+
+  /** The direct sub-modules with their property names. */
+  namedChildren(): [string, Module<unknown[], unknown>][] {
+    return this.#own().children;
+  }
+
+  /** The direct sub-modules. */
+  children(): Module<unknown[], unknown>[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /**
+   * This module (named `""`) and every sub-module below it, depth first in registration order, each
+   * once even when shared.
+   */
+  namedModules(): [string, Module<unknown[], unknown>][] {
+    const out: [string, Module<unknown[], unknown>][] = [];
+    const seen = new Set<Module<unknown[], unknown>>();
+    const visit = (module: Module<unknown[], unknown>, prefix: string): void => {
+      if (seen.has(module)) return;
+      seen.add(module);
+      out.push([prefix, module]);
+      for (const [name, child] of module.namedChildren()) visit(child, joinName(prefix, name));
+    };
+    visit(this, "");
+    return out;
+  }
+
+  /** This module and all its sub-modules. */
+  modules(): Module<unknown[], unknown>[] {
+    return this.namedModules().map(([, m]) => m);
+  }
+
+  /**
+   * Every parameter with its dotted name (`fc1.weight`), each tensor once, in the order PyTorch's
+   * `named_parameters()` gives for the same structure.
+   */
+  namedParameters(): [string, Parameter][] {
+    const out: [string, Parameter][] = [];
+    const seen = new Set<Parameter>();
+    for (const [prefix, module] of this.namedModules()) {
+      for (const [name, p] of module.#own().parameters) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        out.push([joinName(prefix, name), p]);
+      }
+    }
+    return out;
+  }
+
+  /** Every parameter, each once: what an optimizer takes. */
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** Every registered buffer with its dotted name. */
+  namedBuffers(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, module] of this.namedModules()) {
+      for (const [name, b] of module.#own().buffers) out.push([joinName(prefix, name), b]);
+    }
+    return out;
+  }
+
+  /** Parameters and buffers by name, in PyTorch's `state_dict()` order (the live tensors). */
+  #stateEntries(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [prefix, module] of this.namedModules()) {
+      const own = module.#own();
+      for (const [name, p] of own.parameters) out.push([joinName(prefix, name), p]);
+      for (const [name, b] of own.buffers) out.push([joinName(prefix, name), b]);
+    }
+    return out;
+  }
+
+  /** Total number of parameter elements (shared parameters counted once). */
+  numParameters(): number {
+    let total = 0;
+    for (const p of this.parameters()) total += p.size;
+    return total;
+  }
+
+  /** Sets training mode on this module and every sub-module; returns this. */
+  train(mode = true): this {
+    for (const module of this.modules()) module.training = mode;
+    return this;
+  }
+
+  /** Sets evaluation mode (`train(false)`): dropout off. Returns this. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /**
+   * Clears the gradients of every parameter: zeroed in place by default, so the next backward pass
+   * accumulates into the same storage without allocating.
+   */
+  zeroGrad(options: ZeroGradOptions = {}): void {
+    for (const p of this.parameters()) {
+      if (p.grad === null) continue;
+      if (options.setToNone === true || !p.grad.isContiguous()) p.grad = null;
+      else p.grad.data.fill(0, p.grad.offset, p.grad.offset + p.grad.size);
+    }
+  }
+
+  /**
+   * Every parameter and buffer by dotted name, as contiguous COPIES detached from the graph: the
+   * snapshot does not change when training continues, and editing it does not change the module.
+   * Key order and names are those of PyTorch's `state_dict()` for the same structure.
+   */
+  stateDict(): StateDict {
+    const out: StateDict = {};
+    for (const [name, t] of this.#stateEntries()) {
+      out[name] = new Tensor(t.toFloat32Array(), t.shape);
+    }
+    return out;
+  }
+
+  /**
+   * Copies values from `source` into this module's parameters and buffers, in place (optimizers
+   * keep working on the same tensors). Everything is checked before anything is copied, so a
+   * failed load leaves the module unchanged.
+   *
+   * @param source Tensors or `{shape, data}` by dotted name (e.g. from a safetensors file).
+   * @param options `strict` (default true): missing or unexpected keys are errors.
+   * @returns The keys that were missing or unexpected (empty lists when strict).
+   * @throws {StateDictError} Naming every missing, unexpected and shape-mismatched key.
+   */
+  loadStateDict(source: StateDictSource, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const strict = options.strict ?? true;
+    const entries = this.#stateEntries();
+    const own = new Set(entries.map(([name]) => name));
+    const missing: string[] = [];
+    const mismatched: ShapeMismatch[] = [];
+    for (const [name, target] of entries) {
+      if (!Object.hasOwn(source, name)) {
+        missing.push(name);
+        continue;
+      }
+      const value = source[name];
+      if (!(value instanceof Tensor)) {
+        let size = 1;
+        for (const d of value.shape) size *= d;
+        if (!(value.data instanceof Float32Array) || value.data.length !== size) {
+          throw new RangeError(
+            `loadStateDict: "${name}" has shape [${
+              value.shape.join(", ")
+            }] but ${value.data?.length} values`,
+          );
+        }
+      }
+      if (!sameShape(value.shape, target.shape)) {
+        mismatched.push({ key: name, expected: [...target.shape], actual: shapeOf(value) });
+      }
+    }
+    const unexpected = Object.keys(source).filter((k) => !own.has(k));
+    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
+      const name = this.constructor.name;
+      throw new StateDictError(
+        name,
+        strict ? missing : [],
+        strict ? unexpected : [],
+        mismatched,
+      );
+    }
+    for (const [name, target] of entries) {
+      if (!Object.hasOwn(source, name)) continue;
+      const value = source[name];
+      if (value instanceof Tensor) {
+        kernels.copyStrided(
+          target.shape,
+          value.data,
+          value.offset,
+          value.strides,
+          target.data,
+          target.offset,
+          target.strides,
+        );
+      } else {
+        kernels.copyStrided(
+          target.shape,
+          value.data,
+          0,
+          contiguousStrides(value.shape),
+          target.data,
+          target.offset,
+          target.strides,
+        );
+      }
+    }
+    return { missingKeys: missing, unexpectedKeys: unexpected };
+  }
+
+  /** Extra text inside this module's parentheses in {@linkcode Module.toString} (override it). */
+  extraRepr(): string {
+    return "";
+  }
+
+  /**
+   * A PyTorch-like summary:
+   *
+   * ```text
+   * MLP(
+   *   (fc1): Linear(inFeatures=784, outFeatures=512, bias=true)
+   *   …
+   * )
+   * ```
+   */
+  toString(): string {
+    const name = this.constructor.name;
+    const children = this.namedChildren();
+    const extra = this.extraRepr();
+    if (children.length === 0) return `${name}(${extra})`;
+    const lines: string[] = [];
+    if (extra !== "") lines.push(...extra.split("\n"));
+    for (const [childName, child] of children) {
+      lines.push(`(${childName}): ${child.toString().split("\n").join("\n  ")}`);
+    }
+    return `${name}(\n  ${lines.join("\n  ")}\n)`;
+  }
+
+  /** Shows the summary in `console.log` instead of the raw fields. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+}
