@@ -28,6 +28,11 @@ export const MNIST_NORMALIZATION: Normalization = { mean: 0.1307, std: 0.3081 };
 /** Fashion-MNIST's training-set statistics. */
 export const FASHION_MNIST_NORMALIZATION: Normalization = { mean: 0.286, std: 0.353 };
 
+/** The normalisation that goes with a dataset name (MNIST's for unknown names). */
+export function normalizationFor(dataset: string): Normalization {
+  return dataset === "fashion-mnist" ? FASHION_MNIST_NORMALIZATION : MNIST_NORMALIZATION;
+}
+
 /** One mini-batch. */
 export interface Batch {
   /** Normalised images, `[N, 1, rows, cols]`. */

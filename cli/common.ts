@@ -1,0 +1,169 @@
+/**
+ * What every task shares: flag parsing with usage errors (exit code 2), and a top-level handler
+ * that prints user mistakes (bad flags, missing data, corrupt files, wrong checkpoints) as one clear
+ * message without a stack trace, and keeps the stack trace for bugs.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DataError, errorText } from "../data/errors.ts";
+import { CheckpointError } from "../nn/checkpoint.ts";
+import { StateDictError } from "../nn/module.ts";
+import { SafetensorsError } from "../nn/serialize.ts";
+
+/** Exit code of a usage error (unknown flag, bad value, missing argument). */
+export const EXIT_USAGE = 2;
+
+/** A mistake in how the task was called; printed with the usage hint, exit code 2. */
+export class UsageError extends Error {
+  /** Creates a usage error with a message saying what is wrong and what is valid. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A flag of a task: its type, default, and help text. */
+export interface FlagSpec {
+  /** "string" for valued flags, "boolean" for switches. */
+  type: "string" | "boolean";
+  /** One-letter alias. */
+  short?: string;
+  /** Placeholder shown in the help, e.g. "N" or "PATH". */
+  value?: string;
+  /** One line of help. */
+  help: string;
+  /** May be given several times (strings only). */
+  multiple?: boolean;
+}
+
+/** Parsed flags (strings, booleans, string lists) and positional arguments. */
+export interface ParsedArgs {
+  /** Flag values by name (kebab-case, as typed). */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Arguments that are not flags. */
+  positionals: string[];
+}
+
+/** Parses `args` against `flags`; an unknown flag or a missing value is a {@linkcode UsageError}. */
+export function parseFlags(
+  args: readonly string[],
+  flags: Readonly<Record<string, FlagSpec>>,
+  allowPositionals = false,
+): ParsedArgs {
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = {};
+  for (const [name, spec] of Object.entries(flags)) {
+    options[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      options,
+      allowPositionals,
+      strict: true,
+    });
+    return { values: values as ParsedArgs["values"], positionals };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const known = Object.keys(flags).map((f) => `--${f}`).join(", ");
+    throw new UsageError(
+      `${message.replace(/\. To specify a positional argument.*$/s, "")}\nvalid flags: ${known}`,
+    );
+  }
+}
+
+/** Help text listing every flag with its placeholder and description. */
+export function formatHelp(
+  usage: string,
+  description: string,
+  flags: Readonly<Record<string, FlagSpec>>,
+): string {
+  const rows = Object.entries(flags).map(([name, spec]) => {
+    const left = `  ${spec.short ? `-${spec.short}, ` : "    "}--${name}${
+      spec.value ? ` ${spec.value}` : ""
+    }`;
+    return [left, spec.help] as const;
+  });
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return `${usage}\n\n${description}\n\nOptions:\n${
+    rows.map(([l, h]) => l.padEnd(width) + h).join("\n")
+  }\n`;
+}
+
+/** A string flag parsed as a number in [min, max] (integer when `integer`), or undefined if absent. */
+export function numberFlag(
+  values: ParsedArgs["values"],
+  name: string,
+  options: { min?: number; max?: number; integer?: boolean } = {},
+): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  const value = Number(text);
+  const { min = -Infinity, max = Infinity, integer = false } = options;
+  if (
+    text === "" || !Number.isFinite(value) || (integer && !Number.isInteger(value)) ||
+    value < min || value > max
+  ) {
+    const range = `${integer ? "an integer" : "a number"}${min > -Infinity ? ` >= ${min}` : ""}${
+      max < Infinity ? ` <= ${max}` : ""
+    }`;
+    throw new UsageError(`--${name} must be ${range}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** A string flag that must be one of `choices`, or undefined if absent. */
+export function choiceFlag<T extends string>(
+  values: ParsedArgs["values"],
+  name: string,
+  choices: readonly T[],
+): T | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  if (!choices.includes(raw as T)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(", ")}; got "${raw}"`);
+  }
+  return raw as T;
+}
+
+/** Whether an error is a user mistake (printed without a stack trace) rather than a bug. */
+export function isUserError(error: unknown): boolean {
+  return error instanceof UsageError || error instanceof DataError ||
+    error instanceof SafetensorsError ||
+    error instanceof CheckpointError || error instanceof StateDictError ||
+    error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.IsADirectory;
+}
+
+/**
+ * Runs a task's main function: exits with its return code; prints user errors as "error: …"
+ * (exit 2 for usage errors, 1 otherwise) and anything else with its stack trace (a bug).
+ */
+export async function runTask(name: string, main: () => Promise<number>): Promise<never> {
+  let code: number;
+  try {
+    code = await main();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`${name}: ${error.message}\nRun with --help for the options.`);
+      code = EXIT_USAGE;
+    } else if (isUserError(error)) {
+      console.error(`${name}: error: ${errorText(error)}`);
+      code = 1;
+    } else {
+      console.error(`${name}: internal error (a bug; please report it with the trace below)`);
+      console.error(error);
+      code = 70;
+    }
+  }
+  Deno.exit(code);
+}
