@@ -129,3 +129,13 @@ export function adamStep(
     param[paramOffset + i] = p - stepSize * (expAvg[i] / denominator);
   }
 }
+
+/** Σ x[i]² for i < n, accumulated in float64 (for gradient norms). */
+export function sumOfSquares(x: Float32Array, offset: number, n: number): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[offset + i];
+    total += v * v;
+  }
+  return total;
+}
