@@ -1,0 +1,33 @@
+/**
+ * The WebAssembly SIMD backend for GEMM: the kernel (`wasmGemm`), its thread control, and the
+ * shared wasm memory that operands may live in to skip copies. See `gemm.ts` for the design.
+ *
+ * @module
+ */
+
+export {
+  createWasmGemm,
+  DOT_MIN_K,
+  type Gemm,
+  getThreads,
+  KC_MAX,
+  kernelConfig,
+  PARALLEL_MIN_MACS,
+  relaxedSimd,
+  setCallerComputes,
+  setThreads,
+  stopThreads,
+  threadsReady,
+  type ThreadStats,
+  threadStats,
+  wasmAvailable,
+  wasmGemm,
+} from "./gemm.ts";
+export { type KernelConfig, PLAIN_CONFIG, RELAXED_CONFIG } from "./kernels.ts";
+export {
+  freeWasmFloat32,
+  heapStats,
+  memory as wasmMemory,
+  pointerOf,
+  wasmFloat32,
+} from "./memory.ts";
