@@ -18,6 +18,9 @@ import {
   unaryBackward,
 } from "./elementwise.ts";
 import { type Gemm, gemmReference } from "./gemm.ts";
+import { wasmAvailable, wasmGemm } from "./wasm/mod.ts";
+
+export { getThreads, setThreads } from "./wasm/mod.ts";
 import {
   argmaxAxis,
   crossEntropyBackward,
@@ -122,8 +125,13 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   crossEntropyBackward,
 });
 
-/** The kernels in use now. Ops read entries from this object at call time. */
-export const kernels: Kernels = { ...referenceKernels };
+/**
+ * The kernels in use now. Ops read entries from this object at call time. By default the GEMM is
+ * the WebAssembly SIMD kernel (on all cores) where the runtime supports it, else the reference.
+ */
+export const kernels: Kernels = wasmAvailable
+  ? { ...referenceKernels, name: "wasm-simd", gemm: wasmGemm }
+  : { ...referenceKernels };
 
 /**
  * Replaces some kernels (the others stay as they are) and returns a function that restores the

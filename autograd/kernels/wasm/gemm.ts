@@ -60,30 +60,9 @@ import {
 } from "./kernels.ts";
 import { allocBytes, freeBytes, heapF32, MAX_PAGES, memory, pointerOf } from "./memory.ts";
 import { KernelPool } from "./pool.ts";
+import type { Gemm } from "../gemm.ts";
 
-/**
- * C = op(A)·op(B) + beta·C, row-major. op(A) is [m,k]: if transA, A is stored [k,m] (row stride
- * lda), else [m,k]. op(B) is [k,n]: if transB, B is stored [n,k] (row stride ldb), else [k,n].
- * C is [m,n] with row stride ldc. beta is 0 (overwrite C, ignoring its old contents, even NaN) or
- * 1 (accumulate). Offsets are in elements.
- */
-export type Gemm = (
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  aOffset: number,
-  lda: number,
-  b: Float32Array,
-  bOffset: number,
-  ldb: number,
-  beta: number,
-  c: Float32Array,
-  cOffset: number,
-  ldc: number,
-) => void;
+export type { Gemm } from "../gemm.ts";
 
 /** Largest K block of the packed path (K is split into equal blocks no longer than this). */
 export const KC_MAX = 384;
