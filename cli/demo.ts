@@ -1,0 +1,218 @@
+/**
+ * `deno task demo [PATH…]`: classifies image files (PNG, JPEG, GIF, BMP) with a trained model and
+ * prints, per file, the predicted class, the top-3 probabilities and the time of the forward pass
+ * alone, then the mean and median of those times. Photos are prepared like MNIST digits (or like
+ * Fashion-MNIST products for a model trained on clothes) before they reach the model.
+ *
+ * @module
+ */
+
+import { join, relative } from "node:path";
+import { noGrad, Tensor, zeros } from "../autograd/mod.ts";
+import { DataError } from "../data/errors.ts";
+import { MNIST_SIZE, prepareImageFile } from "../data/image.ts";
+import { normalizationFor } from "../data/loader.ts";
+import { CheckpointError } from "../nn/mod.ts";
+import {
+  type FlagSpec,
+  formatHelp,
+  isUserError,
+  numberFlag,
+  parseFlags,
+  runTask,
+} from "./common.ts";
+import {
+  classLabel,
+  enterCallerDirectory,
+  loadClassifier,
+  type LoadedClassifier,
+  mean,
+  median,
+  repoPath,
+  topK,
+} from "./report.ts";
+import { sampleLabel } from "./samples.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  "model": {
+    type: "string",
+    value: "M",
+    help: "mlp (default) or alexnet for the shipped models/mnist-*.safetensors, or a checkpoint",
+  },
+  "warmup": {
+    type: "string",
+    value: "N",
+    help: "untimed forward passes first, so one-off JIT cost stays out of the times (default 3)",
+  },
+  "json": { type: "boolean", help: "print one JSON line per file and a summary line" },
+  "help": { type: "boolean", short: "h", help: "show this help" },
+};
+
+const USAGE = "Usage: deno task demo [options] [PATH…]";
+const DESCRIPTION = "Classifies PNG, JPEG, GIF and BMP images: files, or the images in folders\n" +
+  "(subfolders are not searched). Default PATH: data/samples/ (data/samples/fashion/ for a\n" +
+  "Fashion-MNIST model). Times are of the forward pass alone at batch 1, after the warm-up.";
+
+const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|bmp)$/i;
+
+/** The checkpoint `--model` names: a shipped model by name, or a path as given. */
+function modelPath(flag: string): string {
+  if (flag !== "mlp" && flag !== "alexnet") return flag;
+  const path = repoPath("models", `mnist-${flag}.safetensors`);
+  try {
+    Deno.statSync(path);
+  } catch {
+    throw new CheckpointError(
+      path,
+      `the shipped ${flag} model is not there yet; produce it from the repository root with ` +
+        `\`deno task train --config ${flag} --out models/mnist-${flag}.safetensors\`, ` +
+        `or pass --model PATH`,
+    );
+  }
+  return path;
+}
+
+/** The files to classify: named files as they are, folders' image files sorted by name. */
+async function collectFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    let isDirectory = false;
+    try {
+      isDirectory = (await Deno.stat(path)).isDirectory;
+    } catch {
+      // A missing file is reported on its own line with the others, like any unreadable file.
+    }
+    if (!isDirectory) {
+      files.push(path);
+      continue;
+    }
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(path)) {
+      if (entry.isFile && IMAGE_EXTENSIONS.test(entry.name)) names.push(entry.name);
+    }
+    if (names.length === 0) {
+      throw new DataError(`${path}: no images found (looked for .png .jpg .jpeg .gif .bmp)`);
+    }
+    names.sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    files.push(...names.map((name) => join(path, name)));
+  }
+  return files;
+}
+
+/** The result for one file. */
+interface Prediction {
+  file: string;
+  label: number;
+  name: string;
+  top3: { label: number; name: string; probability: number }[];
+  ms: number;
+  expected?: number;
+}
+
+async function classify(
+  file: string,
+  { model, dataset, classes }: LoadedClassifier,
+): Promise<Prediction> {
+  const { pixels } = await prepareImageFile(file, { style: dataset });
+  const { mean, std } = normalizationFor(dataset);
+  const input = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) input[i] = (pixels[i] / 255 - mean) / std;
+  const x = new Tensor(input, [1, 1, MNIST_SIZE, MNIST_SIZE]);
+  const start = performance.now();
+  const logits = noGrad(() => model.call(x));
+  const ms = performance.now() - start;
+  const probabilities = noGrad(() => logits.softmax(1)).toFloat32Array();
+  const top3 = topK(probabilities, 3).map((r) => ({ ...r, name: classes[r.label] }));
+  const expected = sampleLabel(file, dataset);
+  return {
+    file,
+    label: top3[0].label,
+    name: top3[0].name,
+    top3,
+    ms,
+    ...(expected !== undefined ? { expected } : {}),
+  };
+}
+
+function formatPrediction(p: Prediction, classes: readonly string[], width: number): string {
+  const top = p.top3.map((r) => `${r.name} ${(r.probability * 100).toFixed(1)}%`).join(", ");
+  const check = p.expected === undefined
+    ? ""
+    : p.expected === p.label
+    ? "  ok"
+    : `  WRONG (file name says ${classLabel(classes, p.expected)})`;
+  return `${p.file.padEnd(width)}  → ${p.name.padEnd(Math.max(...classes.map((c) => c.length)))}` +
+    `  (${top})  ${p.ms.toFixed(2)} ms${check}`;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseFlags(Deno.args, FLAGS, true);
+  if (values.help) {
+    console.log(formatHelp(USAGE, DESCRIPTION, FLAGS));
+    return 0;
+  }
+  enterCallerDirectory();
+  const warmup = numberFlag(values, "warmup", { min: 0, max: 10_000, integer: true }) ?? 3;
+  const json = values.json === true;
+  const loaded = await loadClassifier(modelPath((values.model as string | undefined) ?? "mlp"));
+  const { model, dataset, classes } = loaded;
+  const defaultDir = dataset === "mnist" ? ["data", "samples"] : ["data", "samples", "fashion"];
+  const paths = positionals.length > 0
+    ? positionals
+    : [relative(Deno.cwd(), repoPath(...defaultDir)) || "."];
+  const files = await collectFiles(paths);
+
+  const blank = zeros([1, 1, MNIST_SIZE, MNIST_SIZE]);
+  for (let i = 0; i < warmup; i++) noGrad(() => model.call(blank));
+
+  const width = Math.max(...files.map((f) => f.length));
+  const results: Prediction[] = [];
+  let failed = 0;
+  for (const file of files) {
+    try {
+      const p = await classify(file, loaded);
+      results.push(p);
+      console.log(json ? JSON.stringify(p) : formatPrediction(p, classes, width));
+    } catch (error) {
+      if (!isUserError(error)) throw error;
+      failed++;
+      // Data errors name their file first; the line already starts with it.
+      const text = (error as Error).message;
+      const message = text.startsWith(`${file}: `) ? text.slice(file.length + 2) : text;
+      if (json) console.log(JSON.stringify({ file, error: message }));
+      else console.error(`${file.padEnd(width)}  error: ${message}`);
+    }
+  }
+
+  const times = results.map((r) => r.ms);
+  const labelled = results.filter((r) => r.expected !== undefined);
+  const correct = labelled.filter((r) => r.expected === r.label).length;
+  if (json) {
+    console.log(JSON.stringify({
+      summary: true,
+      model: loaded.modelName,
+      dataset,
+      files: files.length,
+      classified: results.length,
+      failed,
+      warmup,
+      meanMs: mean(times),
+      medianMs: median(times),
+      ...(labelled.length > 0 ? { labelled: labelled.length, correct } : {}),
+    }));
+  } else if (results.length > 0) {
+    console.log(
+      `\n${results.length} of ${files.length} images classified by ${loaded.modelName} ` +
+        `(${dataset}); forward pass at batch 1: mean ${mean(times).toFixed(2)} ms, ` +
+        `median ${median(times).toFixed(2)} ms (after ${warmup} warm-up passes; decoding and ` +
+        `preparation not included)`,
+    );
+    if (labelled.length > 0) {
+      console.log(`classes stated by file names: ${correct} of ${labelled.length} correct`);
+    }
+  }
+  if (failed > 0 && !json) console.error(`${failed} of ${files.length} files failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+if (import.meta.main) await runTask("demo", main);

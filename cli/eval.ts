@@ -1,0 +1,142 @@
+/**
+ * `deno task eval --ckpt PATH`: the test error of a checkpoint, with per-class accuracy and the
+ * confusion matrix. The model and the dataset come from the checkpoint's metadata; flags override
+ * the dataset, the data folder, the split and the number of images.
+ *
+ * @module
+ */
+
+import { crossEntropy, noGrad } from "../autograd/mod.ts";
+import { type DatasetName, DATASETS, loadSplit, type Split } from "../data/datasets.ts";
+import { DataLoader, normalizationFor } from "../data/loader.ts";
+import { ProgressBar } from "../data/progress.ts";
+import {
+  choiceFlag,
+  type FlagSpec,
+  formatHelp,
+  numberFlag,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "./common.ts";
+import {
+  ConfusionMatrix,
+  enterCallerDirectory,
+  formatConfusion,
+  formatPerClass,
+  loadClassifier,
+  percent,
+  repoPath,
+} from "./report.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  "ckpt": { type: "string", value: "PATH", help: "checkpoint to evaluate (required)" },
+  "dataset": {
+    type: "string",
+    value: "NAME",
+    help: "mnist or fashion-mnist (default: the one the checkpoint records)",
+  },
+  "data-dir": { type: "string", value: "DIR", help: "folder holding the four dataset files" },
+  "split": { type: "string", value: "SPLIT", help: "test (default) or train" },
+  "batch-size": { type: "string", value: "N", help: "images per forward pass (default 500)" },
+  "limit": { type: "string", value: "N", help: "evaluate only the first N images" },
+  "json": { type: "boolean", help: "print one JSON object instead of the report" },
+  "help": { type: "boolean", short: "h", help: "show this help" },
+};
+
+const USAGE = "Usage: deno task eval --ckpt PATH [options]";
+const DESCRIPTION = "Evaluates a checkpoint: error, loss, per-class accuracy, confusion matrix.\n" +
+  "The model is rebuilt from the checkpoint's metadata; evaluation runs without gradients,\n" +
+  "in eval mode, over the split in order.";
+
+async function main(): Promise<number> {
+  const { values } = parseFlags(Deno.args, FLAGS);
+  if (values.help) {
+    console.log(formatHelp(USAGE, DESCRIPTION, FLAGS));
+    return 0;
+  }
+  enterCallerDirectory();
+  const path = values.ckpt;
+  if (typeof path !== "string" || path === "") throw new UsageError("--ckpt PATH is required");
+  const datasetFlag = choiceFlag(values, "dataset", Object.keys(DATASETS) as DatasetName[]);
+  const split: Split = choiceFlag(values, "split", ["test", "train"] as const) ?? "test";
+  const batchSize = numberFlag(values, "batch-size", { min: 1, integer: true }) ?? 500;
+  const limit = numberFlag(values, "limit", { min: 1, integer: true });
+  const json = values.json === true;
+
+  const { model, checkpoint, modelName, dataset, classes } = await loadClassifier(
+    path,
+    datasetFlag,
+  );
+  const data = await loadSplit(dataset, split, {
+    dataDir: values["data-dir"] as string | undefined,
+    baseDir: repoPath(),
+  });
+  const loader = new DataLoader(data.images, data.labels, {
+    batchSize,
+    shuffle: false,
+    normalization: normalizationFor(dataset),
+    limit,
+  });
+  if (!json) {
+    const epoch = checkpoint.epoch === undefined ? "" : `, epoch ${checkpoint.epoch}`;
+    console.log(
+      `checkpoint: ${path} (${modelName}${epoch}, trained on ${
+        checkpoint.metadata.dataset ?? "mnist"
+      })`,
+    );
+    console.log(`data: ${data.source.description}, ${split} split, ${loader.size} images`);
+  }
+
+  const matrix = new ConfusionMatrix(classes);
+  let lossSum = 0;
+  const bar = json ? null : new ProgressBar(loader.size, { label: "evaluating" });
+  const start = performance.now();
+  for (const { x, y } of loader.epoch(0)) {
+    noGrad(() => {
+      const logits = model.call(x);
+      lossSum += crossEntropy(logits, y, { reduction: "sum" }).item();
+      matrix.add(y, logits.argmax(1).toFloat32Array());
+    });
+    bar?.tick(y.length);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  bar?.finish();
+
+  const count = matrix.total;
+  const accuracy = matrix.correct / count;
+  const loss = lossSum / count;
+  if (json) {
+    console.log(JSON.stringify({
+      checkpoint: path,
+      model: modelName,
+      dataset,
+      split,
+      count,
+      error: 1 - accuracy,
+      accuracy,
+      loss,
+      perClass: matrix.perClass(),
+      confusion: matrix.rows(),
+      seconds,
+      imagesPerSecond: count / seconds,
+    }));
+    return 0;
+  }
+  const wrong = count - matrix.correct;
+  console.log(
+    `\n${split} error: ${percent(1 - accuracy)} (accuracy ${percent(accuracy)}, ` +
+      `${wrong} wrong of ${count})`,
+  );
+  console.log(`loss: ${loss.toFixed(4)} (mean cross-entropy)`);
+  console.log(`\nper-class accuracy:\n${formatPerClass(matrix)}`);
+  console.log(`\nconfusion matrix (rows: true class, columns: predicted class):`);
+  console.log(formatConfusion(matrix));
+  console.log(
+    `\nevaluated ${count} images in ${seconds.toFixed(2)} s ` +
+      `(${Math.round(count / seconds)} images/s, batch ${batchSize})`,
+  );
+  return 0;
+}
+
+if (import.meta.main) await runTask("eval", main);
