@@ -39,6 +39,11 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** Minimum time between plain lines when not on a terminal, ms (default 10 000). */
   plainIntervalMs?: number;
+  /**
+   * A live view only, for when the caller prints its own summary: on a terminal `finish()` erases
+   * the bar; elsewhere plain lines appear only every `plainIntervalMs` (none at the start or end).
+   */
+  transient?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -71,6 +76,7 @@ export class ProgressBar {
   readonly #plainInterval: number;
   readonly #start: number;
   #lastDraw = -Infinity;
+  readonly #transient: boolean;
   #drawnLength = 0;
   #finished = false;
 
@@ -91,6 +97,8 @@ export class ProgressBar {
     this.#interval = options.intervalMs ?? 100;
     this.#plainInterval = options.plainIntervalMs ?? 10_000;
     this.#start = this.#now();
+    this.#transient = options.transient ?? false;
+    if (this.#transient && !this.#terminal) this.#lastDraw = this.#start;
   }
 
   /** Whether the bar redraws in place (terminal) or prints plain lines. */
@@ -125,7 +133,11 @@ export class ProgressBar {
   finish(fields?: ProgressFields): void {
     if (this.#finished) return;
     if (fields) this.fields = fields;
-    this.#draw(this.#now(), true);
+    if (!this.#transient) this.#draw(this.#now(), true);
+    else if (this.#terminal && this.#drawnLength > 0) {
+      writeAll(this.#writer, encoder.encode("\r" + " ".repeat(this.#drawnLength) + "\r"));
+      this.#drawnLength = 0;
+    }
     this.#finished = true;
   }
 

@@ -75,6 +75,25 @@ Deno.test("not a terminal: plain lines every 10 s and a final line", () => {
   assert.match(f.writes[3], /25\/25 {2}100% {2}1\.0\/s {2}in 0:25/);
 });
 
+Deno.test("transient: erased on a terminal, only periodic lines elsewhere", () => {
+  const term = fakes(true);
+  const live = new ProgressBar(10, { writer: term.writer, now: term.now, transient: true });
+  term.advance(500);
+  live.update(5);
+  live.finish();
+  assert.equal(term.writes.length, 2);
+  assert.match(term.writes[1], /^\r +\r$/, "the last write blanks the line");
+  const log = fakes(false);
+  const quiet = new ProgressBar(25, { writer: log.writer, now: log.now, transient: true });
+  for (let i = 1; i <= 25; i++) {
+    log.advance(1000);
+    quiet.tick();
+  }
+  quiet.finish();
+  assert.equal(log.writes.length, 2, "one line per 10 s, none at the start or the end");
+  assert.match(log.writes[0], /^10\/25/);
+});
+
 Deno.test("bytes: sizes and rates in MB", () => {
   const f = fakes(false);
   const bar = new ProgressBar(26_421_880, {
