@@ -1,0 +1,437 @@
+/**
+ * The training loop behind `deno task train`: builds the model, optimizer and schedule of a
+ * {@linkcode TrainConfig}, trains epoch by epoch with a live progress bar, evaluates on the test
+ * split, and writes checkpoints, metrics, plots and a log to the run folder.
+ *
+ * Nothing is lost:
+ * - a checkpoint holds everything a run needs to continue exactly (weights, optimizer buffers,
+ *   schedule step, generator state, position in the epoch, partial sums, history), so a resumed
+ *   run is bitwise identical to an uninterrupted one;
+ * - Ctrl-C finishes the current step, saves, prints how to resume and exits 130; a second Ctrl-C
+ *   exits at once (files are only ever replaced by rename, so nothing is left half-written);
+ * - a NaN or infinite loss (or gradient norm, when clipping) stops the run before anything is
+ *   saved, naming the epoch, the step and the last good checkpoint (exit code 3).
+ *
+ * @module
+ */
+
+import { argmax, crossEntropy, noGrad, Rng, type RngState, type Tensor } from "../autograd/mod.ts";
+import { getThreads, kernels } from "../autograd/kernels/mod.ts";
+import { type Dataset, describeSource } from "../data/datasets.ts";
+import { DataLoader, normalizationFor } from "../data/loader.ts";
+import { ProgressBar } from "../data/progress.ts";
+import { type Checkpoint, restoreCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
+import { clipGradNorm } from "../nn/clip.ts";
+import type { JsonObject } from "../nn/json.ts";
+import type { Module } from "../nn/module.ts";
+import { createModel } from "../nn/models/registry.ts";
+import { Adam, AdamW, type Optimizer, SGD } from "../nn/optim/mod.ts";
+import { CosineAnnealingLR, LinearWarmup, type LRScheduler, MultiStepLR } from "../nn/schedule.ts";
+import { describeConfig, type TrainConfig } from "./configs.ts";
+import type { EpochRecord, RunFiles } from "./run_files.ts";
+
+/** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention). */
+export const EXIT_INTERRUPTED = 130;
+/** Exit code of a run stopped because the loss or gradients stopped being finite. */
+export const EXIT_DIVERGED = 3;
+
+/** Where a run stands: the next batch to train and the sums of the epoch so far. */
+interface Position {
+  /** Epoch in progress (0-based). */
+  epoch: number;
+  /** Next batch of that epoch. */
+  batch: number;
+  /** Σ loss × batch size over the epoch so far. */
+  lossSum: number;
+  /** Misclassified training examples so far. */
+  errors: number;
+  /** Training examples seen so far. */
+  seen: number;
+  /** Training seconds so far. */
+  seconds: number;
+}
+
+/** The state of a run that is not in the model, optimizer or scheduler. */
+interface RunState {
+  position: Position;
+  history: EpochRecord[];
+  best: { testError: number; epoch: number } | null;
+  rng: RngState;
+}
+
+/** How a run ended. */
+export interface TrainResult {
+  /** Process exit code: 0 done, 130 interrupted, 3 diverged. */
+  exitCode: number;
+  /** The per-epoch records. */
+  history: EpochRecord[];
+}
+
+/** Options of {@linkcode Trainer}. */
+export interface TrainerOptions {
+  /** The run's recipe. */
+  config: TrainConfig;
+  /** Both splits of the dataset. */
+  data: Dataset;
+  /** The run folder. */
+  files: RunFiles;
+  /** The command line, recorded in checkpoints. */
+  command: string;
+  /** A checkpoint to continue from. */
+  resume?: Checkpoint;
+  /** Where lines go (default console.log; the log file gets them too). */
+  print?: (line: string) => void;
+}
+
+/** A training run. Create it, then `await run()`. */
+export class Trainer {
+  readonly #config: TrainConfig;
+  readonly #data: Dataset;
+  readonly #files: RunFiles;
+  readonly #command: string;
+  readonly #print: (line: string) => void;
+  readonly #rng: Rng;
+  readonly #model: Module<[Tensor], Tensor>;
+  readonly #optimizer: Optimizer;
+  readonly #scheduler: LRScheduler | null;
+  readonly #train: DataLoader;
+  readonly #test: DataLoader;
+  readonly #state: RunState;
+  #interrupts = 0;
+
+  /** Builds everything; restores from `options.resume` when given. */
+  constructor(options: TrainerOptions) {
+    const c = options.config;
+    this.#config = c;
+    this.#data = options.data;
+    this.#files = options.files;
+    this.#command = options.command;
+    const print = options.print ?? ((line: string) => console.log(line));
+    this.#print = (line) => {
+      print(line);
+      this.#files.appendLog(line);
+    };
+    const normalization = normalizationFor(c.dataset);
+    this.#train = new DataLoader(this.#data.train.images, this.#data.train.labels, {
+      batchSize: c.batchSize,
+      seed: c.seed,
+      maxShift: c.augmentShift,
+      normalization,
+      limit: c.limitTrain || undefined,
+    });
+    this.#test = new DataLoader(this.#data.test.images, this.#data.test.labels, {
+      batchSize: 1000,
+      shuffle: false,
+      normalization,
+      limit: c.limitTest || undefined,
+    });
+    // One generator for initial weights and dropout masks; its state goes into every checkpoint.
+    this.#rng = new Rng(c.seed);
+    this.#model = createModel(c.model, { ...c.modelOptions, rng: this.#rng });
+    this.#optimizer = makeOptimizer(c, this.#model);
+    this.#scheduler = makeScheduler(c, this.#optimizer, this.#train.batchesPerEpoch);
+    this.#state = {
+      position: { epoch: 0, batch: 0, lossSum: 0, errors: 0, seen: 0, seconds: 0 },
+      history: [],
+      best: null,
+      rng: this.#rng.getState(),
+    };
+    if (options.resume) this.#restore(options.resume);
+  }
+
+  /** The model being trained. */
+  get model(): Module<[Tensor], Tensor> {
+    return this.#model;
+  }
+
+  #restore(checkpoint: Checkpoint): void {
+    restoreCheckpoint(checkpoint, { model: this.#model, optimizer: this.#optimizer }, "resume");
+    // The schedule is rebuilt from the (possibly changed) config and moved to the saved step: the
+    // same rates when nothing changed, a schedule stretched to the new length after --epochs.
+    if (this.#scheduler) {
+      this.#scheduler.loadStateDict({
+        ...this.#scheduler.stateDict(),
+        lastStep: checkpoint.scheduler?.lastStep ?? 0,
+      });
+    }
+    const run = JSON.parse(checkpoint.metadata.run ?? "null") as RunState | null;
+    if (run === null) {
+      throw new Error(
+        "resume: the checkpoint has no run state (was it written by deno task train?)",
+      );
+    }
+    this.#state.position = run.position;
+    this.#state.history = run.history;
+    this.#state.best = run.best;
+    this.#rng.setState(run.rng);
+  }
+
+  /** Trains to the configured number of epochs (or until interrupted or diverged). */
+  async run(): Promise<TrainResult> {
+    const c = this.#config;
+    const p = this.#state.position;
+    this.#print(`config   ${describeConfig(c)}`);
+    this.#print(
+      `data     ${c.dataset} from ${
+        describeSource(this.#data.source)
+      }; ${this.#train.size} train, ${this.#test.size} test`,
+    );
+    this.#print(
+      `model    ${c.model}: ${this.#model.numParameters().toLocaleString("en-US")} parameters`,
+    );
+    this.#print(`kernels  ${kernels.name}, ${getThreads()} thread(s)`);
+    this.#print(`run      ${this.#files.dir}`);
+    if (p.epoch > 0 || p.batch > 0) {
+      this.#print(
+        `resuming at epoch ${p.epoch + 1}, batch ${p.batch + 1} of ${this.#train.batchesPerEpoch}`,
+      );
+    } else await this.#save(this.#files.last); // a last good checkpoint exists from the start
+    await this.#files.writeConfig({ ...c, command: this.#command });
+
+    const onSignal = () => {
+      this.#interrupts++;
+      if (this.#interrupts > 1) Deno.exit(EXIT_INTERRUPTED);
+      this.#print(
+        "\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once)",
+      );
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    const ticker = new MessageChannel();
+    try {
+      while (this.#state.position.epoch < c.epochs) {
+        const outcome = await this.#trainEpoch(ticker);
+        if (outcome !== 0) return { exitCode: outcome, history: this.#state.history };
+        await this.#finishEpoch();
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      ticker.port1.close();
+    }
+    const best = this.#state.best;
+    this.#print(
+      `done     ${c.epochs} epochs; best test error ${best ? pct(best.testError) : "-"}` +
+        `${
+          best ? ` (epoch ${best.epoch})` : ""
+        }; checkpoints ${this.#files.best} and ${this.#files.last}`,
+    );
+    return { exitCode: 0, history: this.#state.history };
+  }
+
+  /** Trains the rest of the current epoch; returns 0, or the exit code of an interruption or divergence. */
+  async #trainEpoch(ticker: MessageChannel): Promise<number> {
+    const c = this.#config;
+    const p = this.#state.position;
+    const steps = this.#train.batchesPerEpoch;
+    const bar = new ProgressBar(this.#train.size, {
+      label: `epoch ${p.epoch + 1}/${c.epochs}`,
+      transient: true,
+    });
+    bar.done = Math.min(p.batch * c.batchSize, this.#train.size);
+    const params = this.#model.parameters();
+    this.#model.train();
+    let last = performance.now();
+    for (const { x, y } of this.#train.epoch(p.epoch, p.batch)) {
+      this.#optimizer.zeroGrad();
+      const logits = this.#model.call(x);
+      const loss = crossEntropy(logits, y, { labelSmoothing: c.labelSmoothing });
+      const lossValue = loss.item();
+      if (!Number.isFinite(lossValue)) return this.#diverged(`the loss is ${lossValue}`, bar);
+      loss.backward();
+      if (c.clipGradNorm > 0) {
+        const norm = clipGradNorm(params, c.clipGradNorm);
+        if (!Number.isFinite(norm)) return this.#diverged(`the gradient norm is ${norm}`, bar);
+      }
+      this.#optimizer.step();
+      this.#scheduler?.step();
+      p.errors += countErrors(logits, y);
+      p.lossSum += lossValue * y.length;
+      p.seen += y.length;
+      p.batch++;
+      const now = performance.now();
+      p.seconds += (now - last) / 1000;
+      last = now;
+      bar.update(Math.min(p.batch * c.batchSize, this.#train.size), {
+        loss: (p.lossSum / p.seen).toFixed(4),
+      });
+      // Let signal handlers run: a MessageChannel round trip costs microseconds (setTimeout: ~2 ms).
+      await new Promise((resolve) => {
+        ticker.port1.onmessage = resolve;
+        ticker.port2.postMessage(null);
+      });
+      if (this.#interrupts > 0 && p.batch < steps) {
+        bar.finish();
+        await this.#save(this.#files.last);
+        this.#print(
+          `stopped  at epoch ${
+            p.epoch + 1
+          }, batch ${p.batch} of ${steps}; checkpoint ${this.#files.last}\n` +
+            `resume   deno task train --resume ${this.#files.last}`,
+        );
+        return EXIT_INTERRUPTED;
+      }
+    }
+    bar.finish();
+    return 0;
+  }
+
+  #diverged(what: string, bar: ProgressBar): number {
+    bar.finish();
+    const p = this.#state.position;
+    this.#print(
+      `diverged at epoch ${p.epoch + 1}, step ${
+        p.batch + 1
+      }: ${what}. Stopped without saving this state.\n` +
+        `last good checkpoint: ${this.#files.last} (${describeEpochs(p.epoch)}); ` +
+        "try a lower --lr or --clip-grad-norm",
+    );
+    return EXIT_DIVERGED;
+  }
+
+  /** Evaluates, records the epoch, saves checkpoints, metrics and plots, and moves to the next epoch. */
+  async #finishEpoch(): Promise<void> {
+    const c = this.#config;
+    const p = this.#state.position;
+    const test = evaluate(this.#model, this.#test);
+    const record: EpochRecord = {
+      epoch: p.epoch + 1,
+      trainLoss: p.lossSum / Math.max(p.seen, 1),
+      trainError: p.errors / Math.max(p.seen, 1),
+      testLoss: test.loss,
+      testError: test.error,
+      lr: this.#optimizer.paramGroups[0].lr,
+      seconds: p.seconds,
+      imagesPerSecond: p.seen / Math.max(p.seconds, 1e-9),
+    };
+    this.#state.history.push(record);
+    const improved = this.#state.best === null || record.testError < this.#state.best.testError;
+    if (improved) this.#state.best = { testError: record.testError, epoch: record.epoch };
+    this.#state.position = {
+      epoch: p.epoch + 1,
+      batch: 0,
+      lossSum: 0,
+      errors: 0,
+      seen: 0,
+      seconds: 0,
+    };
+    await this.#save(this.#files.last);
+    if (improved) await this.#save(this.#files.best);
+    await this.#files.writeMetrics(this.#state.history, `${c.model} on ${c.dataset} (${c.name})`);
+    this.#print(
+      `epoch ${String(record.epoch).padStart(3)}/${c.epochs}  loss ${
+        record.trainLoss.toFixed(4)
+      }  ` +
+        `train err ${pct(record.trainError)}  test err ${pct(record.testError)}${
+          improved ? "*" : " "
+        }  ` +
+        `lr ${record.lr.toPrecision(3)}  ${record.seconds.toFixed(1)}s  ${
+          Math.round(record.imagesPerSecond)
+        } img/s`,
+    );
+  }
+
+  /** Saves a checkpoint of the current state (model, optimizer, schedule, generator, position, history). */
+  async #save(path: string): Promise<void> {
+    this.#state.rng = this.#rng.getState();
+    const c = this.#config;
+    const latest = this.#state.history.at(-1);
+    await saveCheckpoint(path, {
+      model: this.#model,
+      optimizer: this.#optimizer,
+      ...(this.#scheduler ? { scheduler: this.#scheduler } : {}),
+      epoch: this.#state.position.epoch,
+      ...(latest ? { metrics: { ...latest } as unknown as JsonObject } : {}),
+      metadata: {
+        dataset: c.dataset,
+        config: JSON.stringify(c),
+        command: this.#command,
+        run: JSON.stringify(this.#state),
+      },
+    });
+  }
+}
+
+function describeEpochs(complete: number): string {
+  return complete === 0 ? "the initial weights" : `after epoch ${complete}`;
+}
+
+function pct(fraction: number): string {
+  return `${(fraction * 100).toFixed(2)}%`;
+}
+
+/** Misclassified rows of `logits` against `labels`. */
+function countErrors(logits: Tensor, labels: Int32Array): number {
+  const predicted = noGrad(() => argmax(logits, 1)).data;
+  let errors = 0;
+  for (let i = 0; i < labels.length; i++) if (predicted[i] !== labels[i]) errors++;
+  return errors;
+}
+
+/** Mean loss and error of `model` over a loader, in evaluation mode without recording. */
+export function evaluate(
+  model: Module<[Tensor], Tensor>,
+  loader: DataLoader,
+): { loss: number; error: number } {
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum = 0;
+  let errors = 0;
+  let seen = 0;
+  noGrad(() => {
+    for (const { x, y } of loader.epoch(0)) {
+      const logits = model.call(x);
+      lossSum += crossEntropy(logits, y, { reduction: "sum" }).item();
+      errors += countErrors(logits, y);
+      seen += y.length;
+    }
+  });
+  model.train(wasTraining);
+  return { loss: lossSum / Math.max(seen, 1), error: errors / Math.max(seen, 1) };
+}
+
+/** The optimizer of a config; biases get no weight decay. */
+function makeOptimizer(c: TrainConfig, model: Module<[Tensor], Tensor>): Optimizer {
+  const named = model.namedParameters();
+  const decayed = named.filter(([name]) => !name.endsWith(".bias")).map(([, p]) => p);
+  const undecayed = named.filter(([name]) => name.endsWith(".bias")).map(([, p]) => p);
+  const groups = [{ params: decayed }, { params: undecayed, weightDecay: 0 }];
+  switch (c.optimizer) {
+    case "sgd":
+      return new SGD(groups, {
+        lr: c.lr,
+        momentum: c.momentum,
+        nesterov: c.nesterov,
+        weightDecay: c.weightDecay,
+      });
+    case "adam":
+      return new Adam(groups, { lr: c.lr, betas: [c.momentum, 0.999], weightDecay: c.weightDecay });
+    case "adamw":
+      return new AdamW(groups, {
+        lr: c.lr,
+        betas: [c.momentum, 0.999],
+        weightDecay: c.weightDecay,
+      });
+  }
+}
+
+/** The schedule of a config, stepped once per batch: optional linear warm-up, then cosine or multistep. */
+function makeScheduler(
+  c: TrainConfig,
+  optimizer: Optimizer,
+  stepsPerEpoch: number,
+): LRScheduler | null {
+  const total = c.epochs * stepsPerEpoch;
+  const warmup = Math.min(Math.round(c.warmupEpochs * stepsPerEpoch), Math.max(total - 1, 0));
+  let after: LRScheduler | undefined;
+  if (c.schedule === "cosine") {
+    after = new CosineAnnealingLR(optimizer, Math.max(total - warmup, 1));
+  }
+  if (c.schedule === "multistep") {
+    after = new MultiStepLR(
+      optimizer,
+      c.milestones.map((e) => Math.max(e * stepsPerEpoch - warmup, 1)),
+      c.gamma,
+    );
+  }
+  if (warmup > 0) return new LinearWarmup(optimizer, warmup, 0.1, after);
+  return after ?? null;
+}
