@@ -141,10 +141,10 @@ async function main(): Promise<number> {
       : join("runs", `${config.name}-${timestamp()}`);
   }
   const files = new RunFiles(dir);
-  const data = await loadDataset(
-    config.dataset,
-    values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {},
-  );
+  const data = await loadDataset(config.dataset, {
+    baseDir: repoPath(),
+    ...(values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {}),
+  });
   const trainer = new Trainer({ config, data, files, command, ...(resume ? { resume } : {}) });
   const { exitCode } = await trainer.run();
   return exitCode;

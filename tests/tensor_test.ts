@@ -149,7 +149,10 @@ Deno.test("toString looks like PyTorch's", () => {
   assert.equal(tensor([1e-6, 2]).toString(), "tensor([1.0000e-6, 2.0000e+0])");
   assert.equal(tensor([NaN, Infinity]).toString(), "tensor([nan, inf])");
   const big = arange(2000).toString();
-  assert.equal(big, "tensor([   0.0000,    1.0000,    2.0000, ..., 1997.0000, 1998.0000, 1999.0000])");
+  assert.equal(
+    big,
+    "tensor([   0.0000,    1.0000,    2.0000, ..., 1997.0000, 1998.0000, 1999.0000])",
+  );
 });
 
 Deno.test("shape errors name the op and both shapes", () => {
