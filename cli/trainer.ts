@@ -170,6 +170,14 @@ export class Trainer {
   async run(): Promise<TrainResult> {
     const c = this.#config;
     const p = this.#state.position;
+    const onSignal = () => {
+      this.#interrupts++;
+      if (this.#interrupts > 1) Deno.exit(EXIT_INTERRUPTED);
+      this.#print(
+        "\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once)",
+      );
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
     this.#print(`config   ${describeConfig(c)}`);
     this.#print(
       `data     ${c.dataset} from ${
@@ -188,24 +196,18 @@ export class Trainer {
     } else await this.#save(this.#files.last); // a last good checkpoint exists from the start
     await this.#files.writeConfig({ ...c, command: this.#command });
 
-    const onSignal = () => {
-      this.#interrupts++;
-      if (this.#interrupts > 1) Deno.exit(EXIT_INTERRUPTED);
-      this.#print(
-        "\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once)",
-      );
-    };
-    Deno.addSignalListener("SIGINT", onSignal);
-    const ticker = new MessageChannel();
     try {
       while (this.#state.position.epoch < c.epochs) {
-        const outcome = await this.#trainEpoch(ticker);
+        const outcome = await this.#trainEpoch();
         if (outcome !== 0) return { exitCode: outcome, history: this.#state.history };
         await this.#finishEpoch();
+        if (this.#interrupts > 0 && this.#state.position.epoch < c.epochs) {
+          this.#printStopped();
+          return { exitCode: EXIT_INTERRUPTED, history: this.#state.history };
+        }
       }
     } finally {
       Deno.removeSignalListener("SIGINT", onSignal);
-      ticker.port1.close();
     }
     const best = this.#state.best;
     this.#print(
@@ -218,7 +220,7 @@ export class Trainer {
   }
 
   /** Trains the rest of the current epoch; returns 0, or the exit code of an interruption or divergence. */
-  async #trainEpoch(ticker: MessageChannel): Promise<number> {
+  async #trainEpoch(): Promise<number> {
     const c = this.#config;
     const p = this.#state.position;
     const steps = this.#train.batchesPerEpoch;
@@ -230,6 +232,7 @@ export class Trainer {
     const params = this.#model.parameters();
     this.#model.train();
     let last = performance.now();
+    let lastYield = last;
     for (const { x, y } of this.#train.epoch(p.epoch, p.batch)) {
       this.#optimizer.zeroGrad();
       const logits = this.#model.call(x);
@@ -253,25 +256,31 @@ export class Trainer {
       bar.update(Math.min(p.batch * c.batchSize, this.#train.size), {
         loss: (p.lossSum / p.seen).toFixed(4),
       });
-      // Let signal handlers run: a MessageChannel round trip costs microseconds (setTimeout: ~2 ms).
-      await new Promise((resolve) => {
-        ticker.port1.onmessage = resolve;
-        ticker.port2.postMessage(null);
-      });
+      // Let the signal handler run. Only a timer turn of the event loop polls for signals (a
+      // MessageChannel or setImmediate turn does not, or only late); it costs ~2 ms, so once per 200 ms.
+      if (now - lastYield > 200) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        lastYield = performance.now();
+      }
       if (this.#interrupts > 0 && p.batch < steps) {
         bar.finish();
         await this.#save(this.#files.last);
-        this.#print(
-          `stopped  at epoch ${
-            p.epoch + 1
-          }, batch ${p.batch} of ${steps}; checkpoint ${this.#files.last}\n` +
-            `resume   deno task train --resume ${this.#files.last}`,
-        );
+        this.#printStopped();
         return EXIT_INTERRUPTED;
       }
     }
     bar.finish();
     return 0;
+  }
+
+  #printStopped(): void {
+    const p = this.#state.position;
+    const where = p.batch === 0
+      ? `after epoch ${p.epoch}`
+      : `at epoch ${p.epoch + 1}, batch ${p.batch} of ${this.#train.batchesPerEpoch}`;
+    this.#print(
+      `stopped  ${where}; checkpoint ${this.#files.last}\nresume   deno task train --resume ${this.#files.last}`,
+    );
   }
 
   #diverged(what: string, bar: ProgressBar): number {
