@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { setThreads } from "../autograd/kernels/mod.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { CheckpointError, loadCheckpoint } from "../nn/checkpoint.ts";
+import { StateDictError } from "../nn/module.ts";
 import {
   type FlagSpec,
   formatHelp,
@@ -145,7 +146,16 @@ async function main(): Promise<number> {
     baseDir: repoPath(),
     ...(values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {}),
   });
-  const trainer = new Trainer({ config, data, files, command, ...(resume ? { resume } : {}) });
+  let trainer: Trainer;
+  try {
+    trainer = new Trainer({ config, data, files, command, ...(resume ? { resume } : {}) });
+  } catch (error) {
+    if (!(error instanceof StateDictError)) throw error;
+    throw new CheckpointError(
+      String(values.resume),
+      `the weights do not fit the ${config.model} its config names. ${error.message}`,
+    );
+  }
   const { exitCode } = await trainer.run();
   return exitCode;
 }

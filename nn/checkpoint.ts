@@ -407,7 +407,6 @@ export function restoreCheckpoint(
   source = "checkpoint",
 ): LoadStateDictResult | undefined {
   const { model, optimizer, scheduler } = targets;
-  let optimizerState: OptimizerStateDict | undefined;
   if (optimizer !== undefined) {
     if (model === undefined) {
       throw new CheckpointError(source, "restoring an optimizer needs the model too");
@@ -415,13 +414,18 @@ export function restoreCheckpoint(
     if (checkpoint.optimizer === undefined) {
       throw new CheckpointError(source, "the checkpoint holds no optimizer state");
     }
-    optimizerState = toIndexedOptimizerState(checkpoint.optimizer, optimizer, model, source);
   }
   if (scheduler !== undefined && checkpoint.scheduler === undefined) {
     throw new CheckpointError(source, "the checkpoint holds no scheduler state");
   }
+  // The weights first: for a checkpoint of another architecture, the key-by-key report of
+  // loadStateDict says most about what is wrong.
   const result = model?.loadStateDict(checkpoint.modelState, { strict: targets.strict ?? true });
-  if (optimizer !== undefined) optimizer.loadStateDict(optimizerState!);
+  if (optimizer !== undefined) {
+    optimizer.loadStateDict(
+      toIndexedOptimizerState(checkpoint.optimizer!, optimizer, model!, source),
+    );
+  }
   if (scheduler !== undefined) scheduler.loadStateDict(checkpoint.scheduler!);
   return result;
 }
