@@ -6,30 +6,17 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { crossEntropy, Rng } from "../autograd/mod.ts";
 import { loadSplit } from "../data/datasets.ts";
 import { encodePng } from "../data/image.ts";
 import { DataLoader, MNIST_NORMALIZATION } from "../data/loader.ts";
 import { MLP, saveModel, SGD } from "../nn/mod.ts";
+import { ROOT, runTask, type TaskRun } from "./helpers/cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SAMPLES = join(ROOT, "data", "samples");
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function runDemo(args: string[], initCwd = ""): Promise<Run> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", "cli/demo.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", INIT_CWD: initCwd },
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function runDemo(args: string[], initCwd = ""): Promise<TaskRun> {
+  return runTask("demo", args, { INIT_CWD: initCwd });
 }
 
 /**

@@ -5,40 +5,18 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { crossEntropy, noGrad } from "../autograd/mod.ts";
 import { loadSplit } from "../data/datasets.ts";
 import { DataLoader, MNIST_NORMALIZATION } from "../data/loader.ts";
 import { MLP, saveModel } from "../nn/mod.ts";
+import { hasStackTrace, runTask, type TaskRun } from "./helpers/cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
+function runEval(args: string[]): Promise<TaskRun> {
+  return runTask("eval", args);
 }
 
-async function runEval(args: string[]): Promise<Run> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-net",
-      "cli/eval.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", INIT_CWD: "" },
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
-}
-
-function assertNoStack(run: Run): void {
-  assert.doesNotMatch(run.stderr + run.stdout, /^\s+at /m, "a user error printed a stack trace");
+function assertNoStack(run: TaskRun): void {
+  assert.ok(!hasStackTrace(run), "a user error printed a stack trace");
 }
 
 /** A small random MLP saved with its spec and the metadata train writes. */

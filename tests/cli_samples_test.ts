@@ -4,23 +4,16 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { DEBIAN_FASHION_MNIST_DIR, loadSplit } from "../data/datasets.ts";
 import { decodeImage } from "../data/image.ts";
 import { firstOfEachClass, sampleLabel, sampleName } from "../cli/samples.ts";
+import { ROOT, runTask, type TaskRun } from "./helpers/cli.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-async function runSamples(args: string[]): Promise<{ code: number; stdout: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "cli/samples.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", INIT_CWD: "" },
-  }).output();
-  const text = new TextDecoder();
-  assert.equal(code, 0, text.decode(stderr));
-  return { code, stdout: text.decode(stdout) };
+async function runSamples(args: string[]): Promise<TaskRun> {
+  const run = await runTask("samples", args);
+  assert.equal(run.code, 0, run.stderr);
+  return run;
 }
 
 /** Checks every `*-test-N.png` in `dir` against test image N; returns the count per label. */
