@@ -1,6 +1,7 @@
 // GEMM benchmarks at the shapes tapegrad trains with (batch 128): the WebAssembly SIMD kernel on
-// one and two threads against a cache-blocked TypeScript GEMM (kept here as the baseline until
-// the reference kernel replaces it). GFLOPS = 2·m·n·k / time.
+// one and two threads against the reference TypeScript kernel (`gemmReference`, the baseline)
+// and a cache-blocked 4×4 TypeScript GEMM. GFLOPS = 2·m·n·k / time (the GFLOP count is in the
+// name of the 1-thread row).
 //
 //   deno bench --allow-read --allow-env bench/gemm_bench.ts
 //
@@ -15,6 +16,7 @@ import {
   wasmGemm,
 } from "../autograd/kernels/wasm/gemm.ts";
 import { wasmFloat32 } from "../autograd/kernels/wasm/memory.ts";
+import { gemmReference } from "../autograd/kernels/gemm.ts";
 
 /**
  * Cache-blocked TypeScript GEMM with the {@link Gemm} contract: K blocks of 256, 4×4 register
@@ -141,9 +143,16 @@ for (const s of shapes) {
   const gflop = (2 * m * n * k / 1e9).toPrecision(3);
   const run = (gemm: Gemm): void => gemm(transA, transB, m, n, k, a, 0, lda, b, 0, ldb, 0, c, 0, n);
   Deno.bench({
-    name: `${s.name} ts-blocked`,
+    name: `${s.name} reference (TypeScript)`,
     group: s.name,
     baseline: true,
+    n: m * n * k > 1e7 ? 10 : undefined,
+    fn: () => run(gemmReference),
+  });
+  Deno.bench({
+    name: `${s.name} ts-blocked`,
+    group: s.name,
+    n: m * n * k > 1e7 ? 10 : undefined,
     fn: () => run(tsBlockedGemm),
   });
   Deno.bench({

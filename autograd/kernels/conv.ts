@@ -5,8 +5,11 @@
  * @module
  */
 
+import { gemmReference } from "./gemm.ts";
 import type {
   Col2imKernel,
+  ConvBackwardKernel,
+  ConvForwardKernel,
   Im2colKernel,
   MaxPoolBackwardKernel,
   MaxPoolForwardKernel,
@@ -141,6 +144,127 @@ export const maxPoolBackward: MaxPoolBackwardKernel = (gy, argmax, planes, g, gx
     for (let o = 0; o < perPlaneOut; o++) {
       const index = argmax[outBase + o];
       if (index >= 0) gx[inBase + index] += gy[outBase + o];
+    }
+  }
+};
+
+/**
+ * Reference convolution: per image, im2col then one GEMM (W [O, C·kh·kw] · col), the bias seeded
+ * into the output first, ReLU applied after when fused. Uses the reference im2col and GEMM
+ * directly, so it stays the definition of correct whatever kernels are installed.
+ */
+export const convForwardReference: ConvForwardKernel = (a) => {
+  const { g, batch, outChannels: O } = a;
+  const patch = g.channels * g.kernelH * g.kernelW;
+  const pixels = g.outH * g.outW;
+  const imageSize = g.channels * g.height * g.width;
+  const col = new Float32Array(patch * pixels);
+  for (let n = 0; n < batch; n++) {
+    const o = a.outOffset + n * O * pixels;
+    if (a.bias !== null) {
+      for (let c = 0; c < O; c++) {
+        a.out.fill(a.bias[a.biasOffset + c], o + c * pixels, o + (c + 1) * pixels);
+      }
+    }
+    im2col(a.x, a.xOffset + n * imageSize, g, col, 0);
+    gemmReference(
+      false,
+      false,
+      O,
+      pixels,
+      patch,
+      a.w,
+      a.wOffset,
+      patch,
+      col,
+      0,
+      pixels,
+      a.bias === null ? 0 : 1,
+      a.out,
+      o,
+      pixels,
+    );
+  }
+  if (a.relu) {
+    const end = a.outOffset + batch * O * pixels;
+    for (let i = a.outOffset; i < end; i++) if (!(a.out[i] > 0)) a.out[i] = 0;
+  }
+};
+
+/**
+ * Reference convolution gradients: gy is masked by y > 0 when ReLU was fused; then per image
+ * dW += gy[n]·colᵀ, dcol = Wᵀ·gy[n] folded back by col2im, and db = Σ gy over images and pixels
+ * (accumulated in float64).
+ */
+export const convBackwardReference: ConvBackwardKernel = (a) => {
+  const { g, batch, outChannels: O } = a;
+  const patch = g.channels * g.kernelH * g.kernelW;
+  const pixels = g.outH * g.outW;
+  const imageSize = g.channels * g.height * g.width;
+  const total = batch * O * pixels;
+  let gy = a.gy;
+  let gyOffset = a.gyOffset;
+  if (a.y !== null) {
+    gy = new Float32Array(total);
+    for (let i = 0; i < total; i++) {
+      gy[i] = a.y[a.yOffset + i] > 0 ? a.gy[a.gyOffset + i] : 0;
+    }
+    gyOffset = 0;
+  }
+  const col = new Float32Array(patch * pixels);
+  if (a.gx !== null) a.gx.fill(0, a.gxOffset, a.gxOffset + batch * imageSize);
+  for (let n = 0; n < batch; n++) {
+    const yo = gyOffset + n * O * pixels;
+    if (a.gw !== null) {
+      im2col(a.x, a.xOffset + n * imageSize, g, col, 0);
+      gemmReference(
+        false,
+        true,
+        O,
+        patch,
+        pixels,
+        gy,
+        yo,
+        pixels,
+        col,
+        0,
+        pixels,
+        n === 0 ? 0 : 1,
+        a.gw,
+        a.gwOffset,
+        patch,
+      );
+    }
+    if (a.gx !== null) {
+      gemmReference(
+        true,
+        false,
+        patch,
+        pixels,
+        O,
+        a.w,
+        a.wOffset,
+        patch,
+        gy,
+        yo,
+        pixels,
+        0,
+        col,
+        0,
+        pixels,
+      );
+      col2im(col, 0, g, a.gx, a.gxOffset + n * imageSize);
+    }
+  }
+  if (a.gw !== null && batch === 0) a.gw.fill(0, a.gwOffset, a.gwOffset + O * patch);
+  if (a.gb !== null) {
+    for (let c = 0; c < O; c++) {
+      let s = 0;
+      for (let n = 0; n < batch; n++) {
+        const base = gyOffset + (n * O + c) * pixels;
+        for (let p = 0; p < pixels; p++) s += gy[base + p];
+      }
+      a.gb[a.gbOffset + c] = s;
     }
   }
 };

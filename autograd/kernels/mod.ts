@@ -7,7 +7,14 @@
  * @module
  */
 
-import { col2im, im2col, maxPoolBackward, maxPoolForward } from "./conv.ts";
+import {
+  col2im,
+  convBackwardReference,
+  convForwardReference,
+  im2col,
+  maxPoolBackward,
+  maxPoolForward,
+} from "./conv.ts";
 import {
   addInto,
   binary,
@@ -18,7 +25,20 @@ import {
   unaryBackward,
 } from "./elementwise.ts";
 import { type Gemm, gemmReference } from "./gemm.ts";
-import { wasmAvailable, wasmGemm } from "./wasm/mod.ts";
+import { adamStepReference, sgdStepReference } from "./optim.ts";
+import {
+  wasmAdamStep,
+  wasmAddInto,
+  wasmAvailable,
+  wasmConvBackward,
+  wasmConvForward,
+  wasmGemm,
+  wasmSgdStep,
+  wasmUnary,
+  wasmUnaryBackward,
+  wasmZero,
+} from "./wasm/mod.ts";
+import { persistentFloat32 } from "./wasm/memory.ts";
 
 export { getThreads, setThreads } from "./wasm/mod.ts";
 import {
@@ -36,10 +56,13 @@ export type { ConvGeometry } from "./conv.ts";
 export type { BinaryKind, UnaryKind, UniformSource } from "./elementwise.ts";
 export type * from "./types.ts";
 import type {
+  AdamStepKernel,
   AddIntoKernel,
   AxisReduceKernel,
   BinaryKernel,
   Col2imKernel,
+  ConvBackwardKernel,
+  ConvForwardKernel,
   CopyStridedKernel,
   CrossEntropyBackwardKernel,
   CrossEntropyForwardKernel,
@@ -48,10 +71,12 @@ import type {
   MaxPoolBackwardKernel,
   MaxPoolForwardKernel,
   ScaleKernel,
+  SgdStepKernel,
   SoftmaxBackwardKernel,
   SoftmaxKernel,
   UnaryBackwardKernel,
   UnaryKernel,
+  ZeroKernel,
 } from "./types.ts";
 
 /** The table of kernels the ops call. Each entry is a plain function over Float32Array offsets. */
@@ -60,12 +85,22 @@ export interface Kernels {
   name: string;
   /** Allocates zeroed storage for `n` floats (lets a backend place tensors in its own memory). */
   alloc(n: number): Float32Array;
+  /**
+   * Allocates zeroed storage for a long-lived tensor: parameters, their gradients, optimizer
+   * state. The WebAssembly backend places it in its memory (up to a budget), so kernels use it
+   * in place; it is reclaimed by the garbage collector like any array.
+   */
+  allocPersistent(n: number): Float32Array;
   /** C = op(A)·op(B) + beta·C. */
   gemm: Gemm;
   /** Unfolds an image into GEMM columns. */
   im2col: Im2colKernel;
   /** Folds GEMM columns back into an image, adding overlaps. */
   col2im: Col2imKernel;
+  /** Convolution of a batch (+ bias, + ReLU when fused). */
+  convForward: ConvForwardKernel;
+  /** Gradients of a batched convolution with respect to input, filters and bias. */
+  convBackward: ConvBackwardKernel;
   /** Max pooling forward with argmax. */
   maxPoolForward: MaxPoolForwardKernel;
   /** Max pooling backward through the saved argmax. */
@@ -80,6 +115,8 @@ export interface Kernels {
   copyStrided: CopyStridedKernel;
   /** Gradient accumulation dst += src. */
   addInto: AddIntoKernel;
+  /** Zeroes a range in place (optimizers' zeroGrad). */
+  zero: ZeroKernel;
   /** out = x · s. */
   scale: ScaleKernel;
   /** Inverted-dropout mask from a uniform source. */
@@ -98,15 +135,22 @@ export interface Kernels {
   crossEntropyForward: CrossEntropyForwardKernel;
   /** Fused softmax cross-entropy, backward. */
   crossEntropyBackward: CrossEntropyBackwardKernel;
+  /** One SGD update of a parameter tensor (momentum, Nesterov, weight decay). */
+  sgdStep: SgdStepKernel;
+  /** One Adam / AdamW update of a parameter tensor. */
+  adamStep: AdamStepKernel;
 }
 
 /** The reference TypeScript kernels: the definition of correct for every faster backend. */
 export const referenceKernels: Readonly<Kernels> = Object.freeze({
   name: "typescript",
   alloc: (n: number) => new Float32Array(n),
+  allocPersistent: (n: number) => new Float32Array(n),
   gemm: gemmReference,
   im2col,
   col2im,
+  convForward: convForwardReference,
+  convBackward: convBackwardReference,
   maxPoolForward,
   maxPoolBackward,
   unary,
@@ -114,6 +158,9 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   binary,
   copyStrided,
   addInto,
+  zero: (x: Float32Array, offset: number, n: number) => {
+    x.fill(0, offset, offset + n);
+  },
   scale,
   dropoutMask,
   sumAxis,
@@ -123,14 +170,32 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   softmaxAxisBackward,
   crossEntropyForward,
   crossEntropyBackward,
+  sgdStep: sgdStepReference,
+  adamStep: adamStepReference,
 });
 
 /**
- * The kernels in use now. Ops read entries from this object at call time. By default the GEMM is
- * the WebAssembly SIMD kernel (on all cores) where the runtime supports it, else the reference.
+ * The kernels in use now. Ops read entries from this object at call time. Where the runtime
+ * supports WebAssembly SIMD and shared memory, the defaults are the WebAssembly kernels (on all
+ * cores): GEMM, the batched convolution passes, ReLU / leaky ReLU and their gradients, gradient
+ * accumulation, zeroing, the SGD / Adam updates (bitwise equal to the reference), and persistent
+ * storage in the wasm memory for long-lived tensors; every other entry is the reference kernel.
  */
 export const kernels: Kernels = wasmAvailable
-  ? { ...referenceKernels, name: "wasm-simd", gemm: wasmGemm }
+  ? {
+    ...referenceKernels,
+    name: "wasm-simd",
+    allocPersistent: persistentFloat32,
+    gemm: wasmGemm,
+    convForward: wasmConvForward,
+    convBackward: wasmConvBackward,
+    unary: wasmUnary,
+    unaryBackward: wasmUnaryBackward,
+    addInto: wasmAddInto,
+    zero: wasmZero,
+    sgdStep: wasmSgdStep,
+    adamStep: wasmAdamStep,
+  }
   : { ...referenceKernels };
 
 /**

@@ -1,7 +1,9 @@
 /**
  * Optimizer update loops: plain functions over Float32Array offsets that update parameters and
- * their state buffers in place, with no allocation inside the loops. `nn/optim/` calls them once per
- * parameter tensor per step.
+ * their state buffers in place, with no allocation inside the loops. `nn/optim/` calls
+ * {@linkcode sgdStep} / {@linkcode adamStep} once per parameter tensor per step; they run the
+ * kernels installed in the kernel table (`kernels.sgdStep`, `kernels.adamStep`: WebAssembly by
+ * default, bitwise equal to the reference loops here).
  *
  * The arithmetic follows PyTorch's single-tensor implementations (torch.optim, `foreach=False`)
  * step by step, storing every buffer in float32 at the same points PyTorch's float32 tensors do, so
@@ -9,6 +11,8 @@
  *
  * @module
  */
+
+import { kernels } from "./mod.ts";
 
 /**
  * One SGD step for `n` elements (torch.optim.SGD):
@@ -33,7 +37,7 @@
  * @param buffer Momentum buffer of `n` elements (index 0 is the first element), or null when μ = 0.
  * @param firstStep True when `buffer` has not been initialised yet (it is set to g).
  */
-export function sgdStep(
+export function sgdStepReference(
   param: Float32Array,
   paramOffset: number,
   grad: Float32Array,
@@ -96,7 +100,7 @@ export function sgdStep(
  * @param weightDecay λ: an L2 term in the gradient (Adam) or a decoupled decay (AdamW).
  * @param decoupled True for AdamW's decoupled weight decay.
  */
-export function adamStep(
+export function adamStepReference(
   param: Float32Array,
   paramOffset: number,
   grad: Float32Array,
@@ -138,4 +142,73 @@ export function sumOfSquares(x: Float32Array, offset: number, n: number): number
     total += v * v;
   }
   return total;
+}
+
+/** One SGD step with the installed kernel (`kernels.sgdStep`); see {@linkcode sgdStepReference}. */
+export function sgdStep(
+  param: Float32Array,
+  paramOffset: number,
+  grad: Float32Array,
+  gradOffset: number,
+  n: number,
+  lr: number,
+  weightDecay: number,
+  momentum: number,
+  dampening: number,
+  nesterov: boolean,
+  buffer: Float32Array | null,
+  firstStep: boolean,
+): void {
+  kernels.sgdStep(
+    param,
+    paramOffset,
+    grad,
+    gradOffset,
+    n,
+    lr,
+    weightDecay,
+    momentum,
+    dampening,
+    nesterov,
+    buffer,
+    firstStep,
+  );
+}
+
+/**
+ * One Adam / AdamW step with the installed kernel (`kernels.adamStep`); see
+ * {@linkcode adamStepReference}.
+ */
+export function adamStep(
+  param: Float32Array,
+  paramOffset: number,
+  grad: Float32Array,
+  gradOffset: number,
+  n: number,
+  expAvg: Float32Array,
+  expAvgSq: Float32Array,
+  step: number,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  decoupled: boolean,
+): void {
+  kernels.adamStep(
+    param,
+    paramOffset,
+    grad,
+    gradOffset,
+    n,
+    expAvg,
+    expAvgSq,
+    step,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weightDecay,
+    decoupled,
+  );
 }

@@ -111,6 +111,9 @@ export type CopyStridedKernel = (
   dstStrides: readonly number[],
 ) => void;
 
+/** x[i] = 0 for offset ≤ i < offset + n (zeroing gradients in place). */
+export type ZeroKernel = (x: Float32Array, offset: number, n: number) => void;
+
 /** dst[i] += src[i] for i < n (gradient accumulation). */
 export type AddIntoKernel = (
   dst: Float32Array,
@@ -205,4 +208,108 @@ export type CrossEntropyBackwardKernel = (
   smoothing: number,
   scale: number,
   gx: Float32Array,
+) => void;
+
+/**
+ * Operands of a 2-D convolution, all contiguous at their offsets: input x [N, C, H, W] and filters
+ * w [O, C, kh, kw] (C, H, W, kh, kw and the strides and padding come from the geometry `g`).
+ */
+export interface ConvOperands {
+  /** Input images. */
+  x: Float32Array;
+  /** Index of x's first element. */
+  xOffset: number;
+  /** Number of images N. */
+  batch: number;
+  /** Filters. */
+  w: Float32Array;
+  /** Index of w's first element. */
+  wOffset: number;
+  /** Number of filters O. */
+  outChannels: number;
+  /** Window, stride, padding and input/output sizes. */
+  g: ConvGeometry;
+}
+
+/** Arguments of {@linkcode ConvForwardKernel}. */
+export interface ConvForwardArgs extends ConvOperands {
+  /** Per-filter bias [O], or null. */
+  bias: Float32Array | null;
+  /** Index of the bias's first element. */
+  biasOffset: number;
+  /** Apply max(·, 0) to the result (the fused conv + bias + ReLU). */
+  relu: boolean;
+  /** Output [N, O, OH, OW], written (not accumulated). */
+  out: Float32Array;
+  /** Index of the output's first element. */
+  outOffset: number;
+}
+
+/**
+ * out = conv(x, w) + bias, then ReLU when `relu`: cross-correlation as in PyTorch, NCHW, zero
+ * padding.
+ */
+export type ConvForwardKernel = (args: ConvForwardArgs) => void;
+
+/** Arguments of {@linkcode ConvBackwardKernel}. */
+export interface ConvBackwardArgs extends ConvOperands {
+  /** Gradient of the output [N, O, OH, OW]. */
+  gy: Float32Array;
+  /** Index of gy's first element. */
+  gyOffset: number;
+  /**
+   * The forward output when ReLU was fused (gy then counts only where y > 0), else null.
+   */
+  y: Float32Array | null;
+  /** Index of y's first element. */
+  yOffset: number;
+  /** Gradient of x [N, C, H, W] (written), or null when not needed. */
+  gx: Float32Array | null;
+  /** Index of gx's first element. */
+  gxOffset: number;
+  /** Gradient of w [O, C, kh, kw] (written), or null when not needed. */
+  gw: Float32Array | null;
+  /** Index of gw's first element. */
+  gwOffset: number;
+  /** Gradient of the bias [O] (written), or null when not needed. */
+  gb: Float32Array | null;
+  /** Index of gb's first element. */
+  gbOffset: number;
+}
+
+/** The gradients of {@linkcode ConvForwardKernel} with respect to x, w and the bias. */
+export type ConvBackwardKernel = (args: ConvBackwardArgs) => void;
+
+/** One SGD update of n elements in place (see `sgdStepReference` in `optim.ts`). */
+export type SgdStepKernel = (
+  param: Float32Array,
+  paramOffset: number,
+  grad: Float32Array,
+  gradOffset: number,
+  n: number,
+  lr: number,
+  weightDecay: number,
+  momentum: number,
+  dampening: number,
+  nesterov: boolean,
+  buffer: Float32Array | null,
+  firstStep: boolean,
+) => void;
+
+/** One Adam / AdamW update of n elements in place (see `adamStepReference` in `optim.ts`). */
+export type AdamStepKernel = (
+  param: Float32Array,
+  paramOffset: number,
+  grad: Float32Array,
+  gradOffset: number,
+  n: number,
+  expAvg: Float32Array,
+  expAvgSq: Float32Array,
+  step: number,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  decoupled: boolean,
 ) => void;

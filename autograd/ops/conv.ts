@@ -1,10 +1,10 @@
 /**
- * 2-D convolution (NCHW, via im2col + GEMM, bias seeded into the output) and max pooling.
+ * 2-D convolution (NCHW, optionally fused with ReLU) and max pooling.
  *
- * Forward, per image n: col = im2col(x[n]) is [C·kh·kw, OH·OW]; y[n] = W·col with W viewed as
- * [O, C·kh·kw]. Backward: dW += dy[n]·colᵀ, dcol = Wᵀ·dy[n] folded back by col2im, db = Σ dy.
- * The columns are rebuilt in the backward pass rather than kept, so memory does not grow with the
- * batch.
+ * The convolution hands the whole batch to the `convForward` / `convBackward` kernels: the
+ * reference runs im2col + GEMM per image; the WebAssembly kernels run one GEMM per pass over the
+ * batch with im2col fused into the operand packing. Nothing batch-sized is kept between the
+ * passes: the backward pass rebuilds what it needs from the saved input.
  *
  * @module
  */
@@ -13,9 +13,7 @@ import { type ConvGeometry, kernels } from "../kernels/mod.ts";
 import { formatShape } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
-import { sum } from "./reduce.ts";
 import { dense, empty } from "./util.ts";
-import { reshape } from "./view.ts";
 
 /** A stride or padding given once for both axes, or as [vertical, horizontal]. */
 export type Pair = number | readonly [number, number];
@@ -26,6 +24,11 @@ export interface Conv2dOptions {
   stride?: Pair;
   /** Zero padding on each side (default 0). */
   padding?: Pair;
+  /**
+   * Apply ReLU to the result in the same op (default false): `conv2d(x, w, b, { relu: true })`
+   * equals `relu(conv2d(x, w, b))` but saves a pass over the output forward and backward.
+   */
+  relu?: boolean;
 }
 
 /** Options of {@linkcode maxPool2d}. */
@@ -77,110 +80,68 @@ function geometry(
   };
 }
 
-/** Convolution of x [N, C, H, W] with W [O, C, kh, kw] and optional bias [O]. */
-export const conv2dOp: OpDef<Tensor[], ConvGeometry, null> = defineOp<Tensor[], ConvGeometry, null>(
+/** Attributes of {@linkcode conv2dOp}: the geometry, and whether ReLU is fused after the bias. */
+export interface Conv2dAttrs extends ConvGeometry {
+  /** Apply max(·, 0) to the result (conv + bias + ReLU in one op). */
+  relu?: boolean;
+}
+
+/**
+ * Convolution of x [N, C, H, W] with W [O, C, kh, kw] and optional bias [O], optionally followed
+ * by ReLU. The whole batch goes to the `convForward` / `convBackward` kernels at once.
+ */
+export const conv2dOp: OpDef<Tensor[], Conv2dAttrs, null> = defineOp<Tensor[], Conv2dAttrs, null>(
   {
     name: "conv2d",
     forward([input, weight, bias], g) {
       const x = dense(input);
       const w = dense(weight);
-      const batch = x.shape[0];
-      const outChannels = w.shape[0];
-      const patch = g.channels * g.kernelH * g.kernelW;
-      const pixels = g.outH * g.outW;
-      const out = empty([batch, outChannels, g.outH, g.outW]);
-      const col = new Float32Array(patch * pixels);
       const b = bias === undefined ? null : dense(bias);
-      const imageSize = g.channels * g.height * g.width;
-      for (let n = 0; n < batch; n++) {
-        const o = n * outChannels * pixels;
-        if (b !== null) {
-          for (let c = 0; c < outChannels; c++) {
-            out.data.fill(b.data[b.offset + c], o + c * pixels, o + (c + 1) * pixels);
-          }
-        }
-        kernels.im2col(x.data, x.offset + n * imageSize, g, col, 0);
-        kernels.gemm(
-          false,
-          false,
-          outChannels,
-          pixels,
-          patch,
-          w.data,
-          w.offset,
-          patch,
-          col,
-          0,
-          pixels,
-          b === null ? 0 : 1,
-          out.data,
-          o,
-          pixels,
-        );
-      }
+      const out = empty([x.shape[0], w.shape[0], g.outH, g.outW]);
+      kernels.convForward({
+        x: x.data,
+        xOffset: x.offset,
+        batch: x.shape[0],
+        w: w.data,
+        wOffset: w.offset,
+        outChannels: w.shape[0],
+        g,
+        bias: b === null ? null : b.data,
+        biasOffset: b === null ? 0 : b.offset,
+        relu: g.relu === true,
+        out: out.data,
+        outOffset: 0,
+      });
       return { out, saved: null };
     },
-    backward(gradOut, _saved, [input, weight, bias], g) {
+    backward(gradOut, _saved, [input, weight, bias], g, out) {
       const x = dense(input);
       const w = dense(weight);
       const gy = dense(gradOut);
-      const batch = x.shape[0];
-      const outChannels = w.shape[0];
-      const patch = g.channels * g.kernelH * g.kernelW;
-      const pixels = g.outH * g.outW;
-      const imageSize = g.channels * g.height * g.width;
-      const col = new Float32Array(patch * pixels);
       const gx = input.requiresGrad ? empty(x.shape) : null;
       const gw = weight.requiresGrad ? empty(w.shape) : null;
-      for (let n = 0; n < batch; n++) {
-        const yo = gy.offset + n * outChannels * pixels;
-        if (gw !== null) {
-          kernels.im2col(x.data, x.offset + n * imageSize, g, col, 0);
-          kernels.gemm(
-            false,
-            true,
-            outChannels,
-            patch,
-            pixels,
-            gy.data,
-            yo,
-            pixels,
-            col,
-            0,
-            pixels,
-            n === 0 ? 0 : 1,
-            gw.data,
-            0,
-            patch,
-          );
-        }
-        if (gx !== null) {
-          kernels.gemm(
-            true,
-            false,
-            patch,
-            pixels,
-            outChannels,
-            w.data,
-            w.offset,
-            patch,
-            gy.data,
-            yo,
-            pixels,
-            0,
-            col,
-            0,
-            pixels,
-          );
-          kernels.col2im(col, 0, g, gx.data, n * imageSize);
-        }
-      }
+      const gb = bias !== undefined && bias.requiresGrad ? empty(bias.shape) : null;
+      kernels.convBackward({
+        x: x.data,
+        xOffset: x.offset,
+        batch: x.shape[0],
+        w: w.data,
+        wOffset: w.offset,
+        outChannels: w.shape[0],
+        g,
+        gy: gy.data,
+        gyOffset: gy.offset,
+        y: g.relu === true ? out.data : null,
+        yOffset: 0,
+        gx: gx === null ? null : gx.data,
+        gxOffset: 0,
+        gw: gw === null ? null : gw.data,
+        gwOffset: 0,
+        gb: gb === null ? null : gb.data,
+        gbOffset: 0,
+      });
       const grads: (Tensor | null)[] = [gx, gw];
-      if (bias !== undefined) {
-        grads.push(
-          bias.requiresGrad ? sum(reshape(gy, [batch, outChannels, pixels]), [0, 2]) : null,
-        );
-      }
+      if (bias !== undefined) grads.push(gb);
       return grads;
     },
   },
@@ -240,7 +201,8 @@ export function conv2d(
   }
   const stride = pair(options.stride ?? 1, "stride", "conv2d", 1);
   const padding = pair(options.padding ?? 0, "padding", "conv2d", 0);
-  const g = geometry("conv2d", x, weight.shape[2], weight.shape[3], stride, padding);
+  const g: Conv2dAttrs = geometry("conv2d", x, weight.shape[2], weight.shape[3], stride, padding);
+  if (options.relu === true) g.relu = true;
   return applyOp(conv2dOp, bias === undefined ? [x, weight] : [x, weight, bias], g);
 }
 

@@ -143,7 +143,32 @@ export const linearOp: OpDef<Tensor[], null, null> = defineOp<Tensor[], null, nu
       }
       beta = 1;
     }
-    gemmInto(x, x.offset, transpose(w, 0, 1), w.offset, out.data, 0, beta);
+    const inFeatures = w.shape[1];
+    if (w.isContiguous()) {
+      // W [out, in] row-major is Wᵀ with the layout flag: no view op per call (batch-1 inference
+      // runs this once per layer, and the op overhead is a visible part of it).
+      const [s0, s1] = x.strides;
+      const X = operand(x.data, x.offset, rows, inFeatures, s0, s1);
+      kernels.gemm(
+        X.trans,
+        true,
+        rows,
+        outFeatures,
+        inFeatures,
+        X.data,
+        X.offset,
+        X.ld,
+        w.data,
+        w.offset,
+        inFeatures,
+        beta,
+        out.data,
+        0,
+        outFeatures,
+      );
+    } else {
+      gemmInto(x, x.offset, transpose(w, 0, 1), w.offset, out.data, 0, beta);
+    }
     return { out, saved: null };
   },
   backward(g, _saved, [x, w, bias]) {

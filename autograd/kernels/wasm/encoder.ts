@@ -16,11 +16,13 @@
 export const I32 = 0x7f;
 /** Value type `f32`. */
 export const F32 = 0x7d;
+/** Value type `f64`. */
+export const F64 = 0x7c;
 /** Value type `v128` (SIMD). */
 export const V128 = 0x7b;
 
 /** One of the value types this encoder knows. */
-export type ValueType = typeof I32 | typeof F32 | typeof V128;
+export type ValueType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
 
 /** Appends the unsigned LEB128 encoding of `value` (0 ≤ value < 2³²) to `out`. */
 export function writeU32(out: number[], value: number): void {
@@ -86,15 +88,32 @@ export interface Local {
 const SIMD = {
   "v128.load": 0x00,
   "v128.load32_splat": 0x09,
+  "v128.load64_splat": 0x0a,
   "v128.store": 0x0b,
   "v128.const": 0x0c,
   "i8x16.shuffle": 0x0d,
   "f32x4.splat": 0x13,
+  "f64x2.splat": 0x14,
   "f32x4.extract_lane": 0x1f,
+  "f64x2.extract_lane": 0x21,
+  "f32x4.gt": 0x44,
+  "v128.and": 0x4e,
+  "v128.bitselect": 0x52,
+  "v128.store32_lane": 0x5a,
   "v128.store64_lane": 0x5b,
   "v128.load32_zero": 0x5c,
+  "v128.load64_zero": 0x5d,
+  "f32x4.demote_f64x2_zero": 0x5e,
+  "f64x2.promote_low_f32x4": 0x5f,
   "f32x4.add": 0xe4,
+  "f32x4.sub": 0xe5,
   "f32x4.mul": 0xe6,
+  "f32x4.pmax": 0xeb,
+  "f64x2.sqrt": 0xef,
+  "f64x2.add": 0xf0,
+  "f64x2.sub": 0xf1,
+  "f64x2.mul": 0xf2,
+  "f64x2.div": 0xf3,
   "f32x4.relaxed_madd": 0x105,
 } as const;
 
@@ -298,6 +317,30 @@ export class FunctionBuilder {
   i32Shl(): this {
     return this.op(0x74);
   }
+  /** `i32.shr_u`. */
+  i32ShrU(): this {
+    return this.op(0x76);
+  }
+  /** `i32.load` (align 4). */
+  i32Load(offset = 0): this {
+    return this.op(0x28).memarg(2, offset);
+  }
+  /** `i32.store` (align 4). */
+  i32Store(offset = 0): this {
+    return this.op(0x36).memarg(2, offset);
+  }
+  /** `memory.fill` (bulk memory): pops dst, byte value, length. */
+  memoryFill(): this {
+    this.op(0xfc);
+    writeU32(this.code, 11);
+    return this.op(0x00);
+  }
+  /** `memory.copy` (bulk memory): pops dst, src, length (regions may overlap). */
+  memoryCopy(): this {
+    this.op(0xfc);
+    writeU32(this.code, 10);
+    return this.op(0x00, 0x00);
+  }
   /**
    * `i32.atomic.rmw.add` (threads proposal): atomically adds the top i32 to the aligned i32 at the
    * address below it and pushes the old value.
@@ -332,6 +375,38 @@ export class FunctionBuilder {
   /** `f32.add`. */
   f32Add(): this {
     return this.op(0x92);
+  }
+  /** `f32.mul`. */
+  f32Mul(): this {
+    return this.op(0x94);
+  }
+  /** `f32.gt` (pushes an i32). */
+  f32Gt(): this {
+    return this.op(0x5e);
+  }
+  /** `f64.load` (align 8). */
+  f64Load(offset = 0): this {
+    return this.op(0x2b).memarg(3, offset);
+  }
+  /** `f64.promote_f32`. */
+  f64PromoteF32(): this {
+    return this.op(0xbb);
+  }
+  /** `f32.demote_f64`. */
+  f32DemoteF64(): this {
+    return this.op(0xb6);
+  }
+  /** `f64.add`. */
+  f64Add(): this {
+    return this.op(0xa0);
+  }
+  /** `f64.sub`. */
+  f64Sub(): this {
+    return this.op(0xa1);
+  }
+  /** `f64.mul`. */
+  f64Mul(): this {
+    return this.op(0xa2);
   }
 
   // ---- SIMD ----
@@ -386,6 +461,78 @@ export class FunctionBuilder {
   /** `f32x4.add`. */
   f32x4Add(): this {
     return this.simd("f32x4.add");
+  }
+  /** `f32x4.sub`. */
+  f32x4Sub(): this {
+    return this.simd("f32x4.sub");
+  }
+  /** `f32x4.gt` (lane mask: all ones where a > b). */
+  f32x4Gt(): this {
+    return this.simd("f32x4.gt");
+  }
+  /** `f32x4.pmax` (b > a ? b : a per lane: pmax(0, x) is max(x, 0) with NaN and −0 giving 0). */
+  f32x4Pmax(): this {
+    return this.simd("f32x4.pmax");
+  }
+  /** `v128.and`. */
+  v128And(): this {
+    return this.simd("v128.and");
+  }
+  /** `v128.bitselect` (pops a, b, mask; bits of a where mask is 1, else of b). */
+  v128Bitselect(): this {
+    return this.simd("v128.bitselect");
+  }
+  /** `v128.store32_lane`: stores one f32 lane. */
+  v128Store32Lane(lane: number, offset = 0): this {
+    this.simd("v128.store32_lane").memarg(2, offset);
+    this.code.push(lane);
+    return this;
+  }
+  /** `v128.load64_zero`: two adjacent f32 into lanes 0–1, other lanes zero. */
+  v128Load64Zero(offset = 0): this {
+    return this.simd("v128.load64_zero").memarg(3, offset);
+  }
+  /** `v128.load64_splat`: one f64 (or two f32) from memory broadcast to both 64-bit lanes. */
+  v128Load64Splat(offset = 0): this {
+    return this.simd("v128.load64_splat").memarg(3, offset);
+  }
+  /** `f64x2.splat`. */
+  f64x2Splat(): this {
+    return this.simd("f64x2.splat");
+  }
+  /** `f64x2.extract_lane`. */
+  f64x2ExtractLane(lane: number): this {
+    this.simd("f64x2.extract_lane");
+    this.code.push(lane);
+    return this;
+  }
+  /** `f64x2.promote_low_f32x4`: lanes 0–1 of an f32x4 as two f64. */
+  f64x2PromoteLowF32x4(): this {
+    return this.simd("f64x2.promote_low_f32x4");
+  }
+  /** `f32x4.demote_f64x2_zero`: two f64 rounded to f32 in lanes 0–1, lanes 2–3 zero. */
+  f32x4DemoteF64x2Zero(): this {
+    return this.simd("f32x4.demote_f64x2_zero");
+  }
+  /** `f64x2.add`. */
+  f64x2Add(): this {
+    return this.simd("f64x2.add");
+  }
+  /** `f64x2.sub`. */
+  f64x2Sub(): this {
+    return this.simd("f64x2.sub");
+  }
+  /** `f64x2.mul`. */
+  f64x2Mul(): this {
+    return this.simd("f64x2.mul");
+  }
+  /** `f64x2.div`. */
+  f64x2Div(): this {
+    return this.simd("f64x2.div");
+  }
+  /** `f64x2.sqrt`. */
+  f64x2Sqrt(): this {
+    return this.simd("f64x2.sqrt");
   }
   /** `f32x4.mul`. */
   f32x4Mul(): this {

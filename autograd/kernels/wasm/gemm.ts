@@ -50,6 +50,7 @@
 import {
   buildKernelModule,
   JOB_NAMES,
+  type JobName,
   type KernelConfig,
   type KernelExports,
   NR,
@@ -80,6 +81,29 @@ const JOB = {
   dotRow: JOB_NAMES.indexOf("dotRow"),
   gemvN: JOB_NAMES.indexOf("gemvN"),
 };
+
+let profile: Map<string, number> | null = null;
+
+/**
+ * Diagnostics: while a map is set, every wasm job adds its wall time (ms) under its export name,
+ * and copies between JavaScript arrays and the wasm memory under "copy in/out". `null` stops it.
+ */
+export function setKernelProfile(map: Map<string, number> | null): void {
+  profile = map;
+}
+
+/** Adds `ms` to the active kernel profile under `name` (no-op when none is set). */
+export function profileAdd(name: string, ms: number): void {
+  if (profile !== null) profile.set(name, (profile.get(name) ?? 0) + ms);
+}
+
+/** Whether a kernel profile is being recorded. */
+export function profiling(): boolean {
+  return profile !== null;
+}
+
+/** M panels per L2 block in the packed path (for drivers that call `compute` themselves). */
+export const MC_BLOCK_PANELS = 48;
 
 /** The K block length used for a given K: equal blocks of at most KC_MAX. */
 function blockK(k: number): number {
@@ -115,7 +139,7 @@ interface Placed {
 }
 
 /** One instantiated kernel module with its scratch space, optionally driving a worker pool. */
-class Engine {
+export class Engine {
   readonly exports: KernelExports;
   private readonly fns: ((...args: number[]) => void)[];
   private scratchPtr = 0;
@@ -164,8 +188,24 @@ class Engine {
     return this.pool ? this.pool.terminate() : Promise.resolve();
   }
 
+  /**
+   * Runs export `name` as a work-sharing job over `units` units of work, on as many threads as
+   * `work` (multiply-adds or comparable element operations) deserves. `args(chunk, counter)`
+   * builds the argument list once the chunk size (units per claim) is known.
+   */
+  job(
+    name: JobName,
+    work: number,
+    units: number,
+    args: (chunk: number, counter: number) => number[],
+  ): void {
+    const T = this.threadsFor(work);
+    const chunk = Math.max(1, Math.ceil(units / (4 * T)));
+    this.run(JOB_NAMES.indexOf(name), T, args(chunk, this.counterPtr));
+  }
+
   /** Threads to use for `macs` multiply-adds: 1 when small, else the ready ones. */
-  private threadsFor(macs: number): number {
+  threadsFor(macs: number): number {
     if (this.threads <= 1 || !this.pool || macs < PARALLEL_MIN_MACS) return 1;
     this.pool.ensure(this.threads - 1);
     return 1 + Math.min(this.threads - 1, this.pool.readyCount());
@@ -191,6 +231,20 @@ class Engine {
    * to `T − 1` ready workers; returns when every chunk is done.
    */
   private run(job: number, T: number, args: number[]): void {
+    if (profile === null) {
+      this.runUntimed(job, T, args);
+      return;
+    }
+    const t0 = performance.now();
+    try {
+      this.runUntimed(job, T, args);
+    } finally {
+      const name = JOB_NAMES[job];
+      profile.set(name, (profile.get(name) ?? 0) + performance.now() - t0);
+    }
+  }
+
+  private runUntimed(job: number, T: number, args: number[]): void {
     this.counter[0] = 0; // published to workers by the Atomics.store in post()
     const pool = this.pool;
     if (T > 1 && pool) {
@@ -289,6 +343,7 @@ class Engine {
     const cBufPtr = bPackPtr + bPack;
     const heap = heapF32(); // after any growth
 
+    const t0 = profile === null ? 0 : performance.now();
     const A = place(heap, a, aOffset, aRows, aCols, lda, aPtr0, aCopyPtr);
     const B = place(heap, b, bOffset, bRows, bCols, ldb, bPtr0, bCopyPtr);
     let C: Placed;
@@ -298,6 +353,7 @@ class Engine {
       C = { ptr: cBufPtr, ld: 4 * n };
       if (beta === 1) copyRows(c, cOffset, ldc, heap, cBufPtr >> 2, n, m, n);
     }
+    if (profile !== null) profileAdd("copy in/out", performance.now() - t0);
 
     // A gemv is memory-bound: when its matrix had to be copied in, a second core mostly moves
     // the freshly written copy between caches (measured slower than one thread), so only a
@@ -383,7 +439,9 @@ class Engine {
 
     if (cPtr0 < 0) {
       const h = heapF32();
+      const t1 = profile === null ? 0 : performance.now();
       copyRows(h, cBufPtr >> 2, n, c, cOffset, ldc, m, n);
+      if (profile !== null) profileAdd("copy in/out", performance.now() - t1);
     }
   }
 }
@@ -468,7 +526,8 @@ export const wasmAvailable: boolean = memory !== null && simdSupported();
 export const kernelConfig: KernelConfig = relaxedSimd ? RELAXED_CONFIG : PLAIN_CONFIG;
 
 let engine: Engine | null = null;
-function defaultEngine(): Engine {
+/** The engine behind `wasmGemm` (created on first use); other wasm drivers run jobs on it. */
+export function defaultEngine(): Engine {
   if (!engine) {
     if (!wasmAvailable) {
       throw new Error("wasmGemm: WebAssembly SIMD or shared memory is unavailable");

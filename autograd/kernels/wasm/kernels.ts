@@ -9,8 +9,8 @@
  * - `compute(...)`: the blocked loop nest over K blocks, M blocks and N/M panels, calling the
  *   register-blocked micro-kernel (`mr`×8 accumulators, kept in v128 locals).
  * - `dot(...)`, `dotRow(...)`: C = A·Bᵀ on unpacked operands whose rows both run along K, as
- *   tiles of vector dot products (dotRows × dotCols, or 1 × gemvCols for m = 1): the Linear
- *   forward layout, narrow N included.
+ *   tiles of vector dot products (dotRows × dotCols, or 1 × gemvCols with two accumulators per
+ *   element for m = 1): the Linear forward layout, narrow N included.
  * - `gemvN(...)`: m = 1 with B stored [k, n]: x·B straight off the unpacked rows of B.
  *
  * Every export is a work-sharing job (see {@link KernelExports}): threads claim chunks with an
@@ -20,7 +20,10 @@
  * every element of C is produced by the same sequence of operations whichever tile (full or edge)
  * or thread computes it. In the packed path and gemvN an element is Σ over K blocks (block sums
  * start from zero, accumulate with madd in k order, then are added to C); in the dot path lanes
- * accumulate k ≡ lane (mod 4), the K tail goes to lane 0, and lanes are summed (l0+l2)+(l1+l3).
+ * accumulate k ≡ lane (mod 4), the K tail goes to lane 0, and lanes are summed (l0+l2)+(l1+l3);
+ * `dotRow` (m = 1) uses two accumulators per element over k mod 8 (see `emitGemvDotTile`).
+ * The conv, elementwise and optimizer kernels (`conv_kernels.ts`, `elementwise_kernels.ts`,
+ * `optim_kernels.ts`) are emitted into the same module and follow the same rule.
  * `relaxed_madd` may be fused on one CPU and not on another, so bits can differ between
  * machines, but not between threads or runs on one machine (V8's baseline and optimising
  * compilers were checked to agree).
@@ -29,6 +32,10 @@
  */
 
 import { F32, type FunctionBuilder, I32, type Local, ModuleBuilder, V128 } from "./encoder.ts";
+import { addConst, addLocal, chunkLoop, setMin, setMinPush, whileLoop } from "./emit.ts";
+import { CONV_JOB_NAMES, emitConvKernels } from "./conv_kernels.ts";
+import { ELEMENTWISE_JOB_NAMES, emitElementwiseKernels } from "./elementwise_kernels.ts";
+import { emitOptimKernels, OPTIM_JOB_NAMES } from "./optim_kernels.ts";
 
 /** Width of the micro-kernel tile in columns of C (two f32x4 accumulators per row). */
 export const NR = 8;
@@ -69,7 +76,19 @@ export const PLAIN_CONFIG: KernelConfig = {
 };
 
 /** Names of the exported kernel functions, in the order workers index them. */
-export const JOB_NAMES = ["packAB", "compute", "dot", "dotRow", "gemvN"] as const;
+export const JOB_NAMES = [
+  "packAB",
+  "compute",
+  "dot",
+  "dotRow",
+  "gemvN",
+  ...CONV_JOB_NAMES,
+  ...ELEMENTWISE_JOB_NAMES,
+  ...OPTIM_JOB_NAMES,
+] as const;
+
+/** The name of one exported kernel function (a job the worker pool can run). */
+export type JobName = typeof JOB_NAMES[number];
 
 /**
  * The functions a kernel instance exports (all arguments are i32; pointers are byte addresses,
@@ -170,72 +189,6 @@ type F = FunctionBuilder;
 function madd(f: F, cfg: KernelConfig, acc: Local): void {
   if (cfg.relaxed) f.get(acc).f32x4RelaxedMadd().set(acc);
   else f.f32x4Mul().get(acc).f32x4Add().set(acc);
-}
-
-/** Emits `dst = min(a, b)` for i32 locals/values pushed by the callbacks. */
-function setMin(f: F, dst: Local, a: () => void, b: () => void): void {
-  a();
-  b();
-  a();
-  b();
-  f.i32LtS().select().set(dst);
-}
-
-/** Emits `local += delta` (a constant). */
-function addConst(f: F, l: Local, delta: number): void {
-  f.get(l).i32Const(delta).i32Add().set(l);
-}
-
-/** Emits `local += other`. */
-function addLocal(f: F, l: Local, other: Local): void {
-  f.get(l).get(other).i32Add().set(l);
-}
-
-/** Emits `while (cond) body` where cond pushes an i32. */
-function whileLoop(f: F, cond: () => void, body: () => void): void {
-  f.block((exit) => {
-    f.loop((top) => {
-      cond();
-      f.i32Eqz().brIf(exit);
-      body();
-      f.br(top);
-    });
-  });
-}
-
-/** Pushes min(a, b) for i32 values pushed by the callbacks. */
-function setMinPush(f: F, a: () => void, b: () => void): void {
-  a();
-  b();
-  a();
-  b();
-  f.i32LtS().select();
-}
-
-/**
- * Emits the work-sharing loop of every exported kernel: claim chunk after chunk of `chunk` units
- * out of `total` from the shared counter at address `counter` (i32.atomic.rmw.add) until none
- * is left, running `body(lo, hi)` on each. Every thread of a job runs the same call, so a thread
- * that is late (asleep, descheduled) simply finds less work.
- */
-function chunkLoop(
-  f: F,
-  counter: Local,
-  chunk: Local,
-  total: Local,
-  body: (lo: Local, hi: Local) => void,
-): void {
-  const lo = f.local(I32);
-  const hi = f.local(I32);
-  f.block((exit) => {
-    f.loop((top) => {
-      f.get(counter).i32Const(1).i32AtomicRmwAdd().get(chunk).i32Mul().tee(lo);
-      f.get(total).i32GeS().brIf(exit);
-      setMin(f, hi, () => f.get(lo).get(chunk).i32Add(), () => f.get(total));
-      body(lo, hi);
-      f.br(top);
-    });
-  });
 }
 
 /** Emits the micro-kernel: one mr×NR tile of C from packed panels over kc steps. */
@@ -626,12 +579,96 @@ function emitDotTile(mod: ModuleBuilder, cfg: KernelConfig, ra: number, rb: numb
   );
 }
 
+/**
+ * Emits the m = 1 dot tile: x (one row of A) against `rb` rows of B, with two accumulators per
+ * row (K steps of 8 floats: the first four lanes into one, the next four into the other) so that
+ * twice as many independent multiply-add chains hide the instruction latency. Rounding contract
+ * of this path: lane l of accumulator h sums k ≡ 4h + l (mod 8) in k order (a K tail of 4 to 7
+ * goes to the first accumulator, the last k mod 4 elements to its lane 0), then
+ * s = acc0 + acc1 and lanes are summed (l0 + l2) + (l1 + l3); the same for every row, tile
+ * width and thread.
+ */
+function emitGemvDotTile(mod: ModuleBuilder, cfg: KernelConfig, rb: number): number {
+  return mod.func(
+    null,
+    [I32, I32, I32, I32, I32, I32, I32, I32],
+    [],
+    (f, [a, _lda, b, ldb, c, _ldc, k, beta]) => {
+      const bp: Local[] = [];
+      for (let j = 0; j < rb; j++) bp.push(f.local(I32));
+      const acc: Local[][] = [];
+      for (let j = 0; j < rb; j++) acc.push([f.local(V128), f.local(V128)]);
+      const a0 = f.local(V128);
+      const a1 = f.local(V128);
+      const ap = f.local(I32);
+      f.get(a).set(ap);
+      for (let j = 0; j < rb; j++) {
+        f.get(b);
+        if (j > 0) f.get(ldb).i32Const(j).i32Mul().i32Add();
+        f.set(bp[j]);
+        f.v128Zero().set(acc[j][0]);
+        f.v128Zero().set(acc[j][1]);
+      }
+      const advance = (bytes: number): void => {
+        addConst(f, ap, bytes);
+        for (const p of bp) addConst(f, p, bytes);
+      };
+      whileLoop(f, () => f.get(k).i32Const(8).i32GeS(), () => {
+        f.get(ap).v128Load().set(a0);
+        f.get(ap).v128Load(16).set(a1);
+        for (let j = 0; j < rb; j++) {
+          f.get(a0).get(bp[j]).v128Load();
+          madd(f, cfg, acc[j][0]);
+          f.get(a1).get(bp[j]).v128Load(16);
+          madd(f, cfg, acc[j][1]);
+        }
+        advance(32);
+        addConst(f, k, -8);
+      });
+      f.get(k).i32Const(4).i32GeS();
+      f.if(() => {
+        f.get(ap).v128Load().set(a0);
+        for (let j = 0; j < rb; j++) {
+          f.get(a0).get(bp[j]).v128Load();
+          madd(f, cfg, acc[j][0]);
+        }
+        advance(16);
+        addConst(f, k, -4);
+      });
+      whileLoop(f, () => f.get(k).i32Const(0).i32GtS(), () => {
+        f.get(ap).v128Load32Zero().set(a0);
+        for (let j = 0; j < rb; j++) {
+          f.get(a0).get(bp[j]).v128Load32Zero();
+          madd(f, cfg, acc[j][0]);
+        }
+        advance(4);
+        addConst(f, k, -1);
+      });
+      const t = f.local(V128);
+      const s = f.local(F32);
+      for (let j = 0; j < rb; j++) {
+        f.get(acc[j][0]).get(acc[j][1]).f32x4Add().set(t);
+        f.get(t).get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).f32x4Add().set(t);
+        f.get(t).get(t).get(t).i32x4Shuffle([1, 0, 3, 2]).f32x4Add().f32x4ExtractLane(0).set(s);
+        f.get(beta).if(() => f.get(c).f32Load(j * 4).get(s).f32Add().set(s));
+        f.get(c).get(s).f32Store(j * 4);
+      }
+    },
+  );
+}
+
 /** Emits the loop of dot tiles of at most R×C over rows [m0, m1) × columns [n0, n1) of C. */
-function emitDotRange(mod: ModuleBuilder, cfg: KernelConfig, R: number, C: number): number {
+function emitDotRange(
+  mod: ModuleBuilder,
+  cfg: KernelConfig,
+  R: number,
+  C: number,
+  tile: (ra: number, rb: number) => number = (ra, rb) => emitDotTile(mod, cfg, ra, rb),
+): number {
   const tiles: number[][] = [];
   for (let ra = 1; ra <= R; ra++) {
     tiles.push([]);
-    for (let rb = 1; rb <= C; rb++) tiles[ra - 1].push(emitDotTile(mod, cfg, ra, rb));
+    for (let rb = 1; rb <= C; rb++) tiles[ra - 1].push(tile(ra, rb));
   }
   return mod.func(
     null,
@@ -875,7 +912,13 @@ export function buildKernelModule(
   );
 
   const dotRange = emitDotRange(mod, cfg, cfg.dotRows, cfg.dotCols);
-  const dotRowRange = emitDotRange(mod, cfg, 1, cfg.gemvCols);
+  const dotRowRange = emitDotRange(
+    mod,
+    cfg,
+    1,
+    cfg.gemvCols,
+    (_ra, rb) => emitGemvDotTile(mod, cfg, rb),
+  );
   const gemvRange = emitGemvRange(mod, cfg);
   const ceilTo = (f: F, x: Local, unit: number): void => {
     f.get(x).i32Const(unit - 1).i32Add().i32Const(unit).i32DivU();
@@ -970,6 +1013,9 @@ export function buildKernelModule(
       });
     },
   );
+  emitConvKernels(mod, MR);
+  emitElementwiseKernels(mod);
+  emitOptimKernels(mod);
   return mod.encode();
 }
 

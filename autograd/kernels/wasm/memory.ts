@@ -218,3 +218,66 @@ export function freeWasmFloat32(view: Float32Array): void {
   registry.unregister(view);
   freeBytes(ptr);
 }
+
+// ---- long-lived tensor storage ----
+
+/** Default cap on live persistent storage, in bytes (see {@link persistentFloat32}). */
+export const DEFAULT_PERSISTENT_BUDGET = 256 * 1024 * 1024;
+/** Arrays shorter than this are not worth a block: they stay on the JavaScript heap. */
+export const PERSISTENT_MIN_LENGTH = 64;
+
+let persistentBudget = DEFAULT_PERSISTENT_BUDGET;
+let persistentLive = 0;
+const persistentRegistry = new FinalizationRegistry<{ ptr: number; bytes: number }>(
+  ({ ptr, bytes }) => {
+    persistentLive -= bytes;
+    if (liveSizes.has(ptr)) freeBytes(ptr);
+  },
+);
+
+/**
+ * Zeroed storage for a long-lived tensor (parameters, their gradients, optimizer state): a view
+ * into the shared wasm memory, so kernels use it in place (no copy per call), while at most
+ * {@link setPersistentBudget} bytes of such views are alive; past that, and for short arrays, an
+ * ordinary Float32Array. A block is reclaimed only once its view has been garbage collected
+ * (FinalizationRegistry), so memory stays bounded by the budget even in a synchronous loop that
+ * never yields: allocations then simply fall back to the JavaScript heap.
+ *
+ * As with {@link wasmFloat32}, only the returned view keeps its block alive: code that keeps a
+ * `subarray` (or another view over the same bytes) must keep the original view reachable too.
+ */
+export function persistentFloat32(n: number): Float32Array {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(
+      `wasm/memory.persistentFloat32: length must be a non-negative integer, got ${n}`,
+    );
+  }
+  if (!memory || n < PERSISTENT_MIN_LENGTH) return new Float32Array(n);
+  const bytes = roundUp(4 * n);
+  if (persistentLive + bytes > persistentBudget) return new Float32Array(n);
+  let ptr: number;
+  try {
+    ptr = allocBytes(4 * n);
+  } catch {
+    return new Float32Array(n); // the memory cannot grow any further
+  }
+  persistentLive += bytes;
+  refresh();
+  const view = new Float32Array(currentBuffer as SharedArrayBuffer, ptr, n);
+  view.fill(0);
+  persistentRegistry.register(view, { ptr, bytes });
+  return view;
+}
+
+/** Sets the cap on live persistent storage in bytes (0 keeps everything on the JavaScript heap). */
+export function setPersistentBudget(bytes: number): void {
+  if (!Number.isFinite(bytes) || bytes < 0) {
+    throw new RangeError(`wasm/memory.setPersistentBudget: invalid budget ${bytes}`);
+  }
+  persistentBudget = bytes;
+}
+
+/** Bytes of persistent storage currently alive in the wasm memory, and the cap. */
+export function persistentStats(): { liveBytes: number; budget: number } {
+  return { liveBytes: persistentLive, budget: persistentBudget };
+}

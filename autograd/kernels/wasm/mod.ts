@@ -24,10 +24,23 @@ export {
   wasmGemm,
 } from "./gemm.ts";
 export { type KernelConfig, PLAIN_CONFIG, RELAXED_CONFIG } from "./kernels.ts";
+export { wasmConvBackward, wasmConvForward } from "./conv.ts";
+export { WASM_OPTIM_MIN, wasmAdamStep, wasmSgdStep } from "./optim.ts";
 export {
+  WASM_ELEMENTWISE_MIN,
+  wasmAddInto,
+  wasmUnary,
+  wasmUnaryBackward,
+  wasmZero,
+} from "./elementwise.ts";
+export {
+  DEFAULT_PERSISTENT_BUDGET,
   freeWasmFloat32,
   heapStats,
   memory as wasmMemory,
+  persistentFloat32,
+  persistentStats,
   pointerOf,
+  setPersistentBudget,
   wasmFloat32,
 } from "./memory.ts";

@@ -1,0 +1,167 @@
+/**
+ * Optimizer update loops written as TypeScript that emits WebAssembly, bitwise equal to the
+ * TypeScript reference loops in `../optim.ts`: those compute in float64 and round to float32 where
+ * they store (or call `Math.fround`), and so do these, two elements at a time in f64x2 lanes
+ * (IEEE double arithmetic is the same operation in both, and no step is fused).
+ *
+ * - `sgd(param, grad, buffer, n, hyper, flags, chunk, counter)`: hyper → f64 [lr, weightDecay,
+ *   momentum, 1 − dampening]; flags: 1 momentum, 2 nesterov, 4 first step, 8 weight decay ≠ 0.
+ * - `adam(param, grad, expAvg, expAvgSq, n, hyper, flags, chunk, counter)`: hyper → f64
+ *   [decay, l2, beta1, 1 − beta1, beta2, 1 − beta2, √(1 − beta2ᵗ), eps, lr / (1 − beta1ᵗ)];
+ *   flags: 1 decoupled decay ≠ 1, 2 l2 ≠ 0.
+ *
+ * Units are elements; chunks must be even so that pairs never straddle two threads.
+ *
+ * @module
+ */
+
+import { I32, type Local, type ModuleBuilder, V128 } from "./encoder.ts";
+import type { FunctionBuilder } from "./encoder.ts";
+import { addConst, chunkLoop, whileLoop } from "./emit.ts";
+
+type F = FunctionBuilder;
+
+/** Names of the optimizer exports. */
+export const OPTIM_JOB_NAMES = ["sgd", "adam"] as const;
+
+/**
+ * Emits the loop over [lo, hi) in pairs (then a single leftover element). `body(i, two)` handles
+ * the elements at byte offset i: two of them, or one when `two` is false.
+ */
+function pairLoop(f: F, lo: Local, hi: Local, body: (i: Local, two: boolean) => void): void {
+  const i = f.local(I32);
+  const end = f.local(I32);
+  f.get(lo).i32Const(2).i32Shl().set(i);
+  f.get(hi).i32Const(2).i32Shl().set(end);
+  whileLoop(f, () => f.get(i).i32Const(8).i32Add().get(end).i32LeS(), () => {
+    body(i, true);
+    addConst(f, i, 8);
+  });
+  f.get(i).get(end).i32LtS().if(() => body(i, false));
+}
+
+/** Pushes the f32 pair (or single) at `ptr + i` promoted to f64x2. */
+function load2(f: F, ptr: Local, i: Local, two: boolean): void {
+  f.get(ptr).get(i).i32Add();
+  if (two) f.v128Load64Zero();
+  else f.v128Load32Zero();
+  f.f64x2PromoteLowF32x4();
+}
+
+/** Stores the f64x2 in `v`, rounded to f32, at `ptr + i` (two elements or one). */
+function store2(f: F, ptr: Local, i: Local, v: Local, two: boolean): void {
+  f.get(ptr).get(i).i32Add().get(v).f32x4DemoteF64x2Zero();
+  if (two) f.v128Store64Lane(0);
+  else f.v128Store32Lane(0);
+}
+
+/** `v = fround(v)` lane-wise: through f32 and back. */
+function fround(f: F, v: Local): void {
+  f.get(v).f32x4DemoteF64x2Zero().f64x2PromoteLowF32x4().set(v);
+}
+
+/** Adds the optimizer exports ({@link OPTIM_JOB_NAMES}) to `mod`. */
+export function emitOptimKernels(mod: ModuleBuilder): void {
+  mod.func(
+    "sgd",
+    new Array(8).fill(I32),
+    [],
+    (f, [param, grad, buffer, n, hyper, flags, chunk, counter]) => {
+      const [lr, wd, mom, keep] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+      [lr, wd, mom, keep].forEach((l, k) => f.get(hyper).v128Load64Splat(8 * k).set(l));
+      const hasMomentum = f.local(I32);
+      const nesterov = f.local(I32);
+      const first = f.local(I32);
+      const hasWd = f.local(I32);
+      f.get(flags).i32Const(1).i32And().set(hasMomentum);
+      f.get(flags).i32Const(2).i32And().set(nesterov);
+      f.get(flags).i32Const(4).i32And().set(first);
+      f.get(flags).i32Const(8).i32And().set(hasWd);
+      const p = f.local(V128);
+      const g = f.local(V128);
+      const b = f.local(V128);
+      const dir = f.local(V128);
+      chunkLoop(f, counter, chunk, n, (lo, hi) => {
+        pairLoop(f, lo, hi, (i, two) => {
+          load2(f, param, i, two);
+          f.set(p);
+          load2(f, grad, i, two);
+          f.set(g);
+          f.get(hasWd).if(() => {
+            f.get(g).get(wd).get(p).f64x2Mul().f64x2Add().set(g);
+            fround(f, g);
+          });
+          f.get(hasMomentum).ifElse(() => {
+            f.get(first).ifElse(() => f.get(g).set(b), () => {
+              f.get(mom);
+              load2(f, buffer, i, two);
+              f.f64x2Mul().get(keep).get(g).f64x2Mul().f64x2Add().set(b);
+            });
+            store2(f, buffer, i, b, two);
+            fround(f, b); // the update reads the stored (float32) buffer back
+            f.get(nesterov).ifElse(() => {
+              f.get(g).get(mom).get(b).f64x2Mul().f64x2Add().set(dir);
+              fround(f, dir);
+            }, () => f.get(b).set(dir));
+          }, () => f.get(g).set(dir));
+          f.get(p).get(lr).get(dir).f64x2Mul().f64x2Sub().set(p);
+          store2(f, param, i, p, two);
+        });
+      });
+    },
+  );
+
+  mod.func(
+    "adam",
+    new Array(9).fill(I32),
+    [],
+    (f, [param, grad, expAvg, expAvgSq, n, hyper, flags, chunk, counter]) => {
+      const h: Local[] = [];
+      for (let k = 0; k < 9; k++) {
+        const l = f.local(V128);
+        f.get(hyper).v128Load64Splat(8 * k).set(l);
+        h.push(l);
+      }
+      const [decay, l2, beta1, keep1, beta2, keep2, bc2, eps, stepSize] = h;
+      const hasDecay = f.local(I32);
+      const hasL2 = f.local(I32);
+      f.get(flags).i32Const(1).i32And().set(hasDecay);
+      f.get(flags).i32Const(2).i32And().set(hasL2);
+      const p = f.local(V128);
+      const g = f.local(V128);
+      const m = f.local(V128);
+      const v = f.local(V128);
+      const den = f.local(V128);
+      chunkLoop(f, counter, chunk, n, (lo, hi) => {
+        pairLoop(f, lo, hi, (i, two) => {
+          load2(f, param, i, two);
+          f.set(p);
+          f.get(hasDecay).if(() => {
+            f.get(p).get(decay).f64x2Mul().set(p);
+            fround(f, p);
+          });
+          load2(f, grad, i, two);
+          f.set(g);
+          f.get(hasL2).if(() => {
+            f.get(g).get(l2).get(p).f64x2Mul().f64x2Add().set(g);
+            fround(f, g);
+          });
+          f.get(beta1);
+          load2(f, expAvg, i, two);
+          f.f64x2Mul().get(keep1).get(g).f64x2Mul().f64x2Add().set(m);
+          store2(f, expAvg, i, m, two);
+          fround(f, m);
+          f.get(beta2);
+          load2(f, expAvgSq, i, two);
+          f.f64x2Mul().get(keep2).get(g).f64x2Mul().get(g).f64x2Mul().f64x2Add().set(v);
+          store2(f, expAvgSq, i, v, two);
+          fround(f, v);
+          f.get(v).f64x2Sqrt().get(bc2).f64x2Div().get(eps).f64x2Add().set(den);
+          fround(f, den);
+          f.get(p).get(stepSize).get(m).get(den).f64x2Div().f64x2Mul().f64x2Sub().set(p);
+          store2(f, param, i, p, two);
+        });
+      });
+    },
+  );
+}

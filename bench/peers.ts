@@ -1,0 +1,282 @@
+// tapegrad against TensorFlow.js (cpu backend, and wasm backend with SIMD) in one run, on the same
+// models and batches: a training step at batch 128 (forward, softmax cross-entropy, backward,
+// SGD with momentum 0.9), and inference at batch 1 and 128. Prints images/s for each and
+// tapegrad's ratio to each peer.
+//
+//   deno task bench:peers            (= deno run --allow-read --allow-env bench/peers.ts)
+//   deno run --allow-read --allow-env bench/peers.ts --quick   (shorter timing rounds)
+//
+// TensorFlow.js comes from npm (npm: specifiers, fetched by Deno on first run). Its wasm backend
+// loads its .wasm files from the installed package (setWasmPaths); it runs single-threaded under
+// Deno (its threaded build needs a cross-origin-isolated browser page). TensorFlow.js layers are
+// channels-last, so AlexNet takes [N, 28, 28, 1] there; 'same' padding with stride 2 gives the
+// same sizes as PyTorch's padding 1 for these layers, so every model does the same arithmetic.
+//
+// Timings: each measurement is the median of a few rounds after a warm-up; the machines this runs
+// on have 2 cores shared with other work, so compare the ratios of one run, not absolute figures.
+
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import { setWasmPaths } from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
+import {
+  crossEntropy,
+  getThreads,
+  kernels,
+  noGrad,
+  Rng,
+  type Tensor,
+  tensor,
+  useKernels,
+} from "../autograd/mod.ts";
+import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
+import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
+
+const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+/** Seconds per timing round, and rounds per measurement. */
+const ROUND_S = values.quick ? 0.25 : 0.6;
+const ROUNDS = values.quick ? 3 : 5;
+const BATCH = 128;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/**
+ * Median seconds per call of `fn`: two warm-up calls, then rounds of at least ROUND_S seconds (or
+ * one call, for slow ones).
+ */
+function measure(fn: () => void): number {
+  fn();
+  fn();
+  const per: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let calls = 0;
+    const t0 = performance.now();
+    let t = t0;
+    while (calls === 0 || t - t0 < ROUND_S * 1000) {
+      fn();
+      calls++;
+      t = performance.now();
+    }
+    per.push((t - t0) / 1000 / calls);
+    // A very slow peer (seconds per step) gets fewer rounds.
+    if ((t - t0) / calls > 4000 && r >= 0) break;
+  }
+  return median(per);
+}
+
+function images(n: number, rng: Rng): Float32Array {
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  return x;
+}
+
+function labels(n: number, rng: Rng): Int32Array {
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) y[i] = Math.floor(rng.uniform() * 10);
+  return y;
+}
+
+/** One row of results: seconds per call (or an error) per implementation. */
+interface Row {
+  what: string;
+  batch: number;
+  seconds: Map<string, number | string>;
+}
+
+const rows: Row[] = [];
+const rng = new Rng(1);
+const xb = images(BATCH, rng);
+const x1 = images(1, rng);
+const yb = labels(BATCH, rng);
+
+function row(what: string, batch: number): Row {
+  let r = rows.find((x) => x.what === what && x.batch === batch);
+  if (r === undefined) {
+    r = { what, batch, seconds: new Map() };
+    rows.push(r);
+  }
+  return r;
+}
+
+// ---- tapegrad ----
+
+await threadsReady();
+const tgName = `tapegrad (${kernels.name}, ${getThreads()} threads)`;
+{
+  const build = (name: string): Module<[Tensor], Tensor> => {
+    // Parameters in the kernels' persistent storage (the wasm memory), as nn/ allocates them
+    // once Parameter storage comes from kernels.allocPersistent.
+    const restore = useKernels({ alloc: kernels.allocPersistent });
+    try {
+      return name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
+    } finally {
+      restore();
+    }
+  };
+  const xB = tensor(xb).reshape(BATCH, 1, 28, 28);
+  const x1t = tensor(x1).reshape(1, 1, 28, 28);
+  for (const name of ["mlp", "alexnet"]) {
+    const model = build(name);
+    const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const step = (): void => {
+      optimizer.zeroGrad();
+      crossEntropy(model.call(xB), yb).backward();
+      optimizer.step();
+    };
+    // The first step allocates gradients: give them persistent storage too.
+    const restore = useKernels({ alloc: kernels.allocPersistent });
+    step();
+    restore();
+    row(`${name} train step`, BATCH).seconds.set(tgName, measure(step));
+    row(`${name} forward`, 1).seconds.set(tgName, measure(() => noGrad(() => model.call(x1t))));
+    row(`${name} forward`, BATCH).seconds.set(
+      tgName,
+      measure(() => noGrad(() => model.call(xB))),
+    );
+  }
+}
+
+// ---- TensorFlow.js ----
+
+function tfMlp(): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: [28, 28, 1] }),
+      tf.layers.dense({ units: 512, activation: "relu" }),
+      tf.layers.dense({ units: 1024, activation: "relu" }),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+function tfAlexNet(): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [28, 28, 1],
+        filters: 32,
+        kernelSize: 4,
+        strides: 2,
+        padding: "valid",
+        activation: "relu",
+      }),
+      tf.layers.conv2d({
+        filters: 64,
+        kernelSize: 3,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+      }),
+      tf.layers.conv2d({
+        filters: 128,
+        kernelSize: 3,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+      }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 1024, activation: "relu" }),
+      tf.layers.dense({ units: 10 }),
+    ],
+  });
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 120);
+}
+
+async function tfRun(backend: "cpu" | "wasm"): Promise<void> {
+  if (backend === "wasm") {
+    const require = createRequire(import.meta.url);
+    const pkg = dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
+    setWasmPaths(join(pkg, "dist") + "/");
+  }
+  const ok = await tf.setBackend(backend);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== backend) throw new Error(`TensorFlow.js ${backend} unavailable`);
+  const name = `tfjs-${backend} ${tf.version.tfjs}`;
+  const xB = tf.tensor4d(xb, [BATCH, 28, 28, 1]);
+  const x1t = tf.tensor4d(x1, [1, 28, 28, 1]);
+  const onehot = tf.oneHot(tf.tensor1d(yb, "int32"), 10);
+  for (const model of ["mlp", "alexnet"]) {
+    const net = model === "mlp" ? tfMlp() : tfAlexNet();
+    const optimizer = tf.train.momentum(0.01, 0.9);
+    const step = (): void => {
+      tf.tidy(() => {
+        const cost = optimizer.minimize(
+          () =>
+            tf.losses.softmaxCrossEntropy(onehot, net.apply(xB, { training: true }) as tf.Tensor),
+          true,
+        );
+        cost?.dataSync();
+      });
+    };
+    try {
+      row(`${model} train step`, BATCH).seconds.set(name, measure(step));
+    } catch (e) {
+      row(`${model} train step`, BATCH).seconds.set(name, `cannot train: ${firstLine(e)}`);
+    }
+    for (const [x, batch] of [[x1t, 1], [xB, BATCH]] as const) {
+      const fwd = (): void => {
+        tf.tidy(() => (net.apply(x) as tf.Tensor).dataSync());
+      };
+      try {
+        row(`${model} forward`, batch).seconds.set(name, measure(fwd));
+      } catch (e) {
+        row(`${model} forward`, batch).seconds.set(name, `failed: ${firstLine(e)}`);
+      }
+    }
+    net.dispose();
+    optimizer.dispose();
+  }
+  tf.dispose([xB, x1t, onehot]);
+}
+
+for (const backend of ["cpu", "wasm"] as const) {
+  try {
+    await tfRun(backend);
+  } catch (e) {
+    console.error(`TensorFlow.js ${backend}: ${firstLine(e)}`);
+  }
+}
+
+// ---- report ----
+
+const impls = [tgName, ...new Set(rows.flatMap((r) => [...r.seconds.keys()]))].filter((v, i, a) =>
+  a.indexOf(v) === i
+);
+const fmt = (r: Row, impl: string): string => {
+  const s = r.seconds.get(impl);
+  if (s === undefined) return "–";
+  if (typeof s === "string") return s;
+  const perSecond = r.batch / s;
+  return r.batch === 1
+    ? `${(s * 1000).toFixed(3)} ms (${Math.round(perSecond)}/s)`
+    : `${Math.round(perSecond)} images/s`;
+};
+const peers = impls.slice(1);
+console.log(
+  `\n| task | batch | ${impls.join(" | ")} | ${peers.map((p) => `tapegrad ÷ ${p}`).join(" | ")} |`,
+);
+console.log(`|---|---:|${impls.map(() => "---:").join("|")}|${peers.map(() => "---:").join("|")}|`);
+for (const r of rows) {
+  const mine = r.seconds.get(tgName);
+  const ratios = peers.map((p) => {
+    const s = r.seconds.get(p);
+    return typeof s === "number" && typeof mine === "number" ? `${(s / mine).toFixed(1)}×` : "–";
+  });
+  console.log(
+    `| ${r.what} | ${r.batch} | ${impls.map((i) => fmt(r, i)).join(" | ")} | ${
+      ratios.join(" | ")
+    } |`,
+  );
+}
+console.log(
+  "\nratio = peer time / tapegrad time (higher: tapegrad faster). Medians of " +
+    `${ROUNDS} rounds of ≥${ROUND_S} s each; 2 shared cores, so expect some noise.`,
+);

@@ -1,0 +1,432 @@
+// Where a training step spends its time: every entry of the kernel table is wrapped in a timer
+// for a few measured steps of the MLP and of AlexNet at batch 128 (forward, crossEntropy,
+// backward, SGD step with momentum, zeroGrad), and the time outside any kernel is reported as
+// "other" (op glue, the tape, allocation of JS objects, garbage collection). The WebAssembly
+// kernels are split further into their jobs (micro-kernel, packing, layout passes, col2im) and
+// the copies between JavaScript arrays and the wasm memory.
+//
+//   deno run --allow-read --allow-env bench/profile.ts [--model mlp|alexnet|both]
+//       [--kernels default|reference] [--batch 128] [--steps 10] [--rounds 5] [--threads N]
+//       [--wired] [--json PATH]      (--json also needs --allow-write)
+//
+// --wired simulates what nn/ does once it uses the kernel table's hooks for long-lived storage
+// and fusion: parameters, gradients and momentum buffers in kernels.allocPersistent storage,
+// zeroGrad through kernels.zero, and AlexNet's convolutions as conv2d(…, { relu: true }).
+//
+// The step is timed in rounds of `--steps` steps; each category reports its median over the
+// rounds. Timers cost about 0.1 µs a call, so kernel times are slightly inflated; the total with
+// timers is printed next to the total without them.
+
+import { parseArgs } from "node:util";
+import {
+  conv2d,
+  crossEntropy,
+  type Kernels,
+  kernels,
+  referenceKernels,
+  relu,
+  Rng,
+  setThreads,
+  type Tensor,
+  tensor,
+  useKernels,
+} from "../autograd/mod.ts";
+import { pointerOf } from "../autograd/kernels/wasm/memory.ts";
+import { setKernelProfile, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
+import { AlexNet, type Conv2d, MLP, type Module, SGD } from "../nn/mod.ts";
+import { writeFileAtomicSync } from "../util/atomic.ts";
+
+/**
+ * Which report line each kernel's time goes to. The wasm GEMM and convolution kernels are split
+ * further by the wasm job profile (see WASM_PART); what is left of them is their JS driver.
+ */
+const CATEGORY: Record<string, string> = {
+  gemm: "GEMM / conv driver (JS glue)",
+  convForward: "GEMM / conv driver (JS glue)",
+  convBackward: "GEMM / conv driver (JS glue)",
+  im2col: "im2col / col2im",
+  col2im: "im2col / col2im",
+  unary: "elementwise",
+  unaryBackward: "elementwise",
+  binary: "elementwise",
+  scale: "elementwise",
+  addInto: "elementwise",
+  dropoutMask: "elementwise",
+  biasAdd: "elementwise",
+  copyStrided: "copies (strided)",
+  sumAxis: "reductions",
+  maxAxis: "reductions",
+  argmaxAxis: "reductions",
+  softmaxAxis: "reductions",
+  softmaxAxisBackward: "reductions",
+  crossEntropyForward: "crossEntropy",
+  crossEntropyBackward: "crossEntropy",
+  maxPoolForward: "pooling",
+  maxPoolBackward: "pooling",
+  alloc: "allocation (kernels.alloc)",
+  allocPersistent: "allocation (kernels.alloc)",
+  sgdStep: "optimizer (SGD step)",
+  adamStep: "optimizer (SGD step)",
+  zero: "zeroGrad",
+};
+
+/** Report lines for the parts of the wasm kernels (jobs and copies). */
+const WASM_PART: Record<string, string> = {
+  compute: "GEMM: micro-kernel (packed)",
+  dot: "GEMM: micro-kernel (dot, gemv)",
+  dotRow: "GEMM: micro-kernel (dot, gemv)",
+  gemvN: "GEMM: micro-kernel (dot, gemv)",
+  packAB: "GEMM: operand packing",
+  packAIdx: "GEMM: packing with im2col fused",
+  packBIdx: "GEMM: packing with im2col fused",
+  col2imIdx: "im2col / col2im",
+  nchwToNhwc: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
+  nhwcToNchw: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
+  gyRows: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
+  gatherCols: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
+  "copy in/out": "copies JS ↔ wasm memory",
+  "filter reorder": "conv layout passes (NCHW↔NHWC, bias, ReLU)",
+  relu: "elementwise",
+  reluBackward: "elementwise",
+  leakyRelu: "elementwise",
+  leakyReluBackward: "elementwise",
+  addInto: "elementwise",
+  sgd: "optimizer (SGD step)",
+  adam: "optimizer (SGD step)",
+  zero: "zeroGrad",
+};
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "both" },
+    kernels: { type: "string", default: "default" },
+    batch: { type: "string", default: "128" },
+    steps: { type: "string", default: "10" },
+    rounds: { type: "string", default: "5" },
+    threads: { type: "string" },
+    json: { type: "string" },
+    wired: { type: "boolean", default: false },
+  },
+});
+
+const batch = Number(values.batch);
+const steps = Number(values.steps);
+const rounds = Number(values.rounds);
+if (values.kernels === "reference") useKernels(referenceKernels);
+if (values.threads !== undefined) setThreads(Number(values.threads));
+await threadsReady();
+
+interface Probe {
+  /** Milliseconds per kernel name in the current round. */
+  ms: Map<string, number>;
+  /** Milliseconds of wasm parts (jobs, copies) per "kernel/part" in the current round. */
+  parts: Map<string, number>;
+  /** Floating-point operations of GEMM-like kernels in the current round. */
+  flops: number;
+  /** Bytes of GEMM operands that did not live in the wasm memory (copied in, or C copied out). */
+  copiedBytes: number;
+}
+
+const probe: Probe = { ms: new Map(), parts: new Map(), flops: 0, copiedBytes: 0 };
+/** Wall time of wasm jobs and copies, by job name (see setKernelProfile). */
+const wasmParts = new Map<string, number>();
+
+/** Wraps every function of the active kernel table in a timer that adds to `probe`. */
+function instrument(): () => void {
+  const wrapped: Partial<Record<keyof Kernels, unknown>> = {};
+  for (const [name, fn] of Object.entries(kernels)) {
+    if (typeof fn !== "function") continue;
+    const f = fn as (...args: unknown[]) => unknown;
+    wrapped[name as keyof Kernels] = (...args: unknown[]): unknown => {
+      wasmParts.clear();
+      const t0 = performance.now();
+      try {
+        return f(...args);
+      } finally {
+        probe.ms.set(name, (probe.ms.get(name) ?? 0) + performance.now() - t0);
+        if (name === "gemm") countGemm(args);
+        // The wasm parts of this call belong to this kernel (kernels do not nest).
+        for (const [job, ms] of wasmParts) {
+          const key = `${name}|${job}`;
+          probe.parts.set(key, (probe.parts.get(key) ?? 0) + ms);
+        }
+      }
+    };
+  }
+  const restore = useKernels(wrapped as Partial<Kernels>);
+  setKernelProfile(wasmParts);
+  return () => {
+    setKernelProfile(null);
+    restore();
+  };
+}
+
+function countGemm(args: unknown[]): void {
+  const [transA, transB, m, n, k, a, , , b, , , beta, c] = args as [
+    boolean,
+    boolean,
+    number,
+    number,
+    number,
+    Float32Array,
+    number,
+    number,
+    Float32Array,
+    number,
+    number,
+    number,
+    Float32Array,
+  ];
+  probe.flops += 2 * m * n * k;
+  if (pointerOf(a) < 0) probe.copiedBytes += 4 * m * k;
+  if (pointerOf(b) < 0) probe.copiedBytes += 4 * k * n;
+  if (pointerOf(c) < 0) probe.copiedBytes += 4 * m * n * (beta === 0 ? 1 : 2);
+  void transA;
+  void transB;
+}
+
+/** AlexNet with each convolution fused with its ReLU (same parameters, same function). */
+class FusedAlexNet extends AlexNet {
+  override forward(x: Tensor): Tensor {
+    const conv = (l: Conv2d, t: Tensor): Tensor =>
+      conv2d(t, l.weight, l.bias ?? undefined, {
+        stride: l.stride,
+        padding: l.padding,
+        relu: true,
+      });
+    const f = conv(this.conv3, conv(this.conv2, conv(this.conv1, x)));
+    return this.fc2.call(relu(this.fc1.call(this.dropout.call(f.flatten(1)))));
+  }
+}
+
+function makeModel(name: string): Module<[Tensor], Tensor> {
+  if (name === "mlp") return new MLP({ seed: 1 });
+  return values.wired ? new FusedAlexNet({ seed: 1 }) : new AlexNet({ seed: 1 });
+}
+
+function inputBatch(rng: Rng): { x: Tensor; y: Int32Array } {
+  const data = new Float32Array(batch * 784);
+  for (let i = 0; i < data.length; i++) data[i] = rng.normal();
+  const x = tensor(data).reshape(batch, 1, 28, 28);
+  const y = new Int32Array(batch);
+  for (let i = 0; i < batch; i++) y[i] = Math.floor(rng.uniform() * 10);
+  return { x, y };
+}
+
+/** FLOPs of the convolutions of one training step (they bypass kernels.gemm in wasm). */
+function convFlops(name: string): number {
+  if (name !== "alexnet" || kernels.name === "typescript") return 0;
+  // [outChannels, C·kh·kw, pixels], and whether the input gradient is computed.
+  const layers: [number, number, number, boolean][] = [
+    [32, 16, 169, false],
+    [64, 288, 49, true],
+    [128, 576, 16, true],
+  ];
+  let flops = 0;
+  for (const [o, k, p, gx] of layers) flops += 2 * o * k * p * batch * (gx ? 3 : 2);
+  return flops;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+interface ModelProfile {
+  model: string;
+  kernels: string;
+  batch: number;
+  stepMs: number;
+  stepMsUninstrumented: number;
+  imagesPerSecond: number;
+  gemmGflops: number;
+  gemmShare: number;
+  copiedMBPerStep: number;
+  categories: Record<string, number>;
+  phases: Record<string, number>;
+  perKernel: Record<string, number>;
+  /** Largest resident set size seen after a round of steps, MiB. */
+  rssMB: number;
+}
+
+function profile(name: string): ModelProfile {
+  // --wired: parameters and gradients in kernels.allocPersistent storage (built, and the first
+  // step taken, with it as the allocator), as when nn/ allocates them there.
+  const restoreAlloc = values.wired ? useKernels({ alloc: kernels.allocPersistent }) : null;
+  const model = makeModel(name);
+  model.train();
+  const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const rng = new Rng(7);
+  const { x, y } = inputBatch(rng);
+  const phase = new Map<string, number>();
+  const time = (key: string, fn: () => void): void => {
+    const t0 = performance.now();
+    fn();
+    phase.set(key, (phase.get(key) ?? 0) + performance.now() - t0);
+  };
+  const step = (): void => {
+    let logits: Tensor | null = null;
+    let loss: Tensor | null = null;
+    time("zeroGrad", () => {
+      if (!values.wired) return optimizer.zeroGrad();
+      for (const p of model.parameters()) {
+        if (p.grad !== null) kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
+      }
+    });
+    time("forward", () => {
+      logits = model.call(x);
+    });
+    time("loss", () => {
+      loss = crossEntropy(logits!, y);
+    });
+    time("backward", () => loss!.backward());
+    time("optimizer step", () => optimizer.step());
+  };
+  step();
+  restoreAlloc?.();
+  if (values.wired) {
+    // Momentum buffers in persistent storage, as SGD allocates them once wired.
+    for (const p of model.parameters()) {
+      const state = optimizer.getState(p);
+      const buffer = state?.buffers.momentum_buffer;
+      if (buffer === undefined) continue;
+      const moved = kernels.allocPersistent(buffer.length);
+      moved.set(buffer);
+      state!.buffers.momentum_buffer = moved;
+    }
+  }
+  for (let i = 0; i < 10; i++) step();
+
+  // Uninstrumented step time, for comparison.
+  const plain: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) step();
+    plain.push((performance.now() - t0) / steps);
+  }
+
+  const restore = instrument();
+  let peakRss = Deno.memoryUsage().rss;
+  const perRound: Map<string, number>[] = [];
+  const totals: number[] = [];
+  const flops: number[] = [];
+  const copied: number[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      probe.ms.clear();
+      probe.parts.clear();
+      probe.flops = 0;
+      probe.copiedBytes = 0;
+      phase.clear();
+      const t0 = performance.now();
+      for (let i = 0; i < steps; i++) step();
+      const total = (performance.now() - t0) / steps;
+      peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+      const row = new Map<string, number>();
+      let inKernels = 0;
+      for (const [k, ms] of probe.ms) {
+        const cat = CATEGORY[k] ?? `other kernels (${k})`;
+        row.set(cat, (row.get(cat) ?? 0) + ms / steps);
+        row.set(`kernel: ${k}`, ms / steps);
+        inKernels += ms / steps;
+      }
+      // Split the wasm kernels into their parts; the rest stays with the kernel's own line.
+      for (const [key, ms] of probe.parts) {
+        const [kernel, job] = key.split("|");
+        const cat = WASM_PART[job] ?? `wasm ${job}`;
+        row.set(cat, (row.get(cat) ?? 0) + ms / steps);
+        const own = CATEGORY[kernel] ?? `other kernels (${kernel})`;
+        row.set(own, (row.get(own) ?? 0) - ms / steps);
+        row.set(`kernel: ${key}`, ms / steps);
+      }
+      // The optimizer's own code (around its sgdStep kernel calls) and zeroGrad live in nn/optim.
+      const optKernels = ((probe.ms.get("sgdStep") ?? 0) + (probe.ms.get("adamStep") ?? 0)) /
+        steps;
+      const opt = (phase.get("optimizer step") ?? 0) / steps - optKernels;
+      const zeroKernel = (probe.ms.get("zero") ?? 0) / steps;
+      const zero = (phase.get("zeroGrad") ?? 0) / steps - zeroKernel;
+      const optimizer = "optimizer (SGD step)";
+      row.set(optimizer, (row.get(optimizer) ?? 0) + opt);
+      row.set("zeroGrad", (row.get("zeroGrad") ?? 0) + zero);
+      row.set("other (op glue, tape, GC)", total - inKernels - opt - zero);
+      for (const [k, v] of phase) row.set(`phase: ${k}`, v / steps);
+      perRound.push(row);
+      totals.push(total);
+      flops.push(probe.flops / steps);
+      copied.push(probe.copiedBytes / steps);
+    }
+  } finally {
+    restore();
+  }
+  const keys = new Set<string>();
+  for (const row of perRound) for (const k of row.keys()) keys.add(k);
+  const categories: Record<string, number> = {};
+  const phases: Record<string, number> = {};
+  const perKernel: Record<string, number> = {};
+  for (const k of keys) {
+    const v = median(perRound.map((r) => r.get(k) ?? 0));
+    if (k.startsWith("phase: ")) phases[k.slice(7)] = v;
+    else if (k.startsWith("kernel: ")) perKernel[k.slice(8)] = v;
+    else categories[k] = v;
+  }
+  const stepMs = median(totals);
+  let gemmMs = 0;
+  for (const [k, v] of Object.entries(categories)) if (k.startsWith("GEMM:")) gemmMs += v;
+  if (gemmMs === 0) gemmMs = categories["GEMM / conv driver (JS glue)"] ?? 0;
+  return {
+    model: name,
+    kernels: kernels.name,
+    batch,
+    stepMs,
+    stepMsUninstrumented: median(plain),
+    imagesPerSecond: batch / (median(plain) / 1000),
+    gemmGflops: gemmMs > 0 ? (median(flops) + convFlops(name)) / (gemmMs * 1e6) : 0,
+    gemmShare: 100 * gemmMs / stepMs,
+    copiedMBPerStep: median(copied) / 1e6,
+    categories,
+    phases,
+    perKernel,
+    rssMB: peakRss / 2 ** 20,
+  };
+}
+
+function report(p: ModelProfile): void {
+  console.log(
+    `\n${p.model} training step, batch ${p.batch}, kernels "${p.kernels}"` +
+      `${values.wired ? " (wired)" : ""}: ` +
+      `${p.stepMsUninstrumented.toFixed(2)} ms/step (${p.stepMs.toFixed(2)} with timers), ` +
+      `${Math.round(p.imagesPerSecond)} images/s, peak RSS ${Math.round(p.rssMB)} MiB`,
+  );
+  console.log(
+    `GEMM (packing + micro-kernel) ${p.gemmShare.toFixed(1)}% of the step, at ` +
+      `${p.gemmGflops.toFixed(1)} GFLOPS; ${p.copiedMBPerStep.toFixed(1)} MB of kernels.gemm ` +
+      "operands outside the wasm memory per step",
+  );
+  const rows = Object.entries(p.categories).sort((a, b) => b[1] - a[1]);
+  console.log("| where | ms/step | share |");
+  console.log("|---|---:|---:|");
+  for (const [k, v] of rows) {
+    console.log(`| ${k} | ${v.toFixed(3)} | ${(100 * v / p.stepMs).toFixed(1)}% |`);
+  }
+  console.log(
+    "phases (ms/step): " +
+      Object.entries(p.phases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", "),
+  );
+  console.log(
+    "kernels (ms/step): " +
+      Object.entries(p.perKernel).sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", "),
+  );
+}
+
+const models = values.model === "both" ? ["mlp", "alexnet"] : [values.model!];
+const results: ModelProfile[] = [];
+for (const m of models) {
+  const p = profile(m);
+  results.push(p);
+  report(p);
+}
+if (values.json !== undefined) {
+  writeFileAtomicSync(values.json, JSON.stringify(results, null, 2) + "\n");
+}

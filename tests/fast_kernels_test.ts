@@ -1,0 +1,293 @@
+// The default (fast) kernels against the reference kernels: elementwise maps and gradient
+// accumulation bitwise (random data with NaN, ±∞, ±0; odd lengths; offsets; operands inside and
+// outside the wasm memory), the optimizer updates bitwise, persistent storage, the fused
+// conv + ReLU op, and whole MLP / AlexNet training steps within float tolerance.
+
+import assert from "node:assert/strict";
+import {
+  conv2d,
+  crossEntropy,
+  kernels,
+  referenceKernels,
+  relu,
+  Rng,
+  type Tensor,
+  tensor,
+  type UnaryKind,
+  useKernels,
+} from "../autograd/mod.ts";
+import { adamStepReference, sgdStepReference } from "../autograd/kernels/optim.ts";
+import {
+  persistentFloat32,
+  persistentStats,
+  pointerOf,
+  setPersistentBudget,
+  wasmAvailable,
+  wasmFloat32,
+} from "../autograd/kernels/wasm/mod.ts";
+import { DEFAULT_PERSISTENT_BUDGET } from "../autograd/kernels/wasm/memory.ts";
+import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
+
+const ignore = !wasmAvailable;
+
+/** Random values with the special ones sprinkled in. */
+function values(n: number, seed: number, inWasm = false): Float32Array {
+  const rng = new Rng(seed);
+  const a = inWasm ? wasmFloat32(n) : new Float32Array(n);
+  const special = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 3e38, -3e38];
+  for (let i = 0; i < n; i++) {
+    a[i] = rng.uniform() < 0.05 ? special[i % special.length] : rng.normal() * 3;
+  }
+  return a;
+}
+
+function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) assert.fail(`${what}: element ${i} is ${a[i]}, reference ${b[i]}`);
+  }
+}
+
+// Below, at and above the size where the wasm kernels take over, odd lengths included.
+const lengths = [1, 7, 1023, 4095, 4096, 4099, 5000, 70001];
+const kinds: UnaryKind[] = [
+  "relu",
+  "leakyRelu",
+  "neg",
+  "exp",
+  "log",
+  "sqrt",
+  "abs",
+  "sigmoid",
+  "tanh",
+  "pow",
+];
+
+Deno.test({
+  name: "fast unary kernels equal the reference bitwise (special values, odd sizes, offsets)",
+  ignore,
+  fn() {
+    for (const n of lengths) {
+      for (const inWasm of [false, true]) {
+        for (const kind of kinds) {
+          const param = kind === "pow" ? 2 : kind === "leakyRelu" ? 0.01 : 0;
+          const x = values(n + 5, n, inWasm);
+          const want = new Float32Array(n + 3);
+          const got = inWasm ? wasmFloat32(n + 3) : new Float32Array(n + 3);
+          referenceKernels.unary(kind, x, 5, want, 3, n, param);
+          kernels.unary(kind, x, 5, got, 3, n, param);
+          bitsEqual(got.slice(), want, `${kind} n=${n}${inWasm ? " in wasm" : ""}`);
+
+          const gy = values(n, n + 1, inWasm);
+          const y = want.slice(3);
+          const xs = x.slice(5);
+          const gxRef = new Float32Array(n);
+          const gx = inWasm ? wasmFloat32(n) : new Float32Array(n);
+          referenceKernels.unaryBackward(kind, gy, xs, y, gxRef, n, param);
+          kernels.unaryBackward(kind, gy, xs, y, gx, n, param);
+          bitsEqual(gx.slice(), gxRef, `${kind} backward n=${n}${inWasm ? " in wasm" : ""}`);
+        }
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "fast addInto equals the reference bitwise, in place and with offsets",
+  ignore,
+  fn() {
+    for (const n of lengths) {
+      for (const inWasm of [false, true]) {
+        const src = values(n + 2, 2 * n, inWasm);
+        const want = values(n + 4, 3 * n, inWasm);
+        const got = inWasm ? wasmFloat32(n + 4) : new Float32Array(n + 4);
+        got.set(want);
+        referenceKernels.addInto(want, 4, src, 2, n);
+        kernels.addInto(got, 4, src, 2, n);
+        bitsEqual(got.slice(), want.slice(), `addInto n=${n}${inWasm ? " in wasm" : ""}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "fast zero kernel clears exactly the range, in wasm memory or not",
+  ignore,
+  fn() {
+    for (const n of lengths) {
+      for (const inWasm of [false, true]) {
+        const x = values(n + 6, 4 * n, inWasm);
+        const want = x.slice();
+        referenceKernels.zero(want, 3, n);
+        kernels.zero(x, 3, n);
+        bitsEqual(x.slice(), want, `zero n=${n}${inWasm ? " in wasm" : ""}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "fast SGD and Adam updates equal the reference bitwise (parameter in wasm memory or not)",
+  ignore,
+  fn() {
+    const n = 5001;
+    for (const resident of [false, true]) {
+      const sgdCases: [number, number, number, boolean, boolean][] = [
+        [0, 0, 0, false, false],
+        [0.01, 0.9, 0, true, false],
+        [0.01, 0.9, 0.1, false, true],
+        [0, 0.9, 0, false, false],
+      ];
+      for (const [wd, momentum, dampening, nesterov, first] of sgdCases) {
+        const p0 = values(n + 3, 5).map((v) => Number.isFinite(v) ? v : 0.5);
+        const g = values(n + 1, 6).map((v) => Number.isFinite(v) ? v : -0.25);
+        const b0 = values(n, 7).map((v) => Number.isFinite(v) ? v : 1);
+        const want = p0.slice();
+        const got = resident ? persistentFloat32(n + 3) : new Float32Array(n + 3);
+        got.set(p0);
+        const bWant = b0.slice();
+        const bGot = b0.slice();
+        sgdStepReference(want, 3, g, 1, n, 0.05, wd, momentum, dampening, nesterov, bWant, first);
+        kernels.sgdStep(got, 3, g, 1, n, 0.05, wd, momentum, dampening, nesterov, bGot, first);
+        const label = `sgd wd=${wd} μ=${momentum} nesterov=${nesterov} first=${first}`;
+        bitsEqual(got.slice(), want, `${label} param${resident ? " (in wasm)" : ""}`);
+        bitsEqual(bGot, bWant, `${label} buffer`);
+      }
+      for (const [wd, decoupled] of [[0, false], [0.01, false], [0.01, true]] as const) {
+        const p0 = values(n + 3, 8).map((v) => Number.isFinite(v) ? v : 0.5);
+        const g = values(n, 9).map((v) => Number.isFinite(v) ? v : 2);
+        const m0 = values(n, 10).map((v) => Number.isFinite(v) ? v : 0);
+        const v0 = values(n, 11).map((v) => Number.isFinite(v) ? Math.abs(v) : 1);
+        const want = p0.slice();
+        const got = resident ? persistentFloat32(n + 3) : new Float32Array(n + 3);
+        got.set(p0);
+        const [mW, vW, mG, vG] = [m0.slice(), v0.slice(), m0.slice(), v0.slice()];
+        adamStepReference(want, 3, g, 0, n, mW, vW, 7, 1e-3, 0.9, 0.999, 1e-8, wd, decoupled);
+        kernels.adamStep(got, 3, g, 0, n, mG, vG, 7, 1e-3, 0.9, 0.999, 1e-8, wd, decoupled);
+        const label = `adam wd=${wd} decoupled=${decoupled}`;
+        bitsEqual(got.slice(), want, `${label} param${resident ? " (in wasm)" : ""}`);
+        bitsEqual(mG, mW, `${label} exp_avg`);
+        bitsEqual(vG, vW, `${label} exp_avg_sq`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "allocPersistent: zeroed wasm storage within the budget, the JavaScript heap past it",
+  ignore,
+  fn() {
+    try {
+      const a = kernels.allocPersistent(1000);
+      assert.ok(pointerOf(a) > 0, "expected wasm storage");
+      assert.ok(a.every((v) => v === 0));
+      assert.equal(pointerOf(kernels.allocPersistent(8)), -1, "short arrays stay on the heap");
+      setPersistentBudget(persistentStats().liveBytes);
+      const b = kernels.allocPersistent(1000);
+      assert.equal(pointerOf(b), -1, "past the budget: the heap");
+      assert.equal(b.length, 1000);
+      setPersistentBudget(0);
+      assert.equal(pointerOf(kernels.allocPersistent(1000)), -1);
+      assert.equal(referenceKernels.allocPersistent(1000).length, 1000);
+    } finally {
+      setPersistentBudget(DEFAULT_PERSISTENT_BUDGET);
+    }
+  },
+});
+
+function grads(ts: Tensor[]): Float32Array[] {
+  return ts.map((t) => t.grad!.toFloat32Array());
+}
+
+function close(got: Float32Array, want: Float32Array, what: string, rel = 2e-4): void {
+  assert.equal(got.length, want.length);
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= rel * scale + 1e-7)) {
+      assert.fail(`${what}: element ${i} is ${got[i]}, reference ${want[i]} (scale ${scale})`);
+    }
+  }
+}
+
+Deno.test({
+  name: "conv2d with relu: true equals relu(conv2d(...)) in values and gradients, both kernel sets",
+  ignore,
+  fn() {
+    const rng = new Rng(4);
+    const rand = (shape: number[]): Tensor => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const t = tensor(Float32Array.from({ length: n }, () => rng.normal())).reshape(...shape);
+      t.requiresGrad = true;
+      return t;
+    };
+    for (const set of ["default", "reference"] as const) {
+      const restore = set === "reference" ? useKernels(referenceKernels) : () => {};
+      try {
+        const x = rand([3, 5, 9, 8]);
+        const w = rand([7, 5, 3, 3]);
+        const b = rand([7]);
+        const gy = tensor(Float32Array.from({ length: 3 * 7 * 5 * 4 }, () => rng.normal()))
+          .reshape(3, 7, 5, 4);
+        const fused = conv2d(x, w, b, { stride: [2, 2], padding: 1, relu: true });
+        fused.backward(gy);
+        const g1 = grads([x, w, b]);
+        for (const t of [x, w, b]) t.grad = null;
+        const plain = relu(conv2d(x, w, b, { stride: [2, 2], padding: 1 }));
+        plain.backward(gy);
+        const g2 = grads([x, w, b]);
+        bitsEqual(fused.toFloat32Array(), plain.toFloat32Array(), `${set}: values`);
+        ["x", "w", "b"].forEach((name, i) => close(g1[i], g2[i], `${set}: grad ${name}`, 1e-6));
+      } finally {
+        restore();
+      }
+    }
+  },
+});
+
+/** One SGD step from the same seed under kernel set `set`; returns the loss and the new weights. */
+function trainStep(
+  name: "mlp" | "alexnet",
+  set: "default" | "reference",
+): { loss: number; params: Float32Array[]; grads: Float32Array[] } {
+  const restore = set === "reference" ? useKernels(referenceKernels) : () => {};
+  try {
+    const model: Module<[Tensor], Tensor> = name === "mlp"
+      ? new MLP({ seed: 11 })
+      : new AlexNet({ seed: 11 });
+    const rng = new Rng(12);
+    const batch = 5;
+    const x = tensor(Float32Array.from({ length: batch * 784 }, () => rng.normal()))
+      .reshape(batch, 1, 28, 28);
+    const y = Int32Array.from({ length: batch }, (_, i) => (3 * i + 1) % 10);
+    const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    optimizer.zeroGrad();
+    const loss = crossEntropy(model.call(x), y);
+    loss.backward();
+    const g = grads(model.parameters());
+    optimizer.step();
+    return {
+      loss: loss.item(),
+      params: model.parameters().map((p) => p.toFloat32Array()),
+      grads: g,
+    };
+  } finally {
+    restore();
+  }
+}
+
+for (const name of ["mlp", "alexnet"] as const) {
+  Deno.test({
+    name: `${name}: a training step with the fast kernels matches the reference kernels`,
+    ignore,
+    fn() {
+      const fast = trainStep(name, "default");
+      const ref = trainStep(name, "reference");
+      assert.ok(Math.abs(fast.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), "loss");
+      fast.grads.forEach((g, i) => close(g, ref.grads[i], `${name} gradient ${i}`));
+      fast.params.forEach((p, i) => close(p, ref.params[i], `${name} parameter ${i}`));
+    },
+  });
+}
