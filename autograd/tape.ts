@@ -203,7 +203,8 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     return;
   }
   // A private copy: `g` may be shared with other inputs' gradients or be a view of another tensor.
-  const own = new Tensor(kernels.alloc(g.size), g.shape);
+  // It lives as long as its leaf (a parameter, usually), so it takes persistent storage.
+  const own = new Tensor(kernels.allocPersistent(g.size), g.shape);
   kernels.copyStrided(g.shape, g.data, g.offset, g.strides, own.data, 0, own.strides);
   leaf.grad = own;
 }

@@ -40,13 +40,9 @@ interface Setup {
   step: () => void;
 }
 
-/**
- * A model and its training step under kernel set `k`. With the default kernels, parameters and
- * gradients get persistent (wasm memory) storage, as nn/ gives them via kernels.allocPersistent.
- */
+/** A model and its training step under kernel set `k`. */
 function setup(name: string, k: "default" | "reference"): Setup {
   const restoreKernels = k === "reference" ? useKernels(referenceKernels) : null;
-  const restoreAlloc = useKernels({ alloc: kernels.allocPersistent });
   const model = name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
   const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const step = (): void => {
@@ -55,7 +51,6 @@ function setup(name: string, k: "default" | "reference"): Setup {
     optimizer.step();
   };
   step(); // allocates the gradients
-  restoreAlloc();
   restoreKernels?.();
   return { model, step };
 }

@@ -28,7 +28,6 @@ import {
   Rng,
   type Tensor,
   tensor,
-  useKernels,
 } from "../autograd/mod.ts";
 import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
@@ -108,16 +107,8 @@ function row(what: string, batch: number): Row {
 await threadsReady();
 const tgName = `tapegrad (${kernels.name}, ${getThreads()} threads)`;
 {
-  const build = (name: string): Module<[Tensor], Tensor> => {
-    // Parameters in the kernels' persistent storage (the wasm memory), as nn/ allocates them
-    // once Parameter storage comes from kernels.allocPersistent.
-    const restore = useKernels({ alloc: kernels.allocPersistent });
-    try {
-      return name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
-    } finally {
-      restore();
-    }
-  };
+  const build = (name: string): Module<[Tensor], Tensor> =>
+    name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
   const xB = tensor(xb).reshape(BATCH, 1, 28, 28);
   const x1t = tensor(x1).reshape(1, 1, 28, 28);
   for (const name of ["mlp", "alexnet"]) {
@@ -128,10 +119,7 @@ const tgName = `tapegrad (${kernels.name}, ${getThreads()} threads)`;
       crossEntropy(model.call(xB), yb).backward();
       optimizer.step();
     };
-    // The first step allocates gradients: give them persistent storage too.
-    const restore = useKernels({ alloc: kernels.allocPersistent });
-    step();
-    restore();
+    step(); // allocates the gradients
     row(`${name} train step`, BATCH).seconds.set(tgName, measure(step));
     row(`${name} forward`, 1).seconds.set(tgName, measure(() => noGrad(() => model.call(x1t))));
     row(`${name} forward`, BATCH).seconds.set(

@@ -7,11 +7,7 @@
 //
 //   deno run --allow-read --allow-env bench/profile.ts [--model mlp|alexnet|both]
 //       [--kernels default|reference] [--batch 128] [--steps 10] [--rounds 5] [--threads N]
-//       [--wired] [--json PATH]      (--json also needs --allow-write)
-//
-// --wired simulates what nn/ does once it uses the kernel table's hooks for long-lived storage
-// and fusion: parameters, gradients and momentum buffers in kernels.allocPersistent storage,
-// zeroGrad through kernels.zero, and AlexNet's convolutions as conv2d(…, { relu: true }).
+//       [--json PATH]      (--json also needs --allow-write)
 //
 // The step is timed in rounds of `--steps` steps; each category reports its median over the
 // rounds. Timers cost about 0.1 µs a call, so kernel times are slightly inflated; the total with
@@ -19,12 +15,10 @@
 
 import { parseArgs } from "node:util";
 import {
-  conv2d,
   crossEntropy,
   type Kernels,
   kernels,
   referenceKernels,
-  relu,
   Rng,
   setThreads,
   type Tensor,
@@ -33,7 +27,7 @@ import {
 } from "../autograd/mod.ts";
 import { pointerOf } from "../autograd/kernels/wasm/memory.ts";
 import { setKernelProfile, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
-import { AlexNet, type Conv2d, MLP, type Module, SGD } from "../nn/mod.ts";
+import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 
 /**
@@ -105,7 +99,6 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     threads: { type: "string" },
     json: { type: "string" },
-    wired: { type: "boolean", default: false },
   },
 });
 
@@ -185,23 +178,8 @@ function countGemm(args: unknown[]): void {
   void transB;
 }
 
-/** AlexNet with each convolution fused with its ReLU (same parameters, same function). */
-class FusedAlexNet extends AlexNet {
-  override forward(x: Tensor): Tensor {
-    const conv = (l: Conv2d, t: Tensor): Tensor =>
-      conv2d(t, l.weight, l.bias ?? undefined, {
-        stride: l.stride,
-        padding: l.padding,
-        relu: true,
-      });
-    const f = conv(this.conv3, conv(this.conv2, conv(this.conv1, x)));
-    return this.fc2.call(relu(this.fc1.call(this.dropout.call(f.flatten(1)))));
-  }
-}
-
 function makeModel(name: string): Module<[Tensor], Tensor> {
-  if (name === "mlp") return new MLP({ seed: 1 });
-  return values.wired ? new FusedAlexNet({ seed: 1 }) : new AlexNet({ seed: 1 });
+  return name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
 }
 
 function inputBatch(rng: Rng): { x: Tensor; y: Int32Array } {
@@ -251,9 +229,6 @@ interface ModelProfile {
 }
 
 function profile(name: string): ModelProfile {
-  // --wired: parameters and gradients in kernels.allocPersistent storage (built, and the first
-  // step taken, with it as the allocator), as when nn/ allocates them there.
-  const restoreAlloc = values.wired ? useKernels({ alloc: kernels.allocPersistent }) : null;
   const model = makeModel(name);
   model.train();
   const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
@@ -268,12 +243,7 @@ function profile(name: string): ModelProfile {
   const step = (): void => {
     let logits: Tensor | null = null;
     let loss: Tensor | null = null;
-    time("zeroGrad", () => {
-      if (!values.wired) return optimizer.zeroGrad();
-      for (const p of model.parameters()) {
-        if (p.grad !== null) kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
-      }
-    });
+    time("zeroGrad", () => optimizer.zeroGrad());
     time("forward", () => {
       logits = model.call(x);
     });
@@ -284,18 +254,6 @@ function profile(name: string): ModelProfile {
     time("optimizer step", () => optimizer.step());
   };
   step();
-  restoreAlloc?.();
-  if (values.wired) {
-    // Momentum buffers in persistent storage, as SGD allocates them once wired.
-    for (const p of model.parameters()) {
-      const state = optimizer.getState(p);
-      const buffer = state?.buffers.momentum_buffer;
-      if (buffer === undefined) continue;
-      const moved = kernels.allocPersistent(buffer.length);
-      moved.set(buffer);
-      state!.buffers.momentum_buffer = moved;
-    }
-  }
   for (let i = 0; i < 10; i++) step();
 
   // Uninstrumented step time, for comparison.
@@ -394,7 +352,7 @@ function profile(name: string): ModelProfile {
 function report(p: ModelProfile): void {
   console.log(
     `\n${p.model} training step, batch ${p.batch}, kernels "${p.kernels}"` +
-      `${values.wired ? " (wired)" : ""}: ` +
+      ": " +
       `${p.stepMsUninstrumented.toFixed(2)} ms/step (${p.stepMs.toFixed(2)} with timers), ` +
       `${Math.round(p.imagesPerSecond)} images/s, peak RSS ${Math.round(p.rssMB)} MiB`,
   );

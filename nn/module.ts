@@ -275,7 +275,7 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
     for (const p of this.parameters()) {
       if (p.grad === null) continue;
       if (options.setToNone === true || !p.grad.isContiguous()) p.grad = null;
-      else p.grad.data.fill(0, p.grad.offset, p.grad.offset + p.grad.size);
+      else kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
     }
   }
 

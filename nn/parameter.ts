@@ -30,11 +30,15 @@ export class Parameter extends Tensor {
     this.requiresGrad = true;
   }
 
-  /** A parameter of `shape` filled with zeros, in storage from the active kernels' allocator. */
+  /**
+   * A parameter of `shape` filled with zeros. Parameters live as long as their model, so their
+   * storage comes from the persistent allocator (the shared wasm memory, where kernels use it in
+   * place, within a budget).
+   */
   static zeros(shape: Shape): Parameter {
     let size = 1;
     for (const d of shape) size *= d;
-    return new Parameter(kernels.alloc(size), shape);
+    return new Parameter(kernels.allocPersistent(size), shape);
   }
 
   /** A parameter holding a contiguous copy of `t`'s values (cut off from any graph). */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { leakyRelu, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
+import { conv2d, leakyRelu, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
 import type { JsonObject } from "../json.ts";
 import { Conv2d, Dropout, Linear } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -98,11 +98,21 @@ export class AlexNet extends Module {
     return this.#slope === undefined ? relu(x) : leakyRelu(x, this.#slope);
   }
 
+  /** A convolution layer followed by the activation (ReLU fused into the convolution op). */
+  #convolve(layer: Conv2d, x: Tensor): Tensor {
+    if (this.#slope !== undefined) return leakyRelu(layer.call(x), this.#slope);
+    return conv2d(x, layer.weight, layer.bias ?? undefined, {
+      stride: layer.stride,
+      padding: layer.padding,
+      relu: true,
+    });
+  }
+
   /** Logits [N, numClasses] for images [N, 1, 28, 28]. */
   forward(x: Tensor): Tensor {
-    const f1 = this.#activation(this.conv1.call(x));
-    const f2 = this.#activation(this.conv2.call(f1));
-    const f3 = this.#activation(this.conv3.call(f2));
+    const f1 = this.#convolve(this.conv1, x);
+    const f2 = this.#convolve(this.conv2, f1);
+    const f3 = this.#convolve(this.conv3, f2);
     const features = this.dropout.call(f3.flatten(1));
     return this.fc2.call(this.#activation(this.fc1.call(features)));
   }

@@ -7,6 +7,7 @@
 
 import type { Tensor } from "../../autograd/mod.ts";
 import { adamStep } from "../../autograd/kernels/optim.ts";
+import { kernels } from "../../autograd/kernels/mod.ts";
 import {
   type HyperParams,
   Optimizer,
@@ -101,8 +102,8 @@ export class Adam extends Optimizer<AdamHyper> {
     let expAvg = state.buffers.exp_avg;
     let expAvgSq = state.buffers.exp_avg_sq;
     if (expAvg === undefined || expAvgSq === undefined) {
-      expAvg = state.buffers.exp_avg = new Float32Array(param.size);
-      expAvgSq = state.buffers.exp_avg_sq = new Float32Array(param.size);
+      expAvg = state.buffers.exp_avg = kernels.allocPersistent(param.size);
+      expAvgSq = state.buffers.exp_avg_sq = kernels.allocPersistent(param.size);
     }
     state.step += 1;
     adamStep(

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { noGrad, type Tensor } from "../../autograd/mod.ts";
+import { kernels, noGrad, type Tensor } from "../../autograd/mod.ts";
 
 /** Hyper-parameters every optimizer has; schedulers change `lr` per group. */
 export interface HyperParams {
@@ -195,7 +195,7 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
     for (const p of this.params) {
       if (p.grad === null) continue;
       if (options.setToNone === true || !p.grad.isContiguous()) p.grad = null;
-      else p.grad.data.fill(0, p.grad.offset, p.grad.offset + p.grad.size);
+      else kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
     }
   }
 

@@ -7,6 +7,7 @@
 
 import type { Tensor } from "../../autograd/mod.ts";
 import { sgdStep } from "../../autograd/kernels/optim.ts";
+import { kernels } from "../../autograd/kernels/mod.ts";
 import {
   type HyperParams,
   Optimizer,
@@ -97,7 +98,7 @@ export class SGD extends Optimizer<SGDHyper> {
     if (group.momentum !== 0) {
       buffer = state.buffers.momentum_buffer ?? null;
       if (buffer === null) {
-        buffer = new Float32Array(param.size);
+        buffer = kernels.allocPersistent(param.size);
         state.buffers.momentum_buffer = buffer;
         firstStep = true;
       }
