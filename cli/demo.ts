@@ -64,9 +64,8 @@ function modelPath(flag: string): string {
   } catch {
     throw new CheckpointError(
       path,
-      `the shipped ${flag} model is not there yet; produce it from the repository root with ` +
-        `\`deno task train --config ${flag} --out models/mnist-${flag}.safetensors\`, ` +
-        `or pass --model PATH`,
+      `the shipped ${flag} model is missing; train one with \`deno task train --config ${flag} ` +
+        `--out runs/${flag}\` and copy runs/${flag}/model.safetensors there, or pass --model PATH`,
     );
   }
   return path;

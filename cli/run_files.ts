@@ -1,7 +1,8 @@
 /**
  * The files of a training run, all in one folder: `config.json`, `metrics.jsonl` (one JSON object
  * per epoch), `train.log` (every line the run printed), `last.safetensors` and `best.safetensors`
- * (checkpoints), and `curves.svg` / `curves.png` (loss and error per epoch). Everything but the log
+ * (checkpoints), `model.safetensors` (the final weights alone, written when the run completes),
+ * and `curves.svg` / `curves.png` (loss and error per epoch). Everything but the log
  * is rewritten whole through a temporary file and a rename, so a crash never leaves a truncated
  * file under its final name.
  *
@@ -22,6 +23,23 @@ export interface EpochRecord extends EpochMetrics {
   seconds: number;
   /** Training throughput. */
   imagesPerSecond: number;
+  /** Peak resident memory of the process so far, MiB (current resident memory where the peak is unknown). */
+  peakRssMiB: number;
+}
+
+/**
+ * The process's peak resident set size in MiB: VmHWM from /proc/self/status on Linux, else the
+ * current RSS (the best the runtime reports elsewhere).
+ */
+export function peakRssMiB(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kib = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+    if (kib !== undefined) return Number(kib) / 1024;
+  } catch {
+    // Not Linux, or no permission: fall through.
+  }
+  return Deno.memoryUsage().rss / 2 ** 20;
 }
 
 /** Paths and writers of one run folder. */
@@ -46,6 +64,11 @@ export class RunFiles {
   /** Path of the checkpoint with the lowest test error so far. */
   get best(): string {
     return join(this.dir, "best.safetensors");
+  }
+
+  /** Path of the final weights alone (no optimizer state): what PyTorch and `deno task demo` load. */
+  get model(): string {
+    return join(this.dir, "model.safetensors");
   }
 
   /** Path of the log. */

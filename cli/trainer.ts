@@ -20,7 +20,7 @@ import { getThreads, kernels } from "../autograd/kernels/mod.ts";
 import { type Dataset, describeSource } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { ProgressBar } from "../data/progress.ts";
-import { type Checkpoint, restoreCheckpoint, saveCheckpoint } from "../nn/checkpoint.ts";
+import { type Checkpoint, restoreCheckpoint, saveCheckpoint, saveModel } from "../nn/checkpoint.ts";
 import { clipGradNorm } from "../nn/clip.ts";
 import type { JsonObject } from "../nn/json.ts";
 import type { Module } from "../nn/module.ts";
@@ -28,7 +28,7 @@ import { createModel } from "../nn/models/registry.ts";
 import { Adam, AdamW, type Optimizer, SGD } from "../nn/optim/mod.ts";
 import { CosineAnnealingLR, LinearWarmup, type LRScheduler, MultiStepLR } from "../nn/schedule.ts";
 import { describeConfig, type TrainConfig } from "./configs.ts";
-import type { EpochRecord, RunFiles } from "./run_files.ts";
+import { type EpochRecord, peakRssMiB, type RunFiles } from "./run_files.ts";
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
@@ -209,6 +209,11 @@ export class Trainer {
     } finally {
       Deno.removeSignalListener("SIGINT", onSignal);
     }
+    await saveModel(this.#files.model, this.#model, {
+      epoch: this.#state.position.epoch,
+      ...this.#metricsEntry(),
+      metadata: this.#metadata(false),
+    });
     const best = this.#state.best;
     this.#print(
       `done     ${c.epochs} epochs; best test error ${best ? pct(best.testError) : "-"}` +
@@ -310,6 +315,7 @@ export class Trainer {
       lr: this.#optimizer.paramGroups[0].lr,
       seconds: p.seconds,
       imagesPerSecond: p.seen / Math.max(p.seconds, 1e-9),
+      peakRssMiB: Math.round(peakRssMiB()),
     };
     this.#state.history.push(record);
     const improved = this.#state.best === null || record.testError < this.#state.best.testError;
@@ -341,21 +347,32 @@ export class Trainer {
   /** Saves a checkpoint of the current state (model, optimizer, schedule, generator, position, history). */
   async #save(path: string): Promise<void> {
     this.#state.rng = this.#rng.getState();
-    const c = this.#config;
-    const latest = this.#state.history.at(-1);
     await saveCheckpoint(path, {
       model: this.#model,
       optimizer: this.#optimizer,
       ...(this.#scheduler ? { scheduler: this.#scheduler } : {}),
       epoch: this.#state.position.epoch,
-      ...(latest ? { metrics: { ...latest } as unknown as JsonObject } : {}),
-      metadata: {
-        dataset: c.dataset,
-        config: JSON.stringify(c),
-        command: this.#command,
-        run: JSON.stringify(this.#state),
-      },
+      ...this.#metricsEntry(),
+      metadata: this.#metadata(true),
     });
+  }
+
+  /** The latest epoch's record as checkpoint metrics, when there is one. */
+  #metricsEntry(): { metrics?: JsonObject } {
+    const latest = this.#state.history.at(-1);
+    return latest ? { metrics: { ...latest } as unknown as JsonObject } : {};
+  }
+
+  /** What a checkpoint records besides tensors; the run state only where a resume needs it. */
+  #metadata(withRunState: boolean): Record<string, string> {
+    const c = this.#config;
+    const metadata: Record<string, string> = {
+      dataset: c.dataset,
+      config: JSON.stringify(c),
+      command: this.#command,
+    };
+    if (withRunState) metadata.run = JSON.stringify(this.#state);
+    return metadata;
   }
 }
 

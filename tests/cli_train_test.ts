@@ -38,6 +38,7 @@ Deno.test("train --limit-train 2000 --epochs 1 writes every artefact; eval reads
       "curves.svg",
       "last.safetensors",
       "metrics.jsonl",
+      "model.safetensors",
       "train.log",
     ]);
     const metrics = Deno.readTextFileSync(join(dir, "metrics.jsonl")).trim().split("\n").map((l) =>
@@ -48,6 +49,7 @@ Deno.test("train --limit-train 2000 --epochs 1 writes every artefact; eval reads
       "epoch",
       "imagesPerSecond",
       "lr",
+      "peakRssMiB",
       "seconds",
       "testError",
       "testLoss",

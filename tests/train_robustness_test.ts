@@ -39,7 +39,7 @@ async function assertSameTensors(a: string, b: string): Promise<void> {
 /** metrics.jsonl without the wall-clock fields. */
 function metricsWithoutTimes(dir: string): unknown[] {
   return Deno.readTextFileSync(join(dir, "metrics.jsonl")).trim().split("\n").map((line) => {
-    const { seconds: _s, imagesPerSecond: _r, ...rest } = JSON.parse(line);
+    const { seconds: _s, imagesPerSecond: _r, peakRssMiB: _m, ...rest } = JSON.parse(line);
     return rest;
   });
 }
