@@ -9,15 +9,7 @@ import { join } from "node:path";
 import { encodePng } from "../data/image.ts";
 import { loadSafetensors, MLP, saveModel, saveSafetensors } from "../nn/mod.ts";
 import { hasStackTrace, runTask, type TaskRun } from "./helpers/cli.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tapegrad-bad-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "./helpers/temp.ts";
 
 function assertUserError(run: TaskRun, code: number, pattern: RegExp): void {
   assert.equal(run.code, code, run.stdout + run.stderr);
@@ -38,7 +30,7 @@ function idxHeader(count: number, labels: boolean): Uint8Array {
 }
 
 Deno.test("train: a truncated dataset file is named with its expected and actual sizes", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const write = (name: string, header: Uint8Array, bodyBytes: number) => {
       const bytes = new Uint8Array(header.length + bodyBytes);
       bytes.set(header);
@@ -63,7 +55,7 @@ Deno.test("train: a truncated dataset file is named with its expected and actual
 });
 
 Deno.test("eval and train --resume refuse a safetensors header claiming gigabytes, before allocating", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "huge.safetensors");
     const bytes = new Uint8Array(64);
     new DataView(bytes.buffer).setBigUint64(0, 5n * 1024n ** 3n, true); // "the header is 5 GiB"
@@ -78,7 +70,7 @@ Deno.test("eval and train --resume refuse a safetensors header claiming gigabyte
 });
 
 Deno.test("eval: a truncated checkpoint is a clear error naming the file", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const good = join(dir, "model.safetensors");
     await saveModel(good, new MLP({ hidden: [16, 8], seed: 1 }), {
       metadata: { dataset: "mnist" },
@@ -91,7 +83,7 @@ Deno.test("eval: a truncated checkpoint is a clear error naming the file", async
 });
 
 Deno.test("train --resume: a plain model file is not a training checkpoint; another architecture names its keys", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const plain = join(dir, "weights.safetensors");
     await saveModel(plain, new MLP({ seed: 1 }), { metadata: { dataset: "mnist" } });
     assertUserError(await runTask("train", ["--resume", plain]), 1, /not a training checkpoint/);
@@ -129,7 +121,7 @@ Deno.test("train --resume: a plain model file is not a training checkpoint; anot
 });
 
 Deno.test("demo: 1×1, 4000×3000 and non-image files each get their own line; the good ones are classified", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const model = join(dir, "model.safetensors");
     await saveModel(model, new MLP({ hidden: [16, 8], seed: 1 }), {
       metadata: { dataset: "mnist" },

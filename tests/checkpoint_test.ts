@@ -17,6 +17,7 @@ import {
   SGD,
   StateDictError,
 } from "../nn/mod.ts";
+import { withTempDir } from "./helpers/temp.ts";
 
 const smallOptions = { inFeatures: 16, hidden: [8, 6] as [number, number], numClasses: 3 };
 
@@ -33,15 +34,6 @@ function assertSameWeights(a: Module<unknown[], unknown>, b: Module<unknown[], u
   const pb = b.namedParameters();
   assert.deepEqual(pa.map(([n]) => n), pb.map(([n]) => n));
   pa.forEach(([name, p], i) => assert.deepEqual(bits(p), bits(pb[i][1]), name));
-}
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tapegrad_checkpoint_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -72,7 +64,7 @@ function trainSteps(
 }
 
 Deno.test("saveModel / loadModel: bitwise round trip, PyTorch keys, metadata, no temp file left", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/mlp.safetensors`;
     const model = smallMlp(1);
     await saveModel(path, model, {
@@ -130,7 +122,7 @@ Deno.test("saveModel / loadModel: bitwise round trip, PyTorch keys, metadata, no
 });
 
 Deno.test("full checkpoint: a resumed run continues bitwise (Adam + warm-up + cosine)", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const setup = (seed: number) => {
       const model = smallMlp(seed);
       const optimizer = new Adam(
@@ -194,7 +186,7 @@ Deno.test("full checkpoint: a resumed run continues bitwise (Adam + warm-up + co
 });
 
 Deno.test("another architecture: missing, unexpected and mismatched keys by name", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/mlp.safetensors`;
     await saveModel(path, smallMlp(1));
 
@@ -249,7 +241,7 @@ Deno.test("another architecture: missing, unexpected and mismatched keys by name
 });
 
 Deno.test("checkpoint refusals name the problem", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = `${dir}/x.safetensors`;
     const model = smallMlp(1);
     await assert.rejects(

@@ -9,17 +9,9 @@ import { join } from "node:path";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
 import { loadSafetensors } from "../nn/serialize.ts";
 import { runTask, startTask } from "./helpers/cli.ts";
+import { withTempDir } from "./helpers/temp.ts";
 
 const SMALL = ["--limit-train", "600", "--limit-test", "200", "--batch-size", "50"];
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tapegrad-train-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Asserts two checkpoint files hold bitwise-identical tensors (weights and optimizer buffers). */
 async function assertSameTensors(a: string, b: string): Promise<void> {
@@ -45,7 +37,7 @@ function metricsWithoutTimes(dir: string): unknown[] {
 }
 
 Deno.test("resume: 3 epochs straight equal 2 epochs, stop, resume for 1 — bitwise", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const args = [...SMALL, "--schedule", "multistep", "--milestones", "2", "--seed", "4"];
     const straight = await runTask("train", [...args, "--epochs", "3", "--out", join(dir, "a")]);
     assert.equal(straight.code, 0, straight.stderr);
@@ -65,7 +57,7 @@ Deno.test("resume: 3 epochs straight equal 2 epochs, stop, resume for 1 — bitw
 });
 
 Deno.test("Ctrl-C mid-epoch saves, exits 130 with the resume command; the resumed run equals an uninterrupted one", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     // AlexNet with dropout: the checkpoint must also restore the generator behind the masks.
     const args = [
       "--config",
@@ -110,7 +102,7 @@ Deno.test("Ctrl-C mid-epoch saves, exits 130 with the resume command; the resume
 });
 
 Deno.test("a second Ctrl-C quits at once, without the graceful save, leaving the last checkpoint readable", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     // Big batches: each step takes long enough for the second signal to arrive during one.
     const args = [
       "--config",
@@ -140,7 +132,7 @@ Deno.test("a second Ctrl-C quits at once, without the graceful save, leaving the
 });
 
 Deno.test("SIGKILL during checkpoint saves never leaves a truncated file under the final name", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     // One step per epoch, two checkpoint saves per epoch: most of the time is spent saving.
     const args = [
       "--limit-train",
@@ -182,7 +174,7 @@ Deno.test("SIGKILL during checkpoint saves never leaves a truncated file under t
 });
 
 Deno.test("divergence: --lr 100 stops with exit 3, naming the epoch, the step and the last good checkpoint", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const run = await runTask("train", [
       ...SMALL,
       "--lr",
@@ -213,7 +205,7 @@ Deno.test("divergence: --lr 100 stops with exit 3, naming the epoch, the step an
 });
 
 Deno.test("determinism: the same seed gives bitwise-identical checkpoints and metrics with 1 and 2 threads", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     for (const config of ["mlp", "alexnet"]) {
       const args = [
         "--config",
