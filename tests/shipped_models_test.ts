@@ -9,7 +9,7 @@ import { loadDataset } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { loadModel } from "../nn/checkpoint.ts";
 import { evaluate } from "../cli/trainer.ts";
-import { ROOT } from "./helpers/cli.ts";
+import { ROOT, runTask } from "./helpers/cli.ts";
 
 /** Each shipped model and the issue's target for it. */
 const shipped = [
@@ -36,3 +36,10 @@ for (const { file, model: name, target } of shipped) {
     assert.ok(error <= target, `test error ${(error * 100).toFixed(2)}% above the target`);
   });
 }
+
+Deno.test("deno task demo with no arguments classifies the shipped samples with the shipped MLP", async () => {
+  const run = await runTask("demo", []);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /20 of 20 images classified by mlp \(mnist\)/);
+  assert.match(run.stdout, /classes stated by file names: 20 of 20 correct/);
+});
