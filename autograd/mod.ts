@@ -55,7 +55,6 @@ export {
   referenceKernels,
   setThreads,
   type UnaryKind,
-  type UniformSource,
   useKernels,
 } from "./kernels/mod.ts";
 export type * from "./kernels/types.ts";

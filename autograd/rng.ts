@@ -96,6 +96,31 @@ export class Rng {
     return result >>> 0;
   }
 
+  /**
+   * Fills `out` with the next `out.length` outputs of {@linkcode Rng.nextUint32}, exactly as that
+   * many calls would, in one tight loop (for dropout masks and other bulk draws).
+   */
+  fillUint32(out: Uint32Array): void {
+    let s0 = this.#s0;
+    let s1 = this.#s1;
+    let s2 = this.#s2;
+    let s3 = this.#s3;
+    for (let i = 0; i < out.length; i++) {
+      out[i] = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = rotl(s3, 11);
+    }
+    this.#s0 = s0;
+    this.#s1 = s1;
+    this.#s2 = s2;
+    this.#s3 = s3;
+  }
+
   /** A uniform float in [0, 1) with 24 random bits: every value is exactly representable in float32. */
   uniform(): number {
     return (this.nextUint32() >>> 8) * 5.960464477539063e-8; // 2^-24

@@ -165,11 +165,13 @@ export class DataLoader {
           out.fill(this.#background, rowOut, rowOut + cols);
           continue;
         }
-        const rowIn = src + sr * cols;
-        for (let c = 0; c < cols; c++) {
-          const sc = c - dx;
-          out[rowOut + c] = sc >= 0 && sc < cols ? lookup[pixels[rowIn + sc]] : this.#background;
-        }
+        // Columns c0..c1−1 read inside the image; the margins are background.
+        const rowIn = src + sr * cols - dx;
+        const c0 = Math.max(0, dx);
+        const c1 = Math.min(cols, cols + dx);
+        out.fill(this.#background, rowOut, rowOut + c0);
+        for (let c = c0; c < c1; c++) out[rowOut + c] = lookup[pixels[rowIn + c]];
+        out.fill(this.#background, rowOut + c1, rowOut + cols);
       }
     }
     return { x, y, indices: Int32Array.from(indices) };

@@ -66,3 +66,12 @@ Deno.test("state round trip continues the exact stream, including a cached norma
   assert.deepEqual([restored.normal(), restored.normal(), restored.uniform()], expected);
   assert.throws(() => Rng.fromState({ s: [0, 0, 0, 0], spareNormal: null }), /all-zero state/);
 });
+
+Deno.test("fillUint32 draws exactly what as many nextUint32 calls would", () => {
+  const a = new Rng(5);
+  const b = new Rng(5);
+  const block = new Uint32Array(1000);
+  a.fillUint32(block);
+  assert.deepEqual(Array.from(block), Array.from({ length: 1000 }, () => b.nextUint32()));
+  assert.equal(a.nextUint32(), b.nextUint32(), "both continue from the same state");
+});

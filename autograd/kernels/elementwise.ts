@@ -294,17 +294,13 @@ export const scale: ScaleKernel = (x, xo, s, out, oo, n) => {
   for (let i = 0; i < n; i++) out[oo + i] = x[xo + i] * s;
 };
 
-/** Source of uniform numbers in [0, 1), such as an `Rng`. */
-export interface UniformSource {
-  /** A uniform float in [0, 1). */
-  uniform(): number;
-}
-
 /**
- * Fills `mask` with an inverted-dropout mask: each entry is 0 with probability p, else 1/(1 − p),
- * so the expected value of masked activations is unchanged.
+ * Fills `mask` with an inverted-dropout mask from uniform 32-bit random `bits`: entry i is 0 when
+ * bits[i] < p·2³² (probability p), else 1/(1 − p), so masked activations keep their expected value.
  */
-export const dropoutMask: DropoutMaskKernel = (rng, p, mask, n) => {
+export const dropoutMask: DropoutMaskKernel = (bits, p, mask, n) => {
   const keep = 1 / (1 - p);
-  for (let i = 0; i < n; i++) mask[i] = rng.uniform() < p ? 0 : keep;
+  const threshold = p * 4294967296;
+  // Branch-free: a 25% drop rate would mispredict a branch on every fourth element.
+  for (let i = 0; i < n; i++) mask[i] = +(bits[i] >= threshold) * keep;
 };

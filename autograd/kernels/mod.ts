@@ -53,7 +53,7 @@ import {
 
 export type { Gemm } from "./gemm.ts";
 export type { ConvGeometry } from "./conv.ts";
-export type { BinaryKind, UnaryKind, UniformSource } from "./elementwise.ts";
+export type { BinaryKind, UnaryKind } from "./elementwise.ts";
 export type * from "./types.ts";
 import type {
   AdamStepKernel,

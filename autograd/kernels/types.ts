@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { BinaryKind, UnaryKind, UniformSource } from "./elementwise.ts";
+import type { BinaryKind, UnaryKind } from "./elementwise.ts";
 import type { ConvGeometry } from "./conv.ts";
 
 /**
@@ -134,11 +134,11 @@ export type ScaleKernel = (
 ) => void;
 
 /**
- * Fills `mask` with an inverted-dropout mask: each entry is 0 with probability p, else 1/(1 − p),
- * so the expected value of masked activations is unchanged.
+ * Fills `mask` with an inverted-dropout mask from uniform 32-bit random `bits`: entry i is 0 when
+ * bits[i] < p·2³² (probability p), else 1/(1 − p).
  */
 export type DropoutMaskKernel = (
-  rng: UniformSource,
+  bits: Uint32Array,
   p: number,
   mask: Float32Array,
   n: number,

@@ -26,7 +26,9 @@ export const dropoutOp: OpDef<[Tensor], DropoutAttrs, Tensor> = defineOp<
   name: "dropout",
   forward([x], { p, rng }) {
     const mask = empty(x.shape);
-    kernels.dropoutMask(rng, p, mask.data, mask.size);
+    const bits = new Uint32Array(mask.size);
+    rng.fillUint32(bits);
+    kernels.dropoutMask(bits, p, mask.data, mask.size);
     return { out: elementwise("mul", x, mask, "dropout"), saved: mask };
   },
   backward(g, mask) {
