@@ -1,9 +1,8 @@
 /**
  * Optimizer update loops: plain functions over Float32Array offsets that update parameters and
- * their state buffers in place, with no allocation inside the loops. `nn/optim/` calls
- * {@linkcode sgdStep} / {@linkcode adamStep} once per parameter tensor per step; they run the
- * kernels installed in the kernel table (`kernels.sgdStep`, `kernels.adamStep`: WebAssembly by
- * default, bitwise equal to the reference loops here).
+ * their state buffers in place, with no allocation inside the loops. `nn/optim/` calls the
+ * installed ones (`kernels.sgdStep`, `kernels.adamStep`: WebAssembly by default, bitwise equal to
+ * these reference loops) once per parameter tensor per step.
  *
  * The arithmetic follows PyTorch's single-tensor implementations (torch.optim, `foreach=False`)
  * step by step, storing every buffer in float32 at the same points PyTorch's float32 tensors do, so
@@ -12,7 +11,7 @@
  * @module
  */
 
-import { kernels } from "./mod.ts";
+import type { AdamStepKernel, SgdStepKernel } from "./types.ts";
 
 /**
  * One SGD step for `n` elements (torch.optim.SGD):
@@ -37,20 +36,20 @@ import { kernels } from "./mod.ts";
  * @param buffer Momentum buffer of `n` elements (index 0 is the first element), or null when μ = 0.
  * @param firstStep True when `buffer` has not been initialised yet (it is set to g).
  */
-export function sgdStepReference(
-  param: Float32Array,
-  paramOffset: number,
-  grad: Float32Array,
-  gradOffset: number,
-  n: number,
-  lr: number,
-  weightDecay: number,
-  momentum: number,
-  dampening: number,
-  nesterov: boolean,
-  buffer: Float32Array | null,
-  firstStep: boolean,
-): void {
+export const sgdStepReference: SgdStepKernel = (
+  param,
+  paramOffset,
+  grad,
+  gradOffset,
+  n,
+  lr,
+  weightDecay,
+  momentum,
+  dampening,
+  nesterov,
+  buffer,
+  firstStep,
+) => {
   if (momentum === 0 || buffer === null) {
     for (let i = 0; i < n; i++) {
       const p = param[paramOffset + i];
@@ -73,7 +72,7 @@ export function sgdStepReference(
     const direction = nesterov ? Math.fround(g + momentum * buffer[i]) : buffer[i];
     param[paramOffset + i] = p - lr * direction;
   }
-}
+};
 
 /**
  * One Adam or AdamW step for `n` elements (torch.optim.Adam / AdamW, amsgrad off):
@@ -100,22 +99,22 @@ export function sgdStepReference(
  * @param weightDecay λ: an L2 term in the gradient (Adam) or a decoupled decay (AdamW).
  * @param decoupled True for AdamW's decoupled weight decay.
  */
-export function adamStepReference(
-  param: Float32Array,
-  paramOffset: number,
-  grad: Float32Array,
-  gradOffset: number,
-  n: number,
-  expAvg: Float32Array,
-  expAvgSq: Float32Array,
-  step: number,
-  lr: number,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  weightDecay: number,
-  decoupled: boolean,
-): void {
+export const adamStepReference: AdamStepKernel = (
+  param,
+  paramOffset,
+  grad,
+  gradOffset,
+  n,
+  expAvg,
+  expAvgSq,
+  step,
+  lr,
+  beta1,
+  beta2,
+  eps,
+  weightDecay,
+  decoupled,
+) => {
   const biasCorrection1 = 1 - beta1 ** step;
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
   const stepSize = lr / biasCorrection1;
@@ -132,7 +131,7 @@ export function adamStepReference(
     const denominator = Math.fround(Math.sqrt(expAvgSq[i]) / biasCorrection2Sqrt + eps);
     param[paramOffset + i] = p - stepSize * (expAvg[i] / denominator);
   }
-}
+};
 
 /** Σ x[i]² for i < n, accumulated in float64 (for gradient norms). */
 export function sumOfSquares(x: Float32Array, offset: number, n: number): number {
@@ -142,73 +141,4 @@ export function sumOfSquares(x: Float32Array, offset: number, n: number): number
     total += v * v;
   }
   return total;
-}
-
-/** One SGD step with the installed kernel (`kernels.sgdStep`); see {@linkcode sgdStepReference}. */
-export function sgdStep(
-  param: Float32Array,
-  paramOffset: number,
-  grad: Float32Array,
-  gradOffset: number,
-  n: number,
-  lr: number,
-  weightDecay: number,
-  momentum: number,
-  dampening: number,
-  nesterov: boolean,
-  buffer: Float32Array | null,
-  firstStep: boolean,
-): void {
-  kernels.sgdStep(
-    param,
-    paramOffset,
-    grad,
-    gradOffset,
-    n,
-    lr,
-    weightDecay,
-    momentum,
-    dampening,
-    nesterov,
-    buffer,
-    firstStep,
-  );
-}
-
-/**
- * One Adam / AdamW step with the installed kernel (`kernels.adamStep`); see
- * {@linkcode adamStepReference}.
- */
-export function adamStep(
-  param: Float32Array,
-  paramOffset: number,
-  grad: Float32Array,
-  gradOffset: number,
-  n: number,
-  expAvg: Float32Array,
-  expAvgSq: Float32Array,
-  step: number,
-  lr: number,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  weightDecay: number,
-  decoupled: boolean,
-): void {
-  kernels.adamStep(
-    param,
-    paramOffset,
-    grad,
-    gradOffset,
-    n,
-    expAvg,
-    expAvgSq,
-    step,
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weightDecay,
-    decoupled,
-  );
 }

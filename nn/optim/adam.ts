@@ -6,7 +6,6 @@
  */
 
 import type { Tensor } from "../../autograd/mod.ts";
-import { adamStep } from "../../autograd/kernels/optim.ts";
 import { kernels } from "../../autograd/kernels/mod.ts";
 import {
   type HyperParams,
@@ -106,7 +105,7 @@ export class Adam extends Optimizer<AdamHyper> {
       expAvgSq = state.buffers.exp_avg_sq = kernels.allocPersistent(param.size);
     }
     state.step += 1;
-    adamStep(
+    kernels.adamStep(
       param.data,
       param.offset,
       grad.data,

@@ -6,7 +6,6 @@
  */
 
 import type { Tensor } from "../../autograd/mod.ts";
-import { sgdStep } from "../../autograd/kernels/optim.ts";
 import { kernels } from "../../autograd/kernels/mod.ts";
 import {
   type HyperParams,
@@ -104,7 +103,7 @@ export class SGD extends Optimizer<SGDHyper> {
       }
     }
     state.step += 1;
-    sgdStep(
+    kernels.sgdStep(
       param.data,
       param.offset,
       grad.data,
