@@ -33,37 +33,23 @@ function run(name: JobName, n: number, args: (chunk: number, counter: number) =>
 }
 
 /** SGD step in wasm (see `sgdStepReference` for the arguments). */
-export const wasmSgdStep: SgdStepKernel = (
-  param,
-  paramOffset,
-  grad,
-  gradOffset,
-  n,
-  lr,
-  weightDecay,
-  momentum,
-  dampening,
-  nesterov,
-  buffer,
-  firstStep,
-) => {
-  if (n < WASM_OPTIM_MIN || pointerOf(param) < 0) {
-    sgdStepReference(
-      param,
-      paramOffset,
-      grad,
-      gradOffset,
-      n,
-      lr,
-      weightDecay,
-      momentum,
-      dampening,
-      nesterov,
-      buffer,
-      firstStep,
-    );
-    return;
-  }
+export const wasmSgdStep: SgdStepKernel = (...args) => {
+  const [
+    param,
+    paramOffset,
+    grad,
+    gradOffset,
+    n,
+    lr,
+    weightDecay,
+    momentum,
+    dampening,
+    nesterov,
+    buffer,
+    firstStep,
+  ] = args;
+  // Small tensors, or parameters outside the wasm memory: copying in and out would cost more.
+  if (n < WASM_OPTIM_MIN || pointerOf(param) < 0) return sgdStepReference(...args);
   const hasMomentum = momentum !== 0 && buffer !== null;
   const hyper = hyperBlock([lr, weightDecay, momentum, 1 - dampening]);
   const pp = placeIn("opt.p", param, paramOffset, n);
@@ -82,41 +68,24 @@ export const wasmSgdStep: SgdStepKernel = (
 };
 
 /** Adam / AdamW step in wasm (see `adamStepReference` for the arguments). */
-export const wasmAdamStep: AdamStepKernel = (
-  param,
-  paramOffset,
-  grad,
-  gradOffset,
-  n,
-  expAvg,
-  expAvgSq,
-  step,
-  lr,
-  beta1,
-  beta2,
-  eps,
-  weightDecay,
-  decoupled,
-) => {
-  if (n < WASM_OPTIM_MIN || pointerOf(param) < 0) {
-    adamStepReference(
-      param,
-      paramOffset,
-      grad,
-      gradOffset,
-      n,
-      expAvg,
-      expAvgSq,
-      step,
-      lr,
-      beta1,
-      beta2,
-      eps,
-      weightDecay,
-      decoupled,
-    );
-    return;
-  }
+export const wasmAdamStep: AdamStepKernel = (...args) => {
+  const [
+    param,
+    paramOffset,
+    grad,
+    gradOffset,
+    n,
+    expAvg,
+    expAvgSq,
+    step,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weightDecay,
+    decoupled,
+  ] = args;
+  if (n < WASM_OPTIM_MIN || pointerOf(param) < 0) return adamStepReference(...args);
   // The same scalar expressions as the reference, evaluated once here.
   const biasCorrection1 = 1 - beta1 ** step;
   const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** step);
