@@ -16,19 +16,7 @@ import {
   wasmAvailable,
 } from "../autograd/kernels/wasm/gemm.ts";
 import { wasmFloat32 } from "../autograd/kernels/wasm/memory.ts";
-
-/** Deterministic uniform values in [-1, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 31 - 1;
-  };
-}
+import { uniformSource } from "./helpers/reference.ts";
 
 function filled(n: number, next: () => number, inWasm: boolean): Float32Array {
   const a = inWasm ? wasmFloat32(n) : new Float32Array(n);
@@ -253,7 +241,7 @@ function runConv(
   seed: number,
 ): Run {
   const g = geometry(c);
-  const next = rng(seed);
+  const next = uniformSource(seed);
   const off = 3; // every operand starts a few elements into its array
   const xN = c.N * c.C * c.H * c.W;
   const wN = c.O * c.C * c.kh * c.kw;

@@ -23,19 +23,7 @@ import {
   pointerOf,
   wasmFloat32,
 } from "../autograd/kernels/wasm/memory.ts";
-
-/** Deterministic uniform values in [-1, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 31 - 1;
-  };
-}
+import { uniformSource } from "./helpers/reference.ts";
 
 function filled(n: number, next: () => number, inWasm = false): Float32Array {
   const a = inWasm ? wasmFloat32(n) : new Float32Array(n);
@@ -60,7 +48,7 @@ interface Case {
 /** Runs `gemm` on a case and checks it against a float64 reference; returns C. */
 function runCase(gemm: Gemm, cs: Case, seed: number): Float32Array {
   const { transA, transB, m, n, k, beta, pad, offset } = cs;
-  const next = rng(seed);
+  const next = uniformSource(seed);
   const lda = (transA ? m : k) + pad;
   const ldb = (transB ? k : n) + pad;
   const ldc = n + pad;
@@ -305,7 +293,7 @@ Deno.test({
 /** Runs a case without the (slow for big shapes) reference; returns a copy of C. */
 function runWithoutCheck(cs: Case, seed: number): Float32Array {
   const { transA, transB, m, n, k, beta, pad, offset } = cs;
-  const next = rng(seed);
+  const next = uniformSource(seed);
   const lda = (transA ? m : k) + pad;
   const ldb = (transB ? k : n) + pad;
   const ldc = n + pad;

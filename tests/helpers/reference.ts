@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Rng, type Tensor, tensor } from "../../mod.ts";
+import { Rng, type Tensor, tensor } from "../../mod.ts";
 
 /** A float64 n-d array in row-major order. */
 export interface Ref {
@@ -65,6 +65,12 @@ export function fromTensor(t: Tensor): Ref {
 /** A tensor holding a reference array's values (rounded to float32). */
 export function toTensor(a: Ref, requiresGrad = false): Tensor {
   return tensor(Float32Array.from(a.data), { shape: a.shape, requiresGrad });
+}
+
+/** A seeded source of uniform values in [-1, 1), for filling kernel operands. */
+export function uniformSource(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => 2 * rng.uniform() - 1;
 }
 
 /** Random normal array from a seeded generator. */
