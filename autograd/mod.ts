@@ -31,6 +31,7 @@ export {
 export {
   backward,
   type BackwardOptions,
+  type GradSinks,
   isGradEnabled,
   noGrad,
   setGradEnabled,

@@ -10,8 +10,9 @@
  *
  * `backward()` gathers the entries reachable from the loss, walks them once in reverse execution
  * order (sequence numbers descending), hands each the gradient of its output, accumulates input
- * gradients (summing when a tensor was used more than once), stores the result in `.grad` of leaves,
- * and frees each entry as it goes, so a second `backward()` through the same graph is an error.
+ * gradients (summing when a tensor was used more than once), stores the result in `.grad` of leaves
+ * (a rule may add straight into a leaf's `.grad`: see {@linkcode GradSinks}), and frees each entry
+ * as it goes, so a second `backward()` through the same graph is an error.
  *
  * @module
  */
@@ -30,11 +31,21 @@ export interface TapeEntry {
   /** The op's tensor inputs, or an empty list once the entry is freed. */
   inputs: readonly Tensor[];
   /**
-   * Maps the gradient of the output to one gradient per input (null where none flows), or null once
-   * the entry has been used by a backward pass and freed.
+   * Maps the gradient of the output to one gradient per input (null where none flows, or where
+   * the rule added it into `into[i]` itself), or null once the entry has been used by a backward
+   * pass and freed.
    */
-  backward: ((gradOutput: Tensor) => readonly (Tensor | null)[]) | null;
+  backward: ((gradOutput: Tensor, into: GradSinks) => readonly (Tensor | null)[]) | null;
 }
+
+/**
+ * Gradient buffers a backward rule may accumulate into directly, one slot per input: `into[i]`,
+ * when not null, is the `.grad` of input i, a leaf whose gradient already exists (contiguous, of
+ * the leaf's shape). A rule that adds input i's gradient into it (a GEMM with beta = 1, say)
+ * returns null for that input; returning a tensor instead is always correct. This saves a
+ * temporary and a pass over it for every parameter on every step after the first.
+ */
+export type GradSinks = readonly (Tensor | null)[];
 
 /** Options of `backward()`. */
 export interface BackwardOptions {
@@ -75,7 +86,7 @@ export function record(
   op: string,
   inputs: readonly Tensor[],
   output: Tensor,
-  rule: (gradOutput: Tensor) => readonly (Tensor | null)[],
+  rule: (gradOutput: Tensor, into: GradSinks) => readonly (Tensor | null)[],
 ): void {
   output.requiresGrad = true;
   output.gradFn = { seq: nextSeq++, op, inputs, backward: rule };
@@ -169,7 +180,7 @@ function run(rootEntry: TapeEntry, seed: Tensor, retainGraph: boolean): void {
       entry.inputs = [];
     }
     if (gradOutput === undefined) continue; // no gradient reached this op (only non-differentiable paths)
-    const gradInputs = rule(gradOutput);
+    const gradInputs = rule(gradOutput, sinksOf(inputs));
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
       const g = gradInputs[i];
@@ -189,6 +200,27 @@ function run(rootEntry: TapeEntry, seed: Tensor, retainGraph: boolean): void {
     }
   }
 }
+
+/**
+ * The {@linkcode GradSinks} of an entry's inputs: the leaves' gradients, which take `+=`. A leaf
+ * that has no gradient yet gets a zeroed one here, so the first backward pass sums in the same
+ * order as every later one (a fresh product and `0 + product` can differ in the sign of a zero).
+ */
+function sinksOf(inputs: readonly Tensor[]): GradSinks {
+  let sinks: (Tensor | null)[] | null = null;
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i];
+    if (input.gradFn !== null || !input.requiresGrad) continue;
+    input.grad ??= new Tensor(kernels.allocPersistent(input.size), input.shape);
+    const grad = input.grad;
+    if (!grad.isContiguous() || !sameShape(grad.shape, input.shape)) continue;
+    sinks ??= new Array<Tensor | null>(inputs.length).fill(null);
+    sinks[i] = grad;
+  }
+  return sinks ?? NO_SINKS;
+}
+
+const NO_SINKS: GradSinks = [];
 
 /** Adds `g` into `leaf.grad`, which is always a contiguous tensor owned by the leaf. */
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {

@@ -1,7 +1,7 @@
 /** Tape semantics: accumulation, reuse, noGrad, detach, freed graphs, explicit gradients. */
 
 import assert from "node:assert/strict";
-import { applyOp, defineOp, isGradEnabled, noGrad, type Tensor, tensor } from "../mod.ts";
+import { applyOp, defineOp, isGradEnabled, linear, noGrad, type Tensor, tensor } from "../mod.ts";
 
 /** The gradient of a leaf as a plain array (read through a function so narrowing cannot go stale). */
 function gradOf(t: Tensor): number[] {
@@ -31,6 +31,62 @@ Deno.test("gradients accumulate across backward calls until cleared", () => {
   w.grad = null;
   w.mul(5).sum().backward();
   assert.deepEqual(gradOf(w), [5]);
+});
+
+/** Backward calls of doubleIntoSink that were offered a sink. */
+let sinkOffers = 0;
+
+/** y = 2x, whose rule adds 2·g straight into the leaf's gradient whenever it is offered one. */
+const doubleIntoSink = defineOp<[Tensor], null, null>({
+  name: "doubleIntoSink",
+  forward([x]) {
+    return { out: x.mul(2), saved: null };
+  },
+  backward(g, _saved, _inputs, _attrs, _out, into) {
+    const sink = into[0];
+    if (!sink) return [g.mul(2)];
+    sinkOffers++;
+    const twice = g.mul(2).contiguous();
+    for (let i = 0; i < sink.size; i++) sink.data[sink.offset + i] += twice.data[twice.offset + i];
+    return [null];
+  },
+});
+
+Deno.test("a rule may add into a leaf's existing gradient in place (GradSinks)", () => {
+  sinkOffers = 0;
+  const x = tensor([1, 2, 3], { requiresGrad: true });
+  applyOp(doubleIntoSink, [x], null).sum().backward();
+  const first = x.grad;
+  assert.deepEqual(gradOf(x), [2, 2, 2]);
+  applyOp(doubleIntoSink, [x], null).mul(tensor([1, 10, 100])).sum().backward();
+  assert.equal(x.grad, first, "the same gradient tensor, updated in place");
+  assert.deepEqual(gradOf(x), [4, 22, 202]);
+  assert.equal(sinkOffers, 2, "a leaf is offered its gradient, the first time included");
+  // Intermediates are never sinks: the rule's returned gradient flows on to the leaf.
+  const y = tensor([1, 1, 1], { requiresGrad: true });
+  applyOp(doubleIntoSink, [y.mul(3)], null).sum().backward();
+  assert.deepEqual(gradOf(y), [6, 6, 6]);
+  assert.equal(sinkOffers, 2);
+});
+
+Deno.test("a gradient the user replaced by a strided view is not offered as a sink", () => {
+  const w = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+  w.grad = tensor([[10, 20], [30, 40]]).transpose(0, 1); // strided: [[10, 30], [20, 40]]
+  sinkOffers = 0;
+  applyOp(doubleIntoSink, [w], null).sum().backward();
+  assert.deepEqual(w.grad?.toArray(), [[12, 32], [22, 42]]);
+  assert.equal(sinkOffers, 0);
+  // Linear's weight and bias use sinks too; a strided weight gradient still comes out right.
+  const x = tensor([[1, 2], [3, 4], [5, 6]]);
+  const weight = tensor([[1, 0], [0, 1]], { requiresGrad: true });
+  const bias = tensor([0, 0], { requiresGrad: true });
+  weight.grad = tensor([[0, 0], [0, 0]]).transpose(0, 1);
+  linear(x, weight, bias).sum().backward();
+  assert.deepEqual(weight.grad?.toArray(), [[9, 12], [9, 12]]);
+  assert.deepEqual(bias.grad?.toArray(), [3, 3]);
+  linear(x, weight, bias).sum().backward();
+  assert.deepEqual(weight.grad?.toArray(), [[18, 24], [18, 24]]);
+  assert.deepEqual(bias.grad?.toArray(), [6, 6]);
 });
 
 Deno.test("leaf gradients are private copies, even when the rule returns the same tensor twice", () => {

@@ -8,7 +8,7 @@
 
 import { kernels } from "../kernels/mod.ts";
 import { formatShape } from "../shape.ts";
-import type { Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { sum } from "./reduce.ts";
 import { dense, empty } from "./util.ts";
@@ -112,6 +112,18 @@ function unbatch(g: Tensor, like: Tensor): Tensor {
   return g.ndim === like.ndim ? g : sum(g, 0);
 }
 
+let ones: Tensor | null = null;
+
+/** A [1, n] row of ones (cached; grown on demand, never written). */
+function onesRow(n: number): Tensor {
+  if (ones === null || ones.shape[1] < n) {
+    const data = kernels.allocPersistent(n);
+    data.fill(1);
+    ones = new Tensor(data, [1, n]);
+  }
+  return ones.shape[1] === n ? ones : new Tensor(ones.data, [1, n]);
+}
+
 /** Matrix product with batching. */
 export const matmulOp: OpDef<[Tensor, Tensor], null, null> = defineOp<[Tensor, Tensor], null, null>(
   {
@@ -171,12 +183,21 @@ export const linearOp: OpDef<Tensor[], null, null> = defineOp<Tensor[], null, nu
     }
     return { out, saved: null };
   },
-  backward(g, _saved, [x, w, bias]) {
-    return [
-      x.requiresGrad ? product(g, w) : null,
-      w.requiresGrad ? product(transpose(g, 0, 1), x) : null,
-      ...(bias === undefined ? [] : [bias.requiresGrad ? sum(g, 0) : null]),
-    ];
+  backward(g, _saved, [x, w, bias], _attrs, _out, into) {
+    const gT = transpose(g, 0, 1);
+    let gw: Tensor | null = null;
+    if (into[1]) gemmInto(gT, gT.offset, x, x.offset, into[1].data, into[1].offset, 1);
+    else if (w.requiresGrad) gw = product(gT, x);
+    let gb: Tensor | null = null;
+    if (bias !== undefined && into[2]) {
+      // The bias gradient is 1ᵀ·G: the GEMM's matrix-vector path sums the batch straight into
+      // the existing gradient, where a reduction would write a temporary to be added after.
+      const ones = onesRow(g.shape[0]);
+      gemmInto(ones, 0, g, g.offset, into[2].data, into[2].offset, 1);
+    } else if (bias !== undefined && bias.requiresGrad) gb = sum(g, 0);
+    const grads = [x.requiresGrad ? product(g, w) : null, gw];
+    if (bias !== undefined) grads.push(gb);
+    return grads;
   },
 });
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { record, setGradEnabled, shouldRecord } from "../tape.ts";
+import { type GradSinks, record, setGradEnabled, shouldRecord } from "../tape.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** One gradient per tensor input: a tensor of the input's shape, or null where none flows. */
@@ -39,9 +39,17 @@ export interface OpDef<I extends readonly Tensor[], A, S> {
   forward(inputs: I, attrs: A, recording: boolean): ForwardResult<S>;
   /**
    * Maps the gradient of the output to the gradient of each input. Runs with recording off; may use
-   * tensor ops or kernels. Must return tensors of the inputs' shapes.
+   * tensor ops or kernels. Must return tensors of the inputs' shapes, except where it chose to add
+   * an input's gradient into `into[i]` (see {@linkcode GradSinks}) and returns null instead.
    */
-  backward(gradOutput: Tensor, saved: S, inputs: I, attrs: A, out: Tensor): InputGrads<I>;
+  backward(
+    gradOutput: Tensor,
+    saved: S,
+    inputs: I,
+    attrs: A,
+    out: Tensor,
+    into: GradSinks,
+  ): InputGrads<I>;
 }
 
 /** Declares an op; an identity function that gives the object its checked type. */
@@ -70,7 +78,7 @@ export function applyOp<I extends readonly Tensor[], A, S>(
       op.name,
       inputs,
       out,
-      (gradOutput) => op.backward(gradOutput, saved, inputs, attrs, out),
+      (gradOutput, into) => op.backward(gradOutput, saved, inputs, attrs, out, into),
     );
   }
   return out;
