@@ -18,6 +18,8 @@ import {
   crossEntropy,
   type Kernels,
   kernels,
+  type LinearBackwardArgs,
+  type LinearForwardArgs,
   referenceKernels,
   Rng,
   setThreads,
@@ -36,6 +38,8 @@ import { writeFileAtomicSync } from "../util/atomic.ts";
  */
 const CATEGORY: Record<string, string> = {
   gemm: "GEMM / conv driver (JS glue)",
+  linearForward: "GEMM / conv driver (JS glue)",
+  linearBackward: "GEMM / conv driver (JS glue)",
   convForward: "GEMM / conv driver (JS glue)",
   convBackward: "GEMM / conv driver (JS glue)",
   im2col: "im2col / col2im",
@@ -138,6 +142,7 @@ function instrument(): () => void {
       } finally {
         probe.ms.set(name, (probe.ms.get(name) ?? 0) + performance.now() - t0);
         if (name === "gemm") countGemm(args);
+        if (name === "linearForward" || name === "linearBackward") countLinear(args[0]);
         // The wasm parts of this call belong to this kernel (kernels do not nest).
         for (const [job, ms] of wasmParts) {
           const key = `${name}|${job}`;
@@ -176,6 +181,25 @@ function countGemm(args: unknown[]): void {
   if (pointerOf(c) < 0) probe.copiedBytes += 4 * m * n * (beta === 0 ? 1 : 2);
   void transA;
   void transB;
+}
+
+/** FLOPs and copied bytes of a Linear kernel call (its GEMMs run inside it, not via kernels.gemm). */
+function countLinear(args: unknown): void {
+  const a = args as LinearBackwardArgs & Partial<LinearForwardArgs>;
+  const { rows, inFeatures, outFeatures } = a;
+  const outside = (arr: Float32Array | null | undefined, n: number): number =>
+    arr && pointerOf(arr) < 0 ? 4 * n : 0;
+  if (a.out !== undefined) {
+    probe.flops += 2 * rows * inFeatures * outFeatures;
+    probe.copiedBytes += outside(a.x, rows * inFeatures) + outside(a.out, rows * outFeatures);
+    return;
+  }
+  const products = (a.gx ? 1 : 0) + (a.gw ? 1 : 0);
+  probe.flops += 2 * rows * inFeatures * outFeatures * products +
+    (a.gb ? 2 * rows * outFeatures : 0);
+  probe.copiedBytes += outside(a.gy, rows * outFeatures) + outside(a.y, rows * outFeatures) +
+    (a.gw ? outside(a.x, rows * inFeatures) : 0) + outside(a.gx, rows * inFeatures) +
+    outside(a.gw, inFeatures * outFeatures) + outside(a.gb, outFeatures);
 }
 
 function makeModel(name: string): Module<[Tensor], Tensor> {
@@ -358,7 +382,7 @@ function report(p: ModelProfile): void {
   );
   console.log(
     `GEMM (packing + micro-kernel) ${p.gemmShare.toFixed(1)}% of the step, at ` +
-      `${p.gemmGflops.toFixed(1)} GFLOPS; ${p.copiedMBPerStep.toFixed(1)} MB of kernels.gemm ` +
+      `${p.gemmGflops.toFixed(1)} GFLOPS; ${p.copiedMBPerStep.toFixed(1)} MB of GEMM and Linear ` +
       "operands outside the wasm memory per step",
   );
   const rows = Object.entries(p.categories).sort((a, b) => b[1] - a[1]);

@@ -291,3 +291,85 @@ for (const name of ["mlp", "alexnet"] as const) {
     },
   });
 }
+
+/** Normal random values (no specials: they would turn the products' sums into NaN). */
+function normals(n: number, seed: number, inWasm = false): Float32Array {
+  const rng = new Rng(seed);
+  const a = inWasm ? wasmFloat32(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+Deno.test({
+  name: "linear kernels: wasm against reference (ReLU, bias, transposed X, accumulation, N = 1)",
+  ignore,
+  fn() {
+    const cases: [number, number, number, boolean][] = [
+      [1, 5, 3, false],
+      [1, 784, 512, false],
+      [7, 13, 9, true],
+      [128, 100, 64, false],
+      [65, 64, 130, true],
+    ];
+    let seed = 100;
+    for (const [rows, inF, outF, xTrans] of cases) {
+      for (const [relu, withBias, inWasm] of [[true, true, false], [false, false, true]]) {
+        const what = `${rows}×${inF}→${outF} xTrans=${xTrans} relu=${relu} bias=${withBias}`;
+        const off = 3; // every operand starts past an offset
+        const x = normals(off + rows * inF, seed++, inWasm);
+        const w = normals(off + outF * inF, seed++, inWasm);
+        const bias = withBias ? normals(off + outF, seed++) : null;
+        const common = {
+          x,
+          xOffset: off,
+          xTrans,
+          ldx: xTrans ? rows : inF,
+          rows,
+          inFeatures: inF,
+          w,
+          wOffset: off,
+          outFeatures: outF,
+        };
+        const forward = (k: typeof kernels) => {
+          const out = new Float32Array(off + rows * outF);
+          k.linearForward({ ...common, bias, biasOffset: off, relu, out, outOffset: off });
+          return out;
+        };
+        const y = forward(referenceKernels);
+        close(forward(kernels), y, `${what}: forward`);
+        const gy = normals(off + rows * outF, seed++, inWasm);
+        const backward = (k: typeof kernels) => {
+          const gx = new Float32Array(off + rows * inF);
+          // Accumulation: both gradients start from the same non-zero values.
+          const gw = inWasm ? wasmFloat32(off + outF * inF) : new Float32Array(off + outF * inF);
+          gw.fill(1.5);
+          const gb = new Float32Array(off + outF).fill(-2);
+          k.linearBackward({
+            ...common,
+            gy,
+            gyOffset: off,
+            y: relu ? y : null,
+            yOffset: off,
+            gx,
+            gxOffset: off,
+            gw,
+            gwOffset: off,
+            gb: withBias ? gb : null,
+            gbOffset: off,
+          });
+          return [gx, gw, gb];
+        };
+        const gyBefore = gy.slice();
+        const want = backward(referenceKernels);
+        const got = backward(kernels);
+        bitsEqual(gy, gyBefore, `${what}: the output gradient is not modified`);
+        close(got[0], want[0], `${what}: gx`);
+        close(got[1], want[1], `${what}: gw`);
+        close(got[2], want[2], `${what}: gb`);
+        assert.equal(got[1][0], 1.5, "elements before the offset are left alone");
+        const anyGradient = !relu || y.some((v, i) => i >= off && v > 0);
+        assert.equal(got[1].some((v, i) => i >= off && v !== 1.5), anyGradient, "gw accumulated");
+      }
+    }
+  },
+});

@@ -148,6 +148,32 @@ Deno.test("forward matmul: 2-D, batched, shared 2-D side, transposed and sliced 
   );
 });
 
+Deno.test("linear with fused ReLU equals relu(linear(·)), forward and backward", () => {
+  // 64×96 outputs take the wasm paths of the default kernels (the small ones stay in TypeScript).
+  for (const [rows, inF, outF] of [[3, 5, 4], [64, 33, 96], [1, 40, 7]]) {
+    for (const bias of [true, false]) {
+      const make = (shape: number[]) => ref.toTensor(ref.randomRef(shape, rng), true);
+      const x = make([rows, inF]);
+      const w = make([outF, inF]);
+      const b = bias ? make([outF]) : undefined;
+      const gy = ref.toTensor(ref.randomRef([rows, outF], rng));
+      const fused = linear(x, w, b, { relu: true });
+      const plain = linear(x, w, b).relu();
+      assert.deepEqual(fused.toFloat32Array(), plain.toFloat32Array(), `${rows}×${inF}→${outF}`);
+      fused.backward(gy);
+      const fusedX = ref.fromTensor(x.grad!);
+      const fusedW = ref.fromTensor(w.grad!);
+      const fusedB = b === undefined ? null : ref.fromTensor(b.grad!);
+      x.grad = w.grad = null;
+      if (b) b.grad = null;
+      plain.backward(gy);
+      ref.assertClose(x.grad!, fusedX, 1e-5, 1e-5, "input gradient");
+      ref.assertClose(w.grad!, fusedW, 1e-5, 1e-5, "weight gradient");
+      if (b) ref.assertClose(b.grad!, fusedB!, 1e-5, 1e-5, "bias gradient");
+    }
+  }
+});
+
 Deno.test("forward linear: x·Wᵀ + b, with and without bias, 2-D and 3-D input", () => {
   const x = ref.randomRef([6, 5], rng);
   const w = ref.randomRef([3, 5], rng);

@@ -87,6 +87,12 @@ const gradientChecks: Record<string, () => void> = {
   linear: () => {
     check((x, w, b) => linear(x, w, b), [leaf([4, 5]), leaf([3, 5]), leaf([3])]);
     check((x, w) => linear(x, w), [leaf([2, 2, 5]), leaf([3, 5])]);
+    // Fused ReLU, with a transposed input and a transposed (non-contiguous) weight.
+    check((x, w, b) => linear(x, w, b, { relu: true }), [leaf([4, 5]), leaf([3, 5]), leaf([3])]);
+    check(
+      (x, w, b) => linear(x.transpose(), w.transpose(), b, { relu: true }),
+      [leaf([5, 4]), leaf([5, 3]), leaf([3])],
+    );
   },
   sum: () => {
     check((a) => a.sum(), [leaf([3, 4])]);

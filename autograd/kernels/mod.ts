@@ -25,6 +25,7 @@ import {
   unaryBackward,
 } from "./elementwise.ts";
 import { type Gemm, gemmReference } from "./gemm.ts";
+import { linearBackwardReference, linearForwardReference } from "./linear.ts";
 import { adamStepReference, sgdStepReference } from "./optim.ts";
 import {
   wasmAdamStep,
@@ -33,6 +34,8 @@ import {
   wasmConvBackward,
   wasmConvForward,
   wasmGemm,
+  wasmLinearBackward,
+  wasmLinearForward,
   wasmSgdStep,
   wasmUnary,
   wasmUnaryBackward,
@@ -68,6 +71,8 @@ import type {
   CrossEntropyForwardKernel,
   DropoutMaskKernel,
   Im2colKernel,
+  LinearBackwardKernel,
+  LinearForwardKernel,
   MaxPoolBackwardKernel,
   MaxPoolForwardKernel,
   ScaleKernel,
@@ -93,6 +98,10 @@ export interface Kernels {
   allocPersistent(n: number): Float32Array;
   /** C = op(A)·op(B) + beta·C. */
   gemm: Gemm;
+  /** The Linear layer X·Wᵀ + b (+ ReLU when fused). */
+  linearForward: LinearForwardKernel;
+  /** Gradients of the Linear layer (weight and bias gradients accumulated). */
+  linearBackward: LinearBackwardKernel;
   /** Unfolds an image into GEMM columns. */
   im2col: Im2colKernel;
   /** Folds GEMM columns back into an image, adding overlaps. */
@@ -147,6 +156,8 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   alloc: (n: number) => new Float32Array(n),
   allocPersistent: (n: number) => new Float32Array(n),
   gemm: gemmReference,
+  linearForward: linearForwardReference,
+  linearBackward: linearBackwardReference,
   im2col,
   col2im,
   convForward: convForwardReference,
@@ -177,7 +188,7 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
 /**
  * The kernels in use now. Ops read entries from this object at call time. Where the runtime
  * supports WebAssembly SIMD and shared memory, the defaults are the WebAssembly kernels (on all
- * cores): GEMM, the batched convolution passes, ReLU / leaky ReLU and their gradients, gradient
+ * cores): GEMM, the Linear layer's passes, the batched convolution passes, ReLU / leaky ReLU and their gradients, gradient
  * accumulation, zeroing, the SGD / Adam updates (bitwise equal to the reference), and persistent
  * storage in the wasm memory for long-lived tensors; every other entry is the reference kernel.
  */
@@ -187,6 +198,8 @@ export const kernels: Kernels = wasmAvailable
     name: "wasm-simd",
     allocPersistent: persistentFloat32,
     gemm: wasmGemm,
+    linearForward: wasmLinearForward,
+    linearBackward: wasmLinearBackward,
     convForward: wasmConvForward,
     convBackward: wasmConvBackward,
     unary: wasmUnary,

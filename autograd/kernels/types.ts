@@ -280,6 +280,76 @@ export interface ConvBackwardArgs extends ConvOperands {
 /** The gradients of {@linkcode ConvForwardKernel} with respect to x, w and the bias. */
 export type ConvBackwardKernel = (args: ConvBackwardArgs) => void;
 
+/** Operands shared by {@linkcode LinearForwardKernel} and {@linkcode LinearBackwardKernel}. */
+export interface LinearOperands {
+  /** Input rows X [N, in]: stored row-major with row stride `ldx`, or transposed (see `xTrans`). */
+  x: Float32Array;
+  /** Index of X's first element. */
+  xOffset: number;
+  /** Whether X is stored as Xᵀ [in, N] (a transposed view), with row stride `ldx`. */
+  xTrans: boolean;
+  /** Row stride of X's storage. */
+  ldx: number;
+  /** Number of rows N. */
+  rows: number;
+  /** Input features. */
+  inFeatures: number;
+  /** Weights W [out, in], contiguous. */
+  w: Float32Array;
+  /** Index of W's first element. */
+  wOffset: number;
+  /** Output features. */
+  outFeatures: number;
+}
+
+/** Arguments of {@linkcode LinearForwardKernel}. */
+export interface LinearForwardArgs extends LinearOperands {
+  /** Bias [out], or null. */
+  bias: Float32Array | null;
+  /** Index of the bias's first element. */
+  biasOffset: number;
+  /** Apply max(·, 0) to the result (the fused Linear + ReLU). */
+  relu: boolean;
+  /** Output Y [N, out], contiguous, written (not accumulated). */
+  out: Float32Array;
+  /** Index of Y's first element. */
+  outOffset: number;
+}
+
+/** Y = X·Wᵀ + bias, then ReLU when `relu`: the Linear layer's forward pass. */
+export type LinearForwardKernel = (args: LinearForwardArgs) => void;
+
+/** Arguments of {@linkcode LinearBackwardKernel}. */
+export interface LinearBackwardArgs extends LinearOperands {
+  /** Gradient of the output G [N, out], contiguous (not modified). */
+  gy: Float32Array;
+  /** Index of G's first element. */
+  gyOffset: number;
+  /** The forward output when ReLU was fused (G then counts only where y > 0), else null. */
+  y: Float32Array | null;
+  /** Index of y's first element. */
+  yOffset: number;
+  /** Gradient of X [N, in], contiguous, written; or null when not needed. */
+  gx: Float32Array | null;
+  /** Index of gx's first element. */
+  gxOffset: number;
+  /** Gradient of W [out, in], contiguous, accumulated into (+=); or null when not needed. */
+  gw: Float32Array | null;
+  /** Index of gw's first element. */
+  gwOffset: number;
+  /** Gradient of the bias [out], accumulated into (+=); or null when not needed. */
+  gb: Float32Array | null;
+  /** Index of gb's first element. */
+  gbOffset: number;
+}
+
+/**
+ * The gradients of {@linkcode LinearForwardKernel}: gx = G'·W, gw += G'ᵀ·X, gb += 1ᵀ·G', where G' is
+ * G masked by y > 0 when ReLU was fused. Accumulating lets the weights' gradients be summed
+ * straight into the parameters' existing `.grad`.
+ */
+export type LinearBackwardKernel = (args: LinearBackwardArgs) => void;
+
 /** One SGD update of n elements in place (see `sgdStepReference` in `optim.ts`). */
 export type SgdStepKernel = (
   param: Float32Array,

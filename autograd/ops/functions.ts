@@ -8,7 +8,7 @@
 export { abs, exp, leakyRelu, log, neg, pow, relu, sigmoid, sqrt, tanh } from "./unary.ts";
 export { add, div, mul, sub } from "./arith.ts";
 export { argmax, max, mean, sum } from "./reduce.ts";
-export { linear, matmul } from "./matmul.ts";
+export { linear, type LinearOpOptions, matmul } from "./matmul.ts";
 export {
   type ClassificationLossOptions,
   crossEntropy,

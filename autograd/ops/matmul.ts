@@ -112,18 +112,6 @@ function unbatch(g: Tensor, like: Tensor): Tensor {
   return g.ndim === like.ndim ? g : sum(g, 0);
 }
 
-let ones: Tensor | null = null;
-
-/** A [1, n] row of ones (cached; grown on demand, never written). */
-function onesRow(n: number): Tensor {
-  if (ones === null || ones.shape[1] < n) {
-    const data = kernels.allocPersistent(n);
-    data.fill(1);
-    ones = new Tensor(data, [1, n]);
-  }
-  return ones.shape[1] === n ? ones : new Tensor(ones.data, [1, n]);
-}
-
 /** Matrix product with batching. */
 export const matmulOp: OpDef<[Tensor, Tensor], null, null> = defineOp<[Tensor, Tensor], null, null>(
   {
@@ -140,66 +128,96 @@ export const matmulOp: OpDef<[Tensor, Tensor], null, null> = defineOp<[Tensor, T
   },
 );
 
-/** x·Wᵀ + b for x [N, in], W [out, in], b [out]: the bias seeds C, then GEMM accumulates into it. */
-export const linearOp: OpDef<Tensor[], null, null> = defineOp<Tensor[], null, null>({
+/** Attributes of {@linkcode linearOp}. */
+export interface LinearAttrs {
+  /** Apply max(·, 0) to the result (Linear + ReLU in one op). */
+  relu: boolean;
+}
+
+/** How x [N, in] is handed to the Linear kernels: row-major or transposed storage, copied if neither. */
+function inputLayout(x: Tensor): { x: Tensor; xTrans: boolean; ldx: number } {
+  const [rows, cols] = x.shape;
+  const X = operand(x.data, x.offset, rows, cols, x.strides[0], x.strides[1]);
+  if (X.data === x.data) return { x, xTrans: X.trans, ldx: X.ld };
+  return { x: new Tensor(X.data, [rows, cols]), xTrans: false, ldx: cols };
+}
+
+/**
+ * x·Wᵀ + b (then ReLU when `relu`) for x [N, in], W [out, in], b [out], through the
+ * `linearForward` / `linearBackward` kernels. The weight and bias gradients are summed straight
+ * into the parameters' existing `.grad` when the tape offers it (see `GradSinks`).
+ */
+export const linearOp: OpDef<Tensor[], LinearAttrs, null> = defineOp<Tensor[], LinearAttrs, null>({
   name: "linear",
-  forward([x, w, bias]) {
-    const rows = x.shape[0];
-    const outFeatures = w.shape[0];
-    const out = empty([rows, outFeatures]);
-    let beta = 0;
-    if (bias !== undefined) {
-      const b = dense(bias);
-      for (let r = 0; r < rows; r++) {
-        out.data.set(b.data.subarray(b.offset, b.offset + outFeatures), r * outFeatures);
-      }
-      beta = 1;
-    }
-    const inFeatures = w.shape[1];
-    if (w.isContiguous()) {
-      // W [out, in] row-major is Wᵀ with the layout flag: no view op per call (batch-1 inference
-      // runs this once per layer, and the op overhead is a visible part of it).
-      const [s0, s1] = x.strides;
-      const X = operand(x.data, x.offset, rows, inFeatures, s0, s1);
-      kernels.gemm(
-        X.trans,
-        true,
-        rows,
-        outFeatures,
-        inFeatures,
-        X.data,
-        X.offset,
-        X.ld,
-        w.data,
-        w.offset,
-        inFeatures,
-        beta,
-        out.data,
-        0,
-        outFeatures,
-      );
-    } else {
-      gemmInto(x, x.offset, transpose(w, 0, 1), w.offset, out.data, 0, beta);
-    }
+  forward([input, weight, bias], { relu }) {
+    const { x, xTrans, ldx } = inputLayout(input);
+    const w = dense(weight);
+    const b = bias === undefined ? null : dense(bias);
+    const out = empty([x.shape[0], w.shape[0]]);
+    kernels.linearForward({
+      x: x.data,
+      xOffset: x.offset,
+      xTrans,
+      ldx,
+      rows: x.shape[0],
+      inFeatures: w.shape[1],
+      w: w.data,
+      wOffset: w.offset,
+      outFeatures: w.shape[0],
+      bias: b === null ? null : b.data,
+      biasOffset: b === null ? 0 : b.offset,
+      relu,
+      out: out.data,
+      outOffset: 0,
+    });
     return { out, saved: null };
   },
-  backward(g, _saved, [x, w, bias], _attrs, _out, into) {
-    const gT = transpose(g, 0, 1);
-    let gw: Tensor | null = null;
-    if (into[1]) gemmInto(gT, gT.offset, x, x.offset, into[1].data, into[1].offset, 1);
-    else if (w.requiresGrad) gw = product(gT, x);
-    let gb: Tensor | null = null;
-    if (bias !== undefined && into[2]) {
-      // The bias gradient is 1ᵀ·G: the GEMM's matrix-vector path sums the batch straight into
-      // the existing gradient, where a reduction would write a temporary to be added after.
-      const ones = onesRow(g.shape[0]);
-      gemmInto(ones, 0, g, g.offset, into[2].data, into[2].offset, 1);
-    } else if (bias !== undefined && bias.requiresGrad) gb = sum(g, 0);
-    const grads = [x.requiresGrad ? product(g, w) : null, gw];
-    if (bias !== undefined) grads.push(gb);
+  backward(g, _saved, [input, weight, bias], { relu }, out, into) {
+    const { x, xTrans, ldx } = inputLayout(input);
+    const w = dense(weight);
+    const gy = dense(g);
+    const gx = input.requiresGrad ? empty(input.shape) : null;
+    // The kernel accumulates: into the parameter's own gradient, or into fresh zeros.
+    const gw = into[1] ?? (weight.requiresGrad ? empty(weight.shape) : null);
+    const gb = bias === undefined
+      ? null
+      : into[2] ?? (bias.requiresGrad ? empty(bias.shape) : null);
+    kernels.linearBackward({
+      x: x.data,
+      xOffset: x.offset,
+      xTrans,
+      ldx,
+      rows: x.shape[0],
+      inFeatures: w.shape[1],
+      w: w.data,
+      wOffset: w.offset,
+      outFeatures: w.shape[0],
+      gy: gy.data,
+      gyOffset: gy.offset,
+      y: relu ? out.data : null,
+      yOffset: 0,
+      gx: gx === null ? null : gx.data,
+      gxOffset: 0,
+      gw: gw === null ? null : gw.data,
+      gwOffset: gw === null ? 0 : gw.offset,
+      gb: gb === null ? null : gb.data,
+      gbOffset: gb === null ? 0 : gb.offset,
+    });
+    const grads = [gx, into[1] ? null : gw];
+    if (bias !== undefined) grads.push(into[2] ? null : gb);
     return grads;
   },
 });
+
+/** Options of {@linkcode linear}. */
+export interface LinearOpOptions {
+  /**
+   * Apply ReLU to the result in the same op (default false): `linear(x, w, b, { relu: true })`
+   * equals `relu(linear(x, w, b))` but keeps the output in the kernel's memory for the bias and
+   * the ReLU, and masks the gradient there, instead of a pass (and copies) of its own each way.
+   */
+  relu?: boolean;
+}
 
 /** Matrix product: [m, k]·[k, n], or batched [B, m, k]·[B, k, n] (a 2-D side is shared by the batch). */
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -210,7 +228,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * The Linear layer's map y = x·Wᵀ + b. x is [N, in] or [..., in] (leading dims are flattened and
  * restored), W is [out, in] as in PyTorch, b is [out].
  */
-export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+export function linear(
+  x: Tensor,
+  weight: Tensor,
+  bias?: Tensor,
+  options: LinearOpOptions = {},
+): Tensor {
   const inFeatures = weight.shape[1];
   if (weight.ndim !== 2 || x.ndim < 1 || x.shape[x.ndim - 1] !== inFeatures) {
     throw new RangeError(
@@ -226,6 +249,6 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const lead = x.shape.slice(0, -1);
   const x2 = x.ndim === 2 ? x : reshape(x, [-1, inFeatures]);
   const inputs = bias === undefined ? [x2, weight] : [x2, weight, bias];
-  const y = applyOp(linearOp, inputs, null);
+  const y = applyOp(linearOp, inputs, { relu: options.relu === true });
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0]]);
 }

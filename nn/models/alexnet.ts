@@ -4,7 +4,7 @@
  * @module
  */
 
-import { conv2d, leakyRelu, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
+import { conv2d, leakyRelu, linear, type Rng, type Tensor } from "../../autograd/mod.ts";
 import type { JsonObject } from "../json.ts";
 import { Conv2d, Dropout, Linear } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -94,10 +94,6 @@ export class AlexNet extends Module {
     return structuredClone(this.#spec);
   }
 
-  #activation(x: Tensor): Tensor {
-    return this.#slope === undefined ? relu(x) : leakyRelu(x, this.#slope);
-  }
-
   /** A convolution layer followed by the activation (ReLU fused into the convolution op). */
   #convolve(layer: Conv2d, x: Tensor): Tensor {
     if (this.#slope !== undefined) return leakyRelu(layer.call(x), this.#slope);
@@ -114,7 +110,10 @@ export class AlexNet extends Module {
     const f2 = this.#convolve(this.conv2, f1);
     const f3 = this.#convolve(this.conv3, f2);
     const features = this.dropout.call(f3.flatten(1));
-    return this.fc2.call(this.#activation(this.fc1.call(features)));
+    const hidden = this.#slope === undefined
+      ? linear(features, this.fc1.weight, this.fc1.bias ?? undefined, { relu: true })
+      : leakyRelu(this.fc1.call(features), this.#slope);
+    return this.fc2.call(hidden);
   }
 
   /** The activation in use. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { leakyRelu, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
+import { leakyRelu, linear, type Rng, type Tensor } from "../../autograd/mod.ts";
 import type { JsonObject } from "../json.ts";
 import { Linear } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -81,14 +81,16 @@ export class MLP extends Module {
     return structuredClone(this.#spec);
   }
 
-  #activation(x: Tensor): Tensor {
-    return this.#slope === undefined ? relu(x) : leakyRelu(x, this.#slope);
+  /** A hidden layer followed by the activation (ReLU fused into the linear op). */
+  #hidden(layer: Linear, x: Tensor): Tensor {
+    if (this.#slope !== undefined) return leakyRelu(layer.call(x), this.#slope);
+    return linear(x, layer.weight, layer.bias ?? undefined, { relu: true });
   }
 
   /** Logits [N, numClasses] for images [N, 1, 28, 28] or flat inputs [N, 784]. */
   forward(x: Tensor): Tensor {
-    const h1 = this.#activation(this.fc1.call(x.flatten(1)));
-    const h2 = this.#activation(this.fc2.call(h1));
+    const h1 = this.#hidden(this.fc1, x.flatten(1));
+    const h2 = this.#hidden(this.fc2, h1);
     return this.fc3.call(h2);
   }
 

@@ -25,6 +25,7 @@ export {
 } from "./gemm.ts";
 export { type KernelConfig, PLAIN_CONFIG, RELAXED_CONFIG } from "./kernels.ts";
 export { wasmConvBackward, wasmConvForward } from "./conv.ts";
+export { wasmLinearBackward, wasmLinearForward } from "./linear.ts";
 export { WASM_OPTIM_MIN, wasmAdamStep, wasmSgdStep } from "./optim.ts";
 export {
   WASM_ELEMENTWISE_MIN,
