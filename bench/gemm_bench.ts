@@ -3,6 +3,13 @@
 // and a cache-blocked 4×4 TypeScript GEMM. GFLOPS = 2·m·n·k / time (the GFLOP count is in the
 // name of the 1-thread row).
 //
+// The wasm kernel runs twice per thread count: with all operands in ordinary JavaScript arrays
+// (each call copies A and B into the wasm memory and C out, on the calling thread), and with the
+// operands already in the wasm memory, which is how training calls it: parameters, gradients and
+// optimizer state live there, and the Linear and convolution kernels move each activation in once
+// per pass before their GEMMs. The second pair is the kernel's own two-thread scaling; the
+// copies are measured per step by `deno task bench:profile`.
+//
 //   deno bench --allow-read --allow-env bench/gemm_bench.ts
 //
 // The machines this was written on have 2 cores shared with other work, so two-thread numbers
@@ -118,6 +125,13 @@ const shapes: Shape[] = [
   { name: "gemv m=1 784→512 (x·Wᵀ)", transA: false, transB: true, m: 1, n: 512, k: 784 },
 ];
 
+/** A copy of `a` in the wasm memory. */
+function copyToWasm(a: Float32Array): Float32Array {
+  const out = wasmFloat32(a.length);
+  out.set(a);
+  return out;
+}
+
 function random(n: number, seed: number, inWasm = false): Float32Array {
   const out = inWasm ? wasmFloat32(n) : new Float32Array(n);
   let s = seed;
@@ -155,24 +169,25 @@ for (const s of shapes) {
     n: m * n * k > 1e7 ? 10 : undefined,
     fn: () => run(tsBlockedGemm),
   });
-  Deno.bench({
-    name: `${s.name} wasm 1 thread [${gflop} GFLOP]`,
-    group: s.name,
-    ignore: !wasmAvailable,
-    fn: () => {
-      setThreads(1);
-      run(wasmGemm);
-    },
-  });
-  Deno.bench({
-    name: `${s.name} wasm 2 threads`,
-    group: s.name,
-    ignore: !wasmAvailable,
-    fn: () => {
-      setThreads(2);
-      run(wasmGemm);
-    },
-  });
+  for (const inWasm of [false, true]) {
+    const where = inWasm ? ", operands in wasm memory" : "";
+    const [wa, wb, wc] = inWasm ? [copyToWasm(a), copyToWasm(b), copyToWasm(c)] : [a, b, c];
+    const runWasm = (): void =>
+      wasmGemm(transA, transB, m, n, k, wa, 0, lda, wb, 0, ldb, 0, wc, 0, n);
+    for (const threads of [1, 2]) {
+      Deno.bench({
+        name: threads === 1
+          ? `${s.name} wasm 1 thread${where} [${gflop} GFLOP]`
+          : `${s.name} wasm 2 threads${where}`,
+        group: s.name,
+        ignore: !wasmAvailable,
+        fn: () => {
+          setThreads(threads);
+          runWasm();
+        },
+      });
+    }
+  }
 }
 
 // Batch-1 inference with the weights already in the wasm memory (no copy of W per call), which is

@@ -361,8 +361,10 @@ export class Engine {
     const T = path === "gemv" && bPtr0 < 0 ? 1 : this.threadsFor(m * n * k);
     // Chunk sizes only shape the work sharing (several chunks per thread, so a slow thread is
     // covered by the others); they never change what any element of C sums, or in what order.
-    const chunkOf = (units: number, unit: number, cap: number): number =>
-      unit * Math.max(1, Math.min(cap, Math.ceil(units / unit / (4 * T))));
+    // The unpacked paths cost nothing per chunk, so they cut finer: a product with few tiles
+    // (N = 10 has 22 row tiles at batch 128) then splits evenly.
+    const chunkOf = (units: number, unit: number, cap: number, perThread = 4): number =>
+      unit * Math.max(1, Math.min(cap, Math.ceil(units / unit / (perThread * T))));
     const ctr = this.counterPtr;
 
     if (path === "gemv") {
@@ -382,8 +384,8 @@ export class Engine {
     } else if (path === "dot") {
       const byRows = m >= n;
       const chunk = byRows
-        ? chunkOf(m, this.config.dotRows, 1 << 20)
-        : chunkOf(n, this.config.dotCols, 1 << 20);
+        ? chunkOf(m, this.config.dotRows, 1 << 20, 16)
+        : chunkOf(n, this.config.dotCols, 1 << 20, 16);
       this.run(JOB.dot, T, [
         A.ptr,
         A.ld,
