@@ -1,24 +1,38 @@
 /**
  * Reference kernels of the Linear layer (Y = X·Wᵀ + b, optionally followed by ReLU) and its
  * gradients, built on the reference GEMM. The weight and bias gradients are accumulated (+=), so
- * the op can sum them straight into a parameter's existing `.grad`.
+ * the op can sum them straight into a parameter's existing `.grad`. The products are written once
+ * here, over any {@link Gemm}, and shared with the WebAssembly kernels.
  *
  * @module
  */
 
-import { gemmReference } from "./gemm.ts";
-import type { LinearBackwardKernel, LinearForwardKernel } from "./types.ts";
+import { type Gemm, gemmReference } from "./gemm.ts";
+import type {
+  LinearBackwardArgs,
+  LinearBackwardKernel,
+  LinearForwardKernel,
+  LinearOperands,
+} from "./types.ts";
 
-/** Y = X·Wᵀ + bias, then ReLU when asked (see {@linkcode LinearForwardKernel}). */
-export const linearForwardReference: LinearForwardKernel = (a) => {
-  const { rows, inFeatures, outFeatures, out, outOffset } = a;
-  let beta = 0;
-  if (a.bias !== null) {
-    const b = a.bias.subarray(a.biasOffset, a.biasOffset + outFeatures);
+/**
+ * Y = X·Wᵀ (+ bias) into `out` [N, out] at `outOffset` through `gemm`: the bias, when given, is
+ * written into every row first and the product accumulated onto it.
+ */
+export function linearProduct(
+  gemm: Gemm,
+  a: LinearOperands,
+  bias: Float32Array | null,
+  biasOffset: number,
+  out: Float32Array,
+  outOffset: number,
+): void {
+  const { rows, inFeatures, outFeatures } = a;
+  if (bias !== null) {
+    const b = bias.subarray(biasOffset, biasOffset + outFeatures);
     for (let r = 0; r < rows; r++) out.set(b, outOffset + r * outFeatures);
-    beta = 1;
   }
-  gemmReference(
+  gemm(
     a.xTrans,
     true,
     rows,
@@ -30,32 +44,27 @@ export const linearForwardReference: LinearForwardKernel = (a) => {
     a.w,
     a.wOffset,
     inFeatures,
-    beta,
+    bias === null ? 0 : 1,
     out,
     outOffset,
     outFeatures,
   );
-  if (a.relu) {
-    const end = outOffset + rows * outFeatures;
-    for (let i = outOffset; i < end; i++) if (!(out[i] > 0)) out[i] = 0;
-  }
-};
+}
 
-/** gx = G'·W, gw += G'ᵀ·X, gb += 1ᵀ·G' (see {@linkcode LinearBackwardKernel}). */
-export const linearBackwardReference: LinearBackwardKernel = (a) => {
+/**
+ * gx = G·W, gw += Gᵀ·X and gb += 1ᵀ·G through `gemm`, for the output gradient G at `g[go]`
+ * (already masked when ReLU was fused); `ones` holds at least N ones.
+ */
+export function linearGradients(
+  gemm: Gemm,
+  a: LinearBackwardArgs,
+  g: Float32Array,
+  go: number,
+  ones: Float32Array,
+): void {
   const { rows, inFeatures, outFeatures } = a;
-  let g = a.gy;
-  let go = a.gyOffset;
-  if (a.y !== null) {
-    const masked = new Float32Array(rows * outFeatures);
-    for (let i = 0; i < masked.length; i++) {
-      masked[i] = a.y[a.yOffset + i] > 0 ? g[go + i] : 0;
-    }
-    g = masked;
-    go = 0;
-  }
   if (a.gx !== null) {
-    gemmReference(
+    gemm(
       false,
       false,
       rows,
@@ -74,7 +83,7 @@ export const linearBackwardReference: LinearBackwardKernel = (a) => {
     );
   }
   if (a.gw !== null) {
-    gemmReference(
+    gemm(
       true,
       a.xTrans,
       outFeatures,
@@ -93,10 +102,44 @@ export const linearBackwardReference: LinearBackwardKernel = (a) => {
     );
   }
   if (a.gb !== null) {
-    for (let o = 0; o < outFeatures; o++) {
-      let s = 0;
-      for (let r = 0; r < rows; r++) s += g[go + r * outFeatures + o];
-      a.gb[a.gbOffset + o] += s;
-    }
+    gemm(
+      false,
+      false,
+      1,
+      outFeatures,
+      rows,
+      ones,
+      0,
+      rows,
+      g,
+      go,
+      outFeatures,
+      1,
+      a.gb,
+      a.gbOffset,
+      outFeatures,
+    );
   }
+}
+
+/** Y = X·Wᵀ + bias, then ReLU when asked (see {@linkcode LinearForwardKernel}). */
+export const linearForwardReference: LinearForwardKernel = (a) => {
+  linearProduct(gemmReference, a, a.bias, a.biasOffset, a.out, a.outOffset);
+  if (a.relu) {
+    const end = a.outOffset + a.rows * a.outFeatures;
+    for (let i = a.outOffset; i < end; i++) if (!(a.out[i] > 0)) a.out[i] = 0;
+  }
+};
+
+/** gx = G'·W, gw += G'ᵀ·X, gb += 1ᵀ·G' (see {@linkcode LinearBackwardKernel}). */
+export const linearBackwardReference: LinearBackwardKernel = (a) => {
+  let g = a.gy;
+  let go = a.gyOffset;
+  if (a.y !== null) {
+    const masked = new Float32Array(a.rows * a.outFeatures);
+    for (let i = 0; i < masked.length; i++) masked[i] = a.y[a.yOffset + i] > 0 ? g[go + i] : 0;
+    g = masked;
+    go = 0;
+  }
+  linearGradients(gemmReference, a, g, go, new Float32Array(a.rows).fill(1));
 };

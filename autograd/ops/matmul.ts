@@ -6,9 +6,9 @@
  * @module
  */
 
-import { kernels } from "../kernels/mod.ts";
+import { kernels, type LinearOperands } from "../kernels/mod.ts";
 import { formatShape } from "../shape.ts";
-import { Tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { sum } from "./reduce.ts";
 import { dense, empty } from "./util.ts";
@@ -134,12 +134,25 @@ export interface LinearAttrs {
   relu: boolean;
 }
 
-/** How x [N, in] is handed to the Linear kernels: row-major or transposed storage, copied if neither. */
-function inputLayout(x: Tensor): { x: Tensor; xTrans: boolean; ldx: number } {
-  const [rows, cols] = x.shape;
-  const X = operand(x.data, x.offset, rows, cols, x.strides[0], x.strides[1]);
-  if (X.data === x.data) return { x, xTrans: X.trans, ldx: X.ld };
-  return { x: new Tensor(X.data, [rows, cols]), xTrans: false, ldx: cols };
+/**
+ * X and W as the Linear kernels take them: X row-major or transposed in place (copied when it is
+ * neither), W contiguous.
+ */
+function linearOperands(input: Tensor, weight: Tensor): LinearOperands {
+  const [rows, inFeatures] = input.shape;
+  const X = operand(input.data, input.offset, rows, inFeatures, input.strides[0], input.strides[1]);
+  const w = dense(weight);
+  return {
+    x: X.data,
+    xOffset: X.offset,
+    xTrans: X.trans,
+    ldx: X.ld,
+    rows,
+    inFeatures,
+    w: w.data,
+    wOffset: w.offset,
+    outFeatures: w.shape[0],
+  };
 }
 
 /**
@@ -150,20 +163,11 @@ function inputLayout(x: Tensor): { x: Tensor; xTrans: boolean; ldx: number } {
 export const linearOp: OpDef<Tensor[], LinearAttrs, null> = defineOp<Tensor[], LinearAttrs, null>({
   name: "linear",
   forward([input, weight, bias], { relu }) {
-    const { x, xTrans, ldx } = inputLayout(input);
-    const w = dense(weight);
+    const operands = linearOperands(input, weight);
     const b = bias === undefined ? null : dense(bias);
-    const out = empty([x.shape[0], w.shape[0]]);
+    const out = empty([operands.rows, operands.outFeatures]);
     kernels.linearForward({
-      x: x.data,
-      xOffset: x.offset,
-      xTrans,
-      ldx,
-      rows: x.shape[0],
-      inFeatures: w.shape[1],
-      w: w.data,
-      wOffset: w.offset,
-      outFeatures: w.shape[0],
+      ...operands,
       bias: b === null ? null : b.data,
       biasOffset: b === null ? 0 : b.offset,
       relu,
@@ -173,8 +177,6 @@ export const linearOp: OpDef<Tensor[], LinearAttrs, null> = defineOp<Tensor[], L
     return { out, saved: null };
   },
   backward(g, _saved, [input, weight, bias], { relu }, out, into) {
-    const { x, xTrans, ldx } = inputLayout(input);
-    const w = dense(weight);
     const gy = dense(g);
     const gx = input.requiresGrad ? empty(input.shape) : null;
     // The kernel accumulates: into the parameter's own gradient, or into fresh zeros.
@@ -183,15 +185,7 @@ export const linearOp: OpDef<Tensor[], LinearAttrs, null> = defineOp<Tensor[], L
       ? null
       : into[2] ?? (bias.requiresGrad ? empty(bias.shape) : null);
     kernels.linearBackward({
-      x: x.data,
-      xOffset: x.offset,
-      xTrans,
-      ldx,
-      rows: x.shape[0],
-      inFeatures: w.shape[1],
-      w: w.data,
-      wOffset: w.offset,
-      outFeatures: w.shape[0],
+      ...linearOperands(input, weight),
       gy: gy.data,
       gyOffset: gy.offset,
       y: relu ? out.data : null,

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { linearGradients, linearProduct } from "../linear.ts";
 import type { LinearBackwardKernel, LinearForwardKernel } from "../types.ts";
 import { wasmUnary, wasmUnaryBackward } from "./elementwise.ts";
 import { wasmGemm } from "./gemm.ts";
@@ -36,41 +37,17 @@ function onesOf(n: number): Float32Array {
 
 /** Y = X·Wᵀ + bias (+ ReLU) in wasm (see `linearForwardReference`). */
 export const wasmLinearForward: LinearForwardKernel = (a) => {
-  const { rows, inFeatures, outFeatures } = a;
-  const n = rows * outFeatures;
+  const n = a.rows * a.outFeatures;
   const outPtr = placeOut("linear.out", a.out, a.outOffset, n);
   const y = view(outPtr, n);
-  let beta = 0;
-  if (a.bias !== null) {
-    const b = a.bias.subarray(a.biasOffset, a.biasOffset + outFeatures);
-    for (let r = 0; r < rows; r++) y.set(b, r * outFeatures);
-    beta = 1;
-  }
-  wasmGemm(
-    a.xTrans,
-    true,
-    rows,
-    outFeatures,
-    inFeatures,
-    a.x,
-    a.xOffset,
-    a.ldx,
-    a.w,
-    a.wOffset,
-    inFeatures,
-    beta,
-    y,
-    0,
-    outFeatures,
-  );
+  linearProduct(wasmGemm, a, a.bias, a.biasOffset, y, 0);
   if (a.relu) wasmUnary("relu", y, 0, y, 0, n, 0);
   copyOut(outPtr, a.out, a.outOffset, n);
 };
 
 /** gx = G'·W, gw += G'ᵀ·X, gb += 1ᵀ·G' in wasm (see `linearBackwardReference`). */
 export const wasmLinearBackward: LinearBackwardKernel = (a) => {
-  const { rows, inFeatures, outFeatures } = a;
-  const n = rows * outFeatures;
+  const n = a.rows * a.outFeatures;
   // Views made before a memory grow stay valid: the memory is shared, so its buffers never detach.
   let g = view(placeIn("linear.gy", a.gy, a.gyOffset, n), n);
   if (a.y !== null) {
@@ -80,61 +57,5 @@ export const wasmLinearBackward: LinearBackwardKernel = (a) => {
     wasmUnaryBackward("relu", g, y, y, masked, n, 0); // y > 0 exactly where the input was > 0
     g = masked;
   }
-  if (a.gx !== null) {
-    wasmGemm(
-      false,
-      false,
-      rows,
-      inFeatures,
-      outFeatures,
-      g,
-      0,
-      outFeatures,
-      a.w,
-      a.wOffset,
-      inFeatures,
-      0,
-      a.gx,
-      a.gxOffset,
-      inFeatures,
-    );
-  }
-  if (a.gw !== null) {
-    wasmGemm(
-      true,
-      a.xTrans,
-      outFeatures,
-      inFeatures,
-      rows,
-      g,
-      0,
-      outFeatures,
-      a.x,
-      a.xOffset,
-      a.ldx,
-      1,
-      a.gw,
-      a.gwOffset,
-      inFeatures,
-    );
-  }
-  if (a.gb !== null) {
-    wasmGemm(
-      false,
-      false,
-      1,
-      outFeatures,
-      rows,
-      onesOf(rows),
-      0,
-      rows,
-      g,
-      0,
-      outFeatures,
-      1,
-      a.gb,
-      a.gbOffset,
-      outFeatures,
-    );
-  }
+  linearGradients(wasmGemm, a, g, 0, onesOf(a.rows));
 };
