@@ -248,13 +248,44 @@ Deno.test({
     const before = threadStats();
     const cases: Case[] = [
       { transA: false, transB: true, m: 128, n: 512, k: 784, beta: 0, pad: 0, offset: 0 },
-      { transA: false, transB: true, m: 128, n: 10, k: 1024, beta: 0, pad: 0, offset: 0 },
+      // In wasm memory: copied in, so little work per copied byte would keep it on one thread.
+      {
+        transA: false,
+        transB: true,
+        m: 128,
+        n: 10,
+        k: 1024,
+        beta: 0,
+        pad: 0,
+        offset: 0,
+        inWasm: true,
+      },
       { transA: true, transB: false, m: 512, n: 784, k: 128, beta: 1, pad: 0, offset: 0 },
       { transA: false, transB: false, m: 128, n: 784, k: 512, beta: 0, pad: 3, offset: 1 },
       { transA: false, transB: false, m: 1000, n: 64, k: 288, beta: 0, pad: 0, offset: 0 },
       { transA: true, transB: true, m: 100, n: 90, k: 700, beta: 1, pad: 0, offset: 0 },
-      { transA: false, transB: true, m: 1, n: 512, k: 784, beta: 0, pad: 0, offset: 0 },
-      { transA: false, transB: false, m: 1, n: 512, k: 784, beta: 0, pad: 0, offset: 0 },
+      {
+        transA: false,
+        transB: true,
+        m: 1,
+        n: 512,
+        k: 784,
+        beta: 0,
+        pad: 0,
+        offset: 0,
+        inWasm: true,
+      },
+      {
+        transA: false,
+        transB: false,
+        m: 1,
+        n: 512,
+        k: 784,
+        beta: 0,
+        pad: 0,
+        offset: 0,
+        inWasm: true,
+      },
     ];
     // 1 thread; the worker alone (deterministically exercises the worker's code and other chunk
     // boundaries); and both sharing chunks as they come.
@@ -290,6 +321,40 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a product with little work per copied byte stays on the calling thread",
+  ignore: !wasmAvailable,
+  async fn() {
+    setThreads(2);
+    await threadsReady();
+    try {
+      // N = 10 over a batch copied in: 2.5 multiply-adds per copied byte.
+      const narrow: Case = {
+        transA: false,
+        transB: true,
+        m: 128,
+        n: 10,
+        k: 1024,
+        beta: 0,
+        pad: 0,
+        offset: 0,
+      };
+      let before = threadStats().parallelJobs;
+      runWithoutCheck(narrow, 1);
+      assert.equal(threadStats().parallelJobs, before, "copied operands: one thread");
+      before = threadStats().parallelJobs;
+      runWithoutCheck({ ...narrow, inWasm: true }, 1);
+      assert.ok(threadStats().parallelJobs > before, "operands in wasm memory: shared");
+      // fc1's forward product copies as much but does 128 multiply-adds per copied byte.
+      before = threadStats().parallelJobs;
+      runWithoutCheck({ ...narrow, n: 512, k: 784 }, 1);
+      assert.ok(threadStats().parallelJobs > before, "enough work: shared");
+    } finally {
+      setThreads(1);
+    }
+  },
+});
+
 /** Runs a case without the (slow for big shapes) reference; returns a copy of C. */
 function runWithoutCheck(cs: Case, seed: number): Float32Array {
   const { transA, transB, m, n, k, beta, pad, offset } = cs;
@@ -297,9 +362,9 @@ function runWithoutCheck(cs: Case, seed: number): Float32Array {
   const lda = (transA ? m : k) + pad;
   const ldb = (transB ? k : n) + pad;
   const ldc = n + pad;
-  const a = filled(offset + (transA ? k : m) * lda, next);
-  const b = filled(offset + (transB ? n : k) * ldb, next);
-  const c = filled(offset + m * ldc, next);
+  const a = filled(offset + (transA ? k : m) * lda, next, cs.inWasm);
+  const b = filled(offset + (transB ? n : k) * ldb, next, cs.inWasm);
+  const c = filled(offset + m * ldc, next, cs.inWasm);
   wasmGemm(transA, transB, m, n, k, a, offset, lda, b, offset, ldb, beta, c, offset, ldc);
   return c.slice();
 }

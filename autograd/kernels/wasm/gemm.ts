@@ -36,8 +36,9 @@
  * the shared memory. The calling thread always works too, so a worker that is asleep or
  * descheduled costs nothing: it finds the job closed or drained and skips it. Every element of C
  * is computed by the same instruction sequence whichever thread takes its chunk, so 1 and N
- * threads give bitwise the same C. A gemv whose matrix had to be copied stays on one thread
- * (moving the fresh copy between cores costs more than the second core saves). Workers start
+ * threads give bitwise the same C. A product with little work per byte copied in (a gemv whose
+ * matrix had to be copied, N = 10 over a copied batch) stays on one thread: moving the fresh
+ * copy between cores costs more than the second core saves. Workers start
  * at the first large GEMM; thread count: {@link setThreads}, else env `TAPEGRAD_THREADS` (read
  * only when --allow-env already grants it), else `navigator.hardwareConcurrency`.
  *
@@ -73,6 +74,8 @@ const MC_PANELS = 48;
 export const DOT_MIN_K = 64;
 /** GEMMs with fewer multiply-adds than this stay on the calling thread. */
 export const PARALLEL_MIN_MACS = 1 << 17;
+/** Products with fewer multiply-adds per byte of operands copied in stay on the calling thread. */
+const MIN_MACS_PER_COPIED_BYTE = 16;
 
 const JOB = {
   packAB: JOB_NAMES.indexOf("packAB"),
@@ -355,10 +358,12 @@ export class Engine {
     }
     if (profile !== null) profileAdd("copy in/out", performance.now() - t0);
 
-    // A gemv is memory-bound: when its matrix had to be copied in, a second core mostly moves
-    // the freshly written copy between caches (measured slower than one thread), so only a
-    // matrix that lives in the wasm memory is worth sharing.
-    const T = path === "gemv" && bPtr0 < 0 ? 1 : this.threadsFor(m * n * k);
+    // A product with little work per byte copied in (a gemv of a copied matrix, N = 10 on a
+    // copied batch) stays on this thread: a second core would mostly move the fresh copy between
+    // caches, which measured slower than one thread alone.
+    const T = aCopy + bCopy > 0 && m * n * k < MIN_MACS_PER_COPIED_BYTE * (aCopy + bCopy)
+      ? 1
+      : this.threadsFor(m * n * k);
     // Chunk sizes only shape the work sharing (several chunks per thread, so a slow thread is
     // covered by the others); they never change what any element of C sums, or in what order.
     // The unpacked paths cost nothing per chunk, so they cut finer: a product with few tiles
