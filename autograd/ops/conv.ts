@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type ConvGeometry, kernels } from "../kernels/mod.ts";
+import { type ConvGeometry, type ConvOperands, kernels } from "../kernels/mod.ts";
 import { formatShape } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
@@ -80,6 +80,21 @@ function geometry(
   };
 }
 
+/** Images and filters as the convolution kernels take them (contiguous; copied when not). */
+function convOperands(input: Tensor, weight: Tensor, g: ConvGeometry): ConvOperands {
+  const x = dense(input);
+  const w = dense(weight);
+  return {
+    x: x.data,
+    xOffset: x.offset,
+    batch: x.shape[0],
+    w: w.data,
+    wOffset: w.offset,
+    outChannels: w.shape[0],
+    g,
+  };
+}
+
 /** Attributes of {@linkcode conv2dOp}: the geometry, and whether ReLU is fused after the bias. */
 export interface Conv2dAttrs extends ConvGeometry {
   /** Apply max(·, 0) to the result (conv + bias + ReLU in one op). */
@@ -94,18 +109,11 @@ export const conv2dOp: OpDef<Tensor[], Conv2dAttrs, null> = defineOp<Tensor[], C
   {
     name: "conv2d",
     forward([input, weight, bias], g) {
-      const x = dense(input);
-      const w = dense(weight);
+      const operands = convOperands(input, weight, g);
       const b = bias === undefined ? null : dense(bias);
-      const out = empty([x.shape[0], w.shape[0], g.outH, g.outW]);
+      const out = empty([operands.batch, operands.outChannels, g.outH, g.outW]);
       kernels.convForward({
-        x: x.data,
-        xOffset: x.offset,
-        batch: x.shape[0],
-        w: w.data,
-        wOffset: w.offset,
-        outChannels: w.shape[0],
-        g,
+        ...operands,
         bias: b === null ? null : b.data,
         biasOffset: b === null ? 0 : b.offset,
         relu: g.relu === true,
@@ -115,20 +123,12 @@ export const conv2dOp: OpDef<Tensor[], Conv2dAttrs, null> = defineOp<Tensor[], C
       return { out, saved: null };
     },
     backward(gradOut, _saved, [input, weight, bias], g, out) {
-      const x = dense(input);
-      const w = dense(weight);
       const gy = dense(gradOut);
-      const gx = input.requiresGrad ? empty(x.shape) : null;
-      const gw = weight.requiresGrad ? empty(w.shape) : null;
+      const gx = input.requiresGrad ? empty(input.shape) : null;
+      const gw = weight.requiresGrad ? empty(weight.shape) : null;
       const gb = bias !== undefined && bias.requiresGrad ? empty(bias.shape) : null;
       kernels.convBackward({
-        x: x.data,
-        xOffset: x.offset,
-        batch: x.shape[0],
-        w: w.data,
-        wOffset: w.offset,
-        outChannels: w.shape[0],
-        g,
+        ...convOperands(input, weight, g),
         gy: gy.data,
         gyOffset: gy.offset,
         y: g.relu === true ? out.data : null,

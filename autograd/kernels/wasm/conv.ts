@@ -25,7 +25,7 @@
 
 import type { ConvGeometry } from "../conv.ts";
 import type { ConvBackwardArgs, ConvForwardArgs } from "../types.ts";
-import { defaultEngine, KC_MAX, MC_BLOCK_PANELS, wasmGemm } from "./gemm.ts";
+import { defaultEngine, type Engine, KC_MAX, MC_BLOCK_PANELS, wasmGemm } from "./gemm.ts";
 import { NR } from "./kernels.ts";
 import { allocBytes, freeBytes, heapF32 } from "./memory.ts";
 import { copyOut, placeIn, placeOut, region } from "./scratch.ts";
@@ -280,23 +280,7 @@ function forwardChunk(a: ConvForwardArgs): void {
     chunk,
     ctr,
   ]);
-  const T = e.threadsFor(L.M * O * L.K);
-  const byRows = mp >= np || np < 2 * T;
-  e.job("compute", L.M * O * L.K, byRows ? mp : np, (chunk, ctr) => [
-    aPack,
-    bPack,
-    cBuf,
-    4 * O,
-    L.M,
-    O,
-    L.K,
-    kc,
-    MC_BLOCK_PANELS,
-    byRows ? 1 : 0,
-    byRows ? Math.min(chunk, MC_BLOCK_PANELS) : chunk,
-    ctr,
-    0,
-  ]);
+  computePacked(e, aPack, bPack, cBuf, L.M, O, L.K, kc, 0);
   const total = N * O * L.P;
   const outPtr = placeOut("out", a.out, a.outOffset, total);
   const biasPtr = a.bias === null ? 0 : placeIn("bias", a.bias, a.biasOffset, O);
@@ -319,6 +303,43 @@ function forwardChunk(a: ConvForwardArgs): void {
     ctr,
   ]);
   copyOut(outPtr, a.out, a.outOffset, total);
+}
+
+/**
+ * C [m, n] (row-major, contiguous) = A·B (+ C when `beta` is 1) from operands already packed by
+ * the convolution's packing jobs, split like the GEMM's packed path: by M panels when there are
+ * enough of them (each thread's A panels stay its own), else by N panels.
+ */
+function computePacked(
+  e: Engine,
+  aPack: number,
+  bPack: number,
+  c: number,
+  m: number,
+  n: number,
+  k: number,
+  kc: number,
+  beta: number,
+): void {
+  const mp = Math.ceil(m / e.config.mr);
+  const np = Math.ceil(n / NR);
+  const T = e.threadsFor(m * n * k);
+  const byRows = mp >= np || np < 2 * T;
+  e.job("compute", m * n * k, byRows ? mp : np, (chunk, ctr) => [
+    aPack,
+    bPack,
+    c,
+    4 * n,
+    m,
+    n,
+    k,
+    kc,
+    MC_BLOCK_PANELS,
+    byRows ? 1 : 0,
+    byRows ? Math.min(chunk, MC_BLOCK_PANELS) : chunk,
+    ctr,
+    beta,
+  ]);
 }
 
 /**
@@ -426,23 +447,7 @@ function backwardChunk(a: ConvBackwardArgs, first: boolean, last: boolean): void
         chunk,
         ctr,
       ]);
-      const T = e.threadsFor(L.M * O * L.K);
-      const byRows = mp >= np || np < 2 * T;
-      e.job("compute", L.M * O * L.K, byRows ? mp : np, (chunk, ctr) => [
-        aPack,
-        bPack,
-        dw,
-        4 * L.K,
-        O,
-        L.K,
-        L.M,
-        kc,
-        MC_BLOCK_PANELS,
-        byRows ? 1 : 0,
-        byRows ? Math.min(chunk, MC_BLOCK_PANELS) : chunk,
-        ctr,
-        first ? 0 : 1,
-      ]);
+      computePacked(e, aPack, bPack, dw, O, L.K, L.M, kc, first ? 0 : 1);
       // Back to [O, C, kh, kw], dropping the padded channels.
       const taps = g.kernelH * g.kernelW;
       if (last) {

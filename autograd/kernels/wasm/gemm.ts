@@ -273,23 +273,9 @@ export class Engine {
     }
   }
 
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    aOffset: number,
-    lda: number,
-    b: Float32Array,
-    bOffset: number,
-    ldb: number,
-    beta: number,
-    c: Float32Array,
-    cOffset: number,
-    ldc: number,
-  ): void {
+  /** C = op(A)·op(B) + beta·C: the {@link Gemm} contract (see the module comment). */
+  gemm(...args: Parameters<Gemm>): void {
+    const [transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc] = args;
     const shape = `${transA ? "Aᵀ" : "A"}·${transB ? "Bᵀ" : "B"} m=${m} n=${n} k=${k}`;
     for (const [name, v] of [["m", m], ["n", n], ["k", k]] as const) {
       if (!Number.isInteger(v) || v < 0) {
@@ -546,40 +532,7 @@ export function defaultEngine(): Engine {
 }
 
 /** The WebAssembly SIMD GEMM (see the module comment); same contract as the reference {@link Gemm}. */
-export const wasmGemm: Gemm = (
-  transA,
-  transB,
-  m,
-  n,
-  k,
-  a,
-  aOffset,
-  lda,
-  b,
-  bOffset,
-  ldb,
-  beta,
-  c,
-  cOffset,
-  ldc,
-): void =>
-  defaultEngine().gemm(
-    transA,
-    transB,
-    m,
-    n,
-    k,
-    a,
-    aOffset,
-    lda,
-    b,
-    bOffset,
-    ldb,
-    beta,
-    c,
-    cOffset,
-    ldc,
-  );
+export const wasmGemm: Gemm = (...args) => defaultEngine().gemm(...args);
 
 /** Sets how many threads (calling thread included) large GEMMs may use; 1 disables workers. */
 export function setThreads(n: number): void {
@@ -647,6 +600,5 @@ export function createWasmGemm(config: KernelConfig): Gemm {
     throw new Error("createWasmGemm: relaxed SIMD is unavailable");
   }
   const e = createEngine(config, false);
-  return (transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc) =>
-    e.gemm(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+  return (...args) => e.gemm(...args);
 }
