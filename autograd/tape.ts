@@ -40,10 +40,11 @@ export interface TapeEntry {
 
 /**
  * Gradient buffers a backward rule may accumulate into directly, one slot per input: `into[i]`,
- * when not null, is the `.grad` of input i, a leaf whose gradient already exists (contiguous, of
- * the leaf's shape). A rule that adds input i's gradient into it (a GEMM with beta = 1, say)
- * returns null for that input; returning a tensor instead is always correct. This saves a
- * temporary and a pass over it for every parameter on every step after the first.
+ * when not null, is the `.grad` of input i, which is a leaf (given a zeroed gradient first if it
+ * had none; a gradient the user replaced by a strided view is not offered). A rule that adds input
+ * i's gradient into it (a GEMM with beta = 1, say) returns null for that input; returning a tensor
+ * instead is always correct. This saves a temporary and a pass over it for every parameter on
+ * every step.
  */
 export type GradSinks = readonly (Tensor | null)[];
 
