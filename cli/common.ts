@@ -38,6 +38,16 @@ export interface FlagSpec {
   multiple?: boolean;
 }
 
+/** Flags that mean the same in every task that takes them, worded once. */
+export const SHARED_FLAGS: { readonly dataDir: FlagSpec; readonly help: FlagSpec } = {
+  dataDir: {
+    type: "string",
+    value: "DIR",
+    help: "folder with the four dataset files (IDX, raw or .gz)",
+  },
+  help: { type: "boolean", short: "h", help: "show this help" },
+};
+
 /** Parsed flags (strings, booleans, string lists) and positional arguments. */
 export interface ParsedArgs {
   /** Flag values by name (kebab-case, as typed). */

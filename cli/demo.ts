@@ -20,6 +20,7 @@ import {
   numberFlag,
   parseFlags,
   runTask,
+  SHARED_FLAGS,
 } from "./common.ts";
 import {
   classLabel,
@@ -45,7 +46,7 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "untimed forward passes first, so one-off JIT cost stays out of the times (default 3)",
   },
   "json": { type: "boolean", help: "print one JSON line per file and a summary line" },
-  "help": { type: "boolean", short: "h", help: "show this help" },
+  help: SHARED_FLAGS.help,
 };
 
 const USAGE = "Usage: deno task demo [options] [PATH…]";

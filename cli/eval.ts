@@ -17,6 +17,7 @@ import {
   numberFlag,
   parseFlags,
   runTask,
+  SHARED_FLAGS,
   UsageError,
 } from "./common.ts";
 import {
@@ -36,12 +37,12 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "NAME",
     help: "mnist or fashion-mnist (default: the one the checkpoint records)",
   },
-  "data-dir": { type: "string", value: "DIR", help: "folder holding the four dataset files" },
+  "data-dir": SHARED_FLAGS.dataDir,
   "split": { type: "string", value: "SPLIT", help: "test (default) or train" },
   "batch-size": { type: "string", value: "N", help: "images per forward pass (default 500)" },
   "limit": { type: "string", value: "N", help: "evaluate only the first N images" },
   "json": { type: "boolean", help: "print one JSON object instead of the report" },
-  "help": { type: "boolean", short: "h", help: "show this help" },
+  help: SHARED_FLAGS.help,
 };
 
 const USAGE = "Usage: deno task eval --ckpt PATH [options]";

@@ -18,6 +18,7 @@ import {
   numberFlag,
   parseFlags,
   runTask,
+  SHARED_FLAGS,
 } from "./common.ts";
 import { enterCallerDirectory, repoPath } from "./report.ts";
 
@@ -29,8 +30,8 @@ const FLAGS: Record<string, FlagSpec> = {
     value: "DIR",
     help: "output folder (default data/samples/, or data/samples/fashion/ for Fashion-MNIST)",
   },
-  "data-dir": { type: "string", value: "DIR", help: "folder holding the four dataset files" },
-  "help": { type: "boolean", short: "h", help: "show this help" },
+  "data-dir": SHARED_FLAGS.dataDir,
+  help: SHARED_FLAGS.help,
 };
 
 const USAGE = "Usage: deno task samples [options]";

@@ -16,6 +16,7 @@ import {
   numberFlag,
   parseFlags,
   runTask,
+  SHARED_FLAGS,
   UsageError,
 } from "./common.ts";
 import {
@@ -76,7 +77,7 @@ const flags: Record<string, FlagSpec> = {
   },
   "limit-train": { type: "string", value: "N", help: "train on the first N examples only" },
   "limit-test": { type: "string", value: "N", help: "evaluate on the first N test examples only" },
-  "data-dir": { type: "string", value: "DIR", help: "folder with the four IDX files (raw or .gz)" },
+  "data-dir": SHARED_FLAGS.dataDir,
   out: { type: "string", value: "DIR", help: "run folder (default runs/<config>-<time>)" },
   resume: { type: "string", value: "CKPT", help: "continue a run from its last.safetensors" },
   threads: {
@@ -84,7 +85,7 @@ const flags: Record<string, FlagSpec> = {
     value: "N",
     help: "compute threads (default: all cores; or TAPEGRAD_THREADS)",
   },
-  help: { type: "boolean", short: "h", help: "show this help" },
+  help: SHARED_FLAGS.help,
 };
 
 /** Flags that would change what a resumed run is, rather than how long or how it goes on. */
