@@ -24,6 +24,7 @@ import {
 } from "../autograd/kernels/wasm/gemm.ts";
 import { wasmFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { gemmReference } from "../autograd/kernels/gemm.ts";
+import { BATCH, type GemmShape, MLP_GEMM_SHAPES } from "./mlp_shapes.ts";
 
 /**
  * Cache-blocked TypeScript GEMM with the {@link Gemm} contract: K blocks of 256, 4×4 register
@@ -101,23 +102,9 @@ const tsBlockedGemm: Gemm = (
   }
 };
 
-interface Shape {
-  name: string;
-  transA: boolean;
-  transB: boolean;
-  m: number;
-  n: number;
-  k: number;
-}
-
-const B = 128;
-const shapes: Shape[] = [
-  { name: "mlp fc1 X·W1ᵀ 784→512", transA: false, transB: true, m: B, n: 512, k: 784 },
-  { name: "mlp fc2 X·W2ᵀ 512→1024", transA: false, transB: true, m: B, n: 1024, k: 512 },
-  { name: "mlp fc3 X·W3ᵀ 1024→10", transA: false, transB: true, m: B, n: 10, k: 1024 },
-  { name: "mlp fc1 dW=dYᵀ·X", transA: true, transB: false, m: 512, n: 784, k: B },
-  { name: "mlp fc2 dW=dYᵀ·X", transA: true, transB: false, m: 1024, n: 512, k: B },
-  { name: "mlp fc2 dX=dY·W", transA: false, transB: false, m: B, n: 512, k: 1024 },
+const B = BATCH;
+const shapes: GemmShape[] = [
+  ...MLP_GEMM_SHAPES.map((s) => ({ ...s, name: `mlp ${s.name}` })),
   { name: "conv1 im2col K=16 N=32", transA: false, transB: false, m: B * 169, n: 32, k: 16 },
   { name: "conv2 im2col K=288 N=64", transA: false, transB: false, m: B * 49, n: 64, k: 288 },
   { name: "conv3 im2col K=576 N=128", transA: false, transB: false, m: B * 16, n: 128, k: 576 },

@@ -20,6 +20,7 @@ import {
 import { wasmFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { Rng } from "../autograd/rng.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
+import { MLP_GEMM_SHAPES } from "./mlp_shapes.ts";
 
 const { values } = parseArgs({
   options: { rounds: { type: "string", default: "31" }, json: { type: "string" } },
@@ -29,25 +30,6 @@ if (!wasmAvailable) {
   console.error("bench/threads.ts: WebAssembly SIMD or shared memory is unavailable here");
   Deno.exit(1);
 }
-
-interface Shape {
-  name: string;
-  transA: boolean;
-  transB: boolean;
-  m: number;
-  n: number;
-  k: number;
-}
-
-const B = 128;
-const shapes: Shape[] = [
-  { name: "fc1 forward X·W1ᵀ", transA: false, transB: true, m: B, n: 512, k: 784 },
-  { name: "fc2 forward X·W2ᵀ", transA: false, transB: true, m: B, n: 1024, k: 512 },
-  { name: "fc3 forward X·W3ᵀ", transA: false, transB: true, m: B, n: 10, k: 1024 },
-  { name: "fc1 weight gradient dYᵀ·X", transA: true, transB: false, m: 512, n: 784, k: B },
-  { name: "fc2 weight gradient dYᵀ·X", transA: true, transB: false, m: 1024, n: 512, k: B },
-  { name: "fc2 input gradient dY·W", transA: false, transB: false, m: B, n: 512, k: 1024 },
-];
 
 const rng = new Rng(5);
 function operand(n: number): Float32Array {
@@ -75,7 +57,7 @@ interface Row {
   ratioMax: number;
 }
 const rows: Row[] = [];
-for (const s of shapes) {
+for (const s of MLP_GEMM_SHAPES) {
   const { transA, transB, m, n, k } = s;
   const a = operand(m * k);
   const b = operand(k * n);

@@ -137,37 +137,9 @@ export interface KernelExports {
     beta: number,
   ): void;
   /** C = A·Bᵀ (+ C) by dot-product tiles; units are rows of C when `byRows`, else columns. */
-  dot(
-    a: number,
-    lda: number,
-    b: number,
-    ldb: number,
-    c: number,
-    ldc: number,
-    k: number,
-    m: number,
-    n: number,
-    byRows: number,
-    chunk: number,
-    counter: number,
-    beta: number,
-  ): void;
+  dot: DotJob;
   /** Same contract as `dot`, with 1×gemvCols tiles for m = 1. */
-  dotRow(
-    a: number,
-    lda: number,
-    b: number,
-    ldb: number,
-    c: number,
-    ldc: number,
-    k: number,
-    m: number,
-    n: number,
-    byRows: number,
-    chunk: number,
-    counter: number,
-    beta: number,
-  ): void;
+  dotRow: DotJob;
   /** m = 1, B stored [k, n]: c = x·B (+ c); units are columns. */
   gemvN(
     x: number,
@@ -182,6 +154,23 @@ export interface KernelExports {
     beta: number,
   ): void;
 }
+
+/** The signature of the `dot` and `dotRow` exports. */
+export type DotJob = (
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  c: number,
+  ldc: number,
+  k: number,
+  m: number,
+  n: number,
+  byRows: number,
+  chunk: number,
+  counter: number,
+  beta: number,
+) => void;
 
 type F = FunctionBuilder;
 
