@@ -5,13 +5,16 @@
  * @module
  */
 
-import type { Tensor } from "./tensor.ts";
+import type { AnyTensor } from "./tensor.ts";
 
 const SUMMARY_THRESHOLD = 1000;
 const EDGE_ITEMS = 3;
 
-/** Formats `t` as `tensor([...])`, adding `requiresGrad=true` when set. */
-export function formatTensor(t: Tensor): string {
+/**
+ * Formats `t` as `tensor([...])`, adding `requiresGrad=true` when set; int32 and bool tensors print
+ * integers (`true`/`false` for bool) and their dtype, as PyTorch does.
+ */
+export function formatTensor(t: AnyTensor): string {
   const values = t.toFloat32Array();
   const summarise = values.length > SUMMARY_THRESHOLD;
   const finite = Array.from(values).filter((v) => Number.isFinite(v) && v !== 0).map(Math.abs);
@@ -19,6 +22,8 @@ export function formatTensor(t: Tensor): string {
   const minAbs = finite.length ? Math.min(...finite) : 0;
   const scientific = maxAbs >= 1e8 || (minAbs > 0 && minAbs < 1e-4);
   const text = (v: number) => {
+    if (t.dtype === "bool") return v ? "True" : "False";
+    if (t.dtype === "int32") return String(v);
     if (Number.isNaN(v)) return "nan";
     if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
     return scientific ? v.toExponential(4) : v.toFixed(4);
@@ -44,7 +49,9 @@ export function formatTensor(t: Tensor): string {
     return "[" + items.join(separator) + "]";
   };
   const body = render(0, 0, prefix.length);
-  const suffix = t.requiresGrad
+  const suffix = t.dtype !== "float32"
+    ? `, dtype=${t.dtype}`
+    : t.requiresGrad
     ? (t.gradFn ? `, gradFn=${t.gradFn.op}` : ", requiresGrad=true")
     : "";
   return `${prefix}${body}${suffix})`;

@@ -1,7 +1,8 @@
 /**
- * tapegrad's autograd core: the strided Float32 {@linkcode Tensor}, the tape that records ops and
- * replays them in reverse for `backward()`, the differentiable ops (functional forms and the op
- * table), the kernel table behind them, a seeded generator and {@linkcode gradcheck}.
+ * tapegrad's autograd core: the strided {@linkcode Tensor} (float32, int32 and bool), the tape
+ * that records ops and replays them in reverse for `backward()`, the differentiable ops
+ * (functional forms and the primitive table), higher-order gradients (`grad`, `valueAndGrad`,
+ * `gradients`), the kernel table behind them, a seeded generator and {@linkcode gradcheck}.
  *
  * ```ts
  * import { tensor } from "@tapegrad/tapegrad/autograd";
@@ -15,7 +16,9 @@
  * @module
  */
 
-export { type NestedArray, Tensor, type TensorLike } from "./tensor.ts";
+export { type AnyTensor, type NestedArray, Tensor, type TensorLike } from "./tensor.ts";
+export { type AnyStorage, type DType, DTYPES, type StorageOf } from "./dtype.ts";
+export { grad, type ScalarFunction, valueAndGrad } from "./functional.ts";
 export {
   arange,
   full,
@@ -31,6 +34,8 @@ export {
 export {
   backward,
   type BackwardOptions,
+  gradients,
+  type GradientsOptions,
   type GradSinks,
   isGradEnabled,
   noGrad,
@@ -44,7 +49,14 @@ export {
   type GradcheckOptions,
   type GradcheckResult,
 } from "./gradcheck.ts";
-export { broadcastShapes, contiguousStrides, formatShape, type Shape, sizeOf } from "./shape.ts";
+export {
+  broadcastShapes,
+  contiguousStrides,
+  formatShape,
+  type Shape,
+  type ShapeArgs,
+  sizeOf,
+} from "./shape.ts";
 export * from "./ops/mod.ts";
 export {
   type BinaryKind,

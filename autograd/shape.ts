@@ -8,6 +8,18 @@
 /** A tensor shape: one non-negative integer per dimension, outermost first. */
 export type Shape = readonly number[];
 
+/**
+ * The shape arguments of `reshape`, `view`, `permute`, `expand` and the factories: separate numbers
+ * (`x.reshape(2, 3)`) or one array (`x.reshape([2, 3])`), as PyTorch takes them.
+ */
+export type ShapeArgs = number[] | [Shape];
+
+/** The shape that {@linkcode ShapeArgs} describe. */
+export function shapeArgs(args: ShapeArgs): number[] {
+  if (args.length === 1 && Array.isArray(args[0])) return [...args[0]];
+  return args as number[];
+}
+
 /** Number of elements of a tensor with this shape (1 for a scalar `[]`). */
 export function sizeOf(shape: Shape): number {
   let size = 1;

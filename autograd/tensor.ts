@@ -1,27 +1,36 @@
 /**
- * The strided Float32 {@linkcode Tensor}: a Float32Array storage seen through a shape, strides and an
- * offset, so views (transpose, slice, expand, …) share storage instead of copying. Every method that
- * computes something is a thin call to the differentiable op of the same name in `ops/`.
+ * The strided {@linkcode Tensor}: typed-array storage seen through a shape, strides and an offset,
+ * so views (transpose, slice, expand, …) share storage instead of copying. Every method that
+ * computes something is a thin call to the op of the same name in `ops/`.
  *
  * @module
  */
 
+import { type AnyStorage, type DType, dtypeOf, type StorageOf } from "./dtype.ts";
 import { formatTensor } from "./format.ts";
 import { kernels } from "./kernels/mod.ts";
 import * as ops from "./ops/functions.ts";
-import { contiguousStrides, type Shape, sizeOf } from "./shape.ts";
+import { contiguousStrides, type Shape, type ShapeArgs, shapeArgs, sizeOf } from "./shape.ts";
 import { backward, type BackwardOptions, type TapeEntry } from "./tape.ts";
 
 /** A scalar or a tensor: arithmetic accepts either on both sides. */
 export type TensorLike = Tensor | number;
 
+/** A tensor of any dtype. */
+export type AnyTensor = Tensor<DType>;
+
 /** Nested arrays of numbers, as `tensor()` accepts and `toArray()` returns. */
 export type NestedArray = number | NestedArray[];
 
-/** An n-dimensional array of float32 values with reverse-mode automatic differentiation. */
-export class Tensor {
+/**
+ * An n-dimensional array with reverse-mode automatic differentiation. `D` is its dtype
+ * (`Tensor` alone means a float32 tensor; `Tensor<"int32">` holds indices, `Tensor<"bool">` masks).
+ */
+export class Tensor<D extends DType = "float32"> {
   /** The storage, possibly shared with other views. Element (i, j, …) is at offset + Σ index·stride. */
-  readonly data: Float32Array;
+  readonly data: StorageOf<D>;
+  /** The element type, which follows from the storage. */
+  readonly dtype: D;
   /** Size of each dimension, outermost first. */
   readonly shape: Shape;
   /** Storage step of each dimension (0 for an expanded/broadcast dimension). */
@@ -43,8 +52,9 @@ export class Tensor {
    * @param strides Element step per dimension; row-major when omitted.
    * @param offset Index of the first element in `data`.
    */
-  constructor(data: Float32Array, shape: Shape, strides?: readonly number[], offset = 0) {
+  constructor(data: StorageOf<D>, shape: Shape, strides?: readonly number[], offset = 0) {
     this.data = data;
+    this.dtype = dtypeOf(data as AnyStorage) as D;
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
@@ -88,7 +98,14 @@ export class Tensor {
 
   /** The elements in row-major order as a new Float32Array (a copy, safe to keep). */
   toFloat32Array(): Float32Array {
-    const out = new Float32Array(this.size);
+    return this.dtype === "float32"
+      ? (this.values() as Float32Array)
+      : Float32Array.from(this.values() as ArrayLike<number>);
+  }
+
+  /** The elements in row-major order, as a new typed array of this dtype (a copy, safe to keep). */
+  values(): StorageOf<D> {
+    const out = new (this.data.constructor as new (n: number) => StorageOf<D>)(this.size);
     kernels.copyStrided(
       this.shape,
       this.data,
@@ -101,9 +118,22 @@ export class Tensor {
     return out;
   }
 
-  /** The values as nested arrays (a plain number for a scalar). */
+  /**
+   * The elements in row-major order as a new typed array. Works on every device; on the CPU it
+   * resolves at once (the synchronous form is {@linkcode Tensor.values}).
+   */
+  read(): Promise<StorageOf<D>> {
+    return Promise.resolve(this.values());
+  }
+
+  /** The values as nested arrays, on every device (see {@linkcode Tensor.toArray}). */
+  array(): Promise<NestedArray> {
+    return Promise.resolve(this.toArray());
+  }
+
+  /** The values as nested arrays (a plain number for a scalar; booleans as 0 and 1). */
   toArray(): NestedArray {
-    const flat = this.toFloat32Array();
+    const flat = this.values();
     let position = 0;
     const build = (dim: number): NestedArray => {
       if (dim === this.shape.length) return flat[position++];
@@ -120,18 +150,26 @@ export class Tensor {
   }
 
   /** A contiguous tensor with the same values: this one when already contiguous, else a copy. */
-  contiguous(): Tensor {
+  contiguous(): Tensor<D> {
     return ops.contiguous(this);
   }
 
   /** A copy with its own storage that stays connected to the graph. */
-  clone(): Tensor {
+  clone(): Tensor<D> {
     return ops.clone(this);
   }
 
   /** The same storage cut off from the graph: gradients do not flow through the result. */
-  detach(): Tensor {
-    return new Tensor(this.data, this.shape, this.strides, this.offset);
+  detach(): Tensor<D> {
+    return new Tensor<D>(this.data, this.shape, this.strides, this.offset);
+  }
+
+  /**
+   * The values converted to `dtype` (this tensor when it already has it). float32 → int32 rounds
+   * toward zero; anything → bool is `value !== 0`. A conversion is not differentiable.
+   */
+  to<E extends DType>(dtype: E): Tensor<E> {
+    return ops.cast(this, dtype);
   }
 
   /**
@@ -141,63 +179,63 @@ export class Tensor {
    * @param options `retainGraph` keeps the graph for another backward pass.
    */
   backward(gradient?: Tensor, options?: BackwardOptions): void {
-    backward(this, gradient, options);
+    backward(this as Tensor, gradient, options);
   }
 
   // Views — no copy.
 
   /** A view with a new shape (one dimension may be -1); copies only when the strides do not allow a view. */
-  reshape(...shape: number[]): Tensor {
-    return ops.reshape(this, shape);
+  reshape(...shape: ShapeArgs): Tensor<D> {
+    return ops.reshape(this, shapeArgs(shape));
   }
 
   /** Like {@linkcode Tensor.reshape}, but throws instead of copying when no view is possible. */
-  view(...shape: number[]): Tensor {
-    return ops.view(this, shape);
+  view(...shape: ShapeArgs): Tensor<D> {
+    return ops.view(this, shapeArgs(shape));
   }
 
   /** Swaps two dimensions (default: the last two). */
-  transpose(dim0 = -2, dim1 = -1): Tensor {
+  transpose(dim0 = -2, dim1 = -1): Tensor<D> {
     return ops.transpose(this, dim0, dim1);
   }
 
   /** Reorders the dimensions: `x.permute(0, 2, 3, 1)`. */
-  permute(...dims: number[]): Tensor {
-    return ops.permute(this, dims);
+  permute(...dims: ShapeArgs): Tensor<D> {
+    return ops.permute(this, shapeArgs(dims));
   }
 
   /** Elements start..end−1 (step `step`) along `dim`; negative indices count from the end. */
-  slice(dim: number, start?: number, end?: number, step = 1): Tensor {
+  slice(dim: number, start?: number, end?: number, step = 1): Tensor<D> {
     return ops.slice(this, dim, start, end, step);
   }
 
   /** `length` elements from `start` along `dim`. */
-  narrow(dim: number, start: number, length: number): Tensor {
+  narrow(dim: number, start: number, length: number): Tensor<D> {
     return ops.narrow(this, dim, start, length);
   }
 
   /** Broadcasts size-1 dimensions (and new leading ones) to `shape` with stride 0; -1 keeps a size. */
-  expand(...shape: number[]): Tensor {
-    return ops.expand(this, shape);
+  expand(...shape: ShapeArgs): Tensor<D> {
+    return ops.expand(this, shapeArgs(shape));
   }
 
   /** Same as {@linkcode Tensor.expand} with the shape as an array. */
-  broadcastTo(shape: Shape): Tensor {
+  broadcastTo(shape: Shape): Tensor<D> {
     return ops.expand(this, shape);
   }
 
   /** Removes one size-1 dimension, or all of them when `dim` is omitted. */
-  squeeze(dim?: number): Tensor {
+  squeeze(dim?: number): Tensor<D> {
     return ops.squeeze(this, dim);
   }
 
   /** Inserts a size-1 dimension at `dim`. */
-  unsqueeze(dim: number): Tensor {
+  unsqueeze(dim: number): Tensor<D> {
     return ops.unsqueeze(this, dim);
   }
 
   /** Merges dimensions startDim..endDim into one. */
-  flatten(startDim = 0, endDim = -1): Tensor {
+  flatten(startDim = 0, endDim = -1): Tensor<D> {
     return ops.flatten(this, startDim, endDim);
   }
 
@@ -205,108 +243,150 @@ export class Tensor {
 
   /** this + other, broadcasting. */
   add(other: TensorLike): Tensor {
-    return ops.add(this, other);
+    return ops.add(this as Tensor, other);
   }
 
   /** this − other, broadcasting. */
   sub(other: TensorLike): Tensor {
-    return ops.sub(this, other);
+    return ops.sub(this as Tensor, other);
   }
 
   /** this · other elementwise, broadcasting. */
   mul(other: TensorLike): Tensor {
-    return ops.mul(this, other);
+    return ops.mul(this as Tensor, other);
   }
 
   /** this / other elementwise, broadcasting. */
   div(other: TensorLike): Tensor {
-    return ops.div(this, other);
+    return ops.div(this as Tensor, other);
   }
 
   /** −this. */
   neg(): Tensor {
-    return ops.neg(this);
+    return ops.neg(this as Tensor);
   }
 
   /** this^exponent elementwise, for a scalar exponent. */
   pow(exponent: number): Tensor {
-    return ops.pow(this, exponent);
+    return ops.pow(this as Tensor, exponent);
   }
 
   /** e^this elementwise. */
   exp(): Tensor {
-    return ops.exp(this);
+    return ops.exp(this as Tensor);
   }
 
   /** Natural logarithm elementwise. */
   log(): Tensor {
-    return ops.log(this);
+    return ops.log(this as Tensor);
   }
 
   /** Square root elementwise. */
   sqrt(): Tensor {
-    return ops.sqrt(this);
+    return ops.sqrt(this as Tensor);
   }
 
   /** Absolute value elementwise. */
   abs(): Tensor {
-    return ops.abs(this);
+    return ops.abs(this as Tensor);
   }
 
-  /** max(this, 0) elementwise. */
+  /** max(this as Tensor, 0) elementwise. */
   relu(): Tensor {
-    return ops.relu(this);
+    return ops.relu(this as Tensor);
   }
 
   /** this for positive values, slope·this otherwise. */
   leakyRelu(slope = 0.01): Tensor {
-    return ops.leakyRelu(this, slope);
+    return ops.leakyRelu(this as Tensor, slope);
   }
 
   /** 1 / (1 + e^−this) elementwise. */
   sigmoid(): Tensor {
-    return ops.sigmoid(this);
+    return ops.sigmoid(this as Tensor);
   }
 
   /** Hyperbolic tangent elementwise. */
   tanh(): Tensor {
-    return ops.tanh(this);
+    return ops.tanh(this as Tensor);
   }
 
   /** Matrix product (2-D, or batched 3-D). */
   matmul(other: Tensor): Tensor {
-    return ops.matmul(this, other);
+    return ops.matmul(this as Tensor, other);
+  }
+
+  // Comparisons: bool results, no gradient.
+
+  /** this == other elementwise (bool). */
+  eq(other: AnyTensor | number): Tensor<"bool"> {
+    return ops.eq(this as Tensor, other);
+  }
+
+  /** this != other elementwise (bool). */
+  ne(other: AnyTensor | number): Tensor<"bool"> {
+    return ops.ne(this as Tensor, other);
+  }
+
+  /** this < other elementwise (bool). */
+  lt(other: AnyTensor | number): Tensor<"bool"> {
+    return ops.lt(this as Tensor, other);
+  }
+
+  /** this <= other elementwise (bool). */
+  le(other: AnyTensor | number): Tensor<"bool"> {
+    return ops.le(this as Tensor, other);
+  }
+
+  /** this > other elementwise (bool). */
+  gt(other: AnyTensor | number): Tensor<"bool"> {
+    return ops.gt(this as Tensor, other);
+  }
+
+  /** this >= other elementwise (bool). */
+  ge(other: AnyTensor | number): Tensor<"bool"> {
+    return ops.ge(this as Tensor, other);
+  }
+
+  /** `value` where `mask` is true, this elsewhere (broadcasting). */
+  maskedFill(mask: Tensor<"bool">, value: number): Tensor {
+    return ops.maskedFill(this as Tensor, mask, value);
   }
 
   // Reductions.
 
   /** Sum over `dims` (all when omitted). */
   sum(dims?: number | readonly number[], keepDim = false): Tensor {
-    return ops.sum(this, dims, keepDim);
+    return ops.sum(this as Tensor, dims, keepDim);
   }
 
   /** Mean over `dims` (all when omitted). */
   mean(dims?: number | readonly number[], keepDim = false): Tensor {
-    return ops.mean(this, dims, keepDim);
+    return ops.mean(this as Tensor, dims, keepDim);
   }
 
   /** Maximum over `dims` (all when omitted); ties share the gradient equally. */
   max(dims?: number | readonly number[], keepDim = false): Tensor {
-    return ops.max(this, dims, keepDim);
+    return ops.max(this as Tensor, dims, keepDim);
   }
 
-  /** Index of the maximum along `dim` (not differentiable); values are float32 integers. */
-  argmax(dim = -1, keepDim = false): Tensor {
-    return ops.argmax(this, dim, keepDim);
+  /** Index of the (first) maximum along `dim`, as int32; not differentiable. */
+  argmax(dim = -1, keepDim = false): Tensor<"int32"> {
+    return ops.argmax(this as Tensor, dim, keepDim);
+  }
+
+  /** Index of the (first) minimum along `dim`, as int32; not differentiable. */
+  argmin(dim = -1, keepDim = false): Tensor<"int32"> {
+    return ops.argmin(this as Tensor, dim, keepDim);
   }
 
   /** Softmax along `dim` (default last), computed stably. */
   softmax(dim = -1): Tensor {
-    return ops.softmax(this, dim);
+    return ops.softmax(this as Tensor, dim);
   }
 
   /** Log-softmax along `dim` (default last), computed stably. */
   logSoftmax(dim = -1): Tensor {
-    return ops.logSoftmax(this, dim);
+    return ops.logSoftmax(this as Tensor, dim);
   }
 }

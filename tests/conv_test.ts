@@ -5,14 +5,14 @@ import { arange, conv2d, maxPool2d, ones, randn, Rng, tensor } from "../mod.ts";
 import * as ref from "./helpers/reference.ts";
 
 Deno.test("conv2d by hand: a 2×2 difference kernel over 1..9", () => {
-  const x = arange(1, 10).reshape(1, 1, 3, 3);
+  const x = arange(1, 10).to("float32").reshape(1, 1, 3, 3);
   const w = tensor([[[[1, 0], [0, -1]]]]);
   // Every output is x[i][j] − x[i+1][j+1] = −4.
   assert.deepEqual(conv2d(x, w).toArray(), [[[[-4, -4], [-4, -4]]]]);
 });
 
 Deno.test("conv2d by hand: stride 2, padding 1, 3×3 box filter over 1..16, and its gradients", () => {
-  const x = arange(1, 17).reshape(1, 1, 4, 4);
+  const x = arange(1, 17).to("float32").reshape(1, 1, 4, 4);
   x.requiresGrad = true;
   const w = ones([1, 1, 3, 3], { requiresGrad: true });
   const y = conv2d(x, w, undefined, { stride: 2, padding: 1 });

@@ -60,7 +60,7 @@ function assertView(base: Tensor, view: Tensor, expected: (idx: number[]) => num
 }
 
 Deno.test("views never copy: reshape, view, transpose, permute, slice, narrow, expand, squeeze, unsqueeze, flatten", () => {
-  const base = arange(24).reshape(2, 3, 4);
+  const base = arange(24).to("float32").reshape(2, 3, 4);
   const v = (i: number, j: number, k: number) => 12 * i + 4 * j + k;
   assertView(base, base.reshape(6, 4), ([r, k]) => 4 * r + k);
   assertView(base, base.view(4, -1), ([r, c]) => 6 * r + c);
@@ -87,7 +87,7 @@ Deno.test("views never copy: reshape, view, transpose, permute, slice, narrow, e
 });
 
 Deno.test("reshape copies only when no view exists; view refuses instead", () => {
-  const t = arange(6).reshape(2, 3).transpose();
+  const t = arange(6).to("float32").reshape(2, 3).transpose();
   assert.throws(
     () => t.view(6),
     /view: a tensor of shape \[3, 2\] with strides \[1, 3\] cannot be viewed as \[6\]/,
@@ -103,7 +103,7 @@ Deno.test("reshape copies only when no view exists; view refuses instead", () =>
 });
 
 Deno.test("contiguous, clone, detach", () => {
-  const t = arange(6).reshape(2, 3);
+  const t = arange(6).to("float32").reshape(2, 3);
   assert.equal(t.contiguous(), t, "already contiguous: the same tensor");
   const tt = t.transpose();
   assert.equal(tt.isContiguous(), false);
@@ -124,7 +124,10 @@ Deno.test("contiguous, clone, detach", () => {
 Deno.test("item, toArray, toFloat32Array of views and scalars", () => {
   assert.equal(arange(5).slice(0, 3, 4).item(), 3);
   assert.throws(() => arange(2).item(), /item: the tensor has shape \[2\], not a single element/);
-  assert.deepEqual(arange(6).reshape(2, 3).transpose().toArray(), [[0, 3], [1, 4], [2, 5]]);
+  assert.deepEqual(arange(6).to("float32").reshape(2, 3).transpose().toArray(), [[0, 3], [1, 4], [
+    2,
+    5,
+  ]]);
   assert.equal(tensor(2).toArray(), 2);
   const copy = arange(3).toFloat32Array();
   copy[0] = 5;
@@ -148,7 +151,7 @@ Deno.test("toString looks like PyTorch's", () => {
   );
   assert.equal(tensor([1e-6, 2]).toString(), "tensor([1.0000e-6, 2.0000e+0])");
   assert.equal(tensor([NaN, Infinity]).toString(), "tensor([nan, inf])");
-  const big = arange(2000).toString();
+  const big = arange(2000).to("float32").toString();
   assert.equal(
     big,
     "tensor([   0.0000,    1.0000,    2.0000, ..., 1997.0000, 1998.0000, 1999.0000])",

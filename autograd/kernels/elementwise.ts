@@ -17,7 +17,9 @@ import type {
   ScaleKernel,
   UnaryBackwardKernel,
   UnaryKernel,
+  WhereKernel,
 } from "./types.ts";
+import type { AnyStorage } from "../dtype.ts";
 
 /** The unary maps with a kernel. `pow` and `leakyRelu` take a scalar parameter. */
 export type UnaryKind =
@@ -32,8 +34,23 @@ export type UnaryKind =
   | "tanh"
   | "pow";
 
-/** The binary operations with a kernel; `eq` gives 1 where the operands are equal, else 0. */
-export type BinaryKind = "add" | "sub" | "mul" | "div" | "eq";
+/**
+ * The binary operations with a kernel. The comparisons (`eq` … `ge`) give 1 where they hold, else
+ * 0; `maximum` / `minimum` propagate NaN as PyTorch does.
+ */
+export type BinaryKind =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "maximum"
+  | "minimum"
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge";
 
 /** out[i] = f(x[i]) for i < n; `param` is the exponent of pow or the slope of leakyRelu. */
 export const unary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
@@ -193,18 +210,35 @@ export const binary: BinaryKernel = (kind, shape, a, ao, aStrides, b, bo, bStrid
   }
 };
 
+/** The scalar function of each binary kind (NaN-propagating maximum and minimum). */
+const BINARY: { readonly [K in BinaryKind]: (a: number, b: number) => number } = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  maximum: (a, b) => (a > b || a !== a ? a : b),
+  minimum: (a, b) => (a < b || a !== a ? a : b),
+  eq: (a, b) => +(a === b),
+  ne: (a, b) => +(a !== b),
+  lt: (a, b) => +(a < b),
+  le: (a, b) => +(a <= b),
+  gt: (a, b) => +(a > b),
+  ge: (a, b) => +(a >= b),
+};
+
 function binaryRow(
   kind: BinaryKind,
   n: number,
-  a: Float32Array,
+  a: AnyStorage,
   ai: number,
   as: number,
-  b: Float32Array,
+  b: AnyStorage,
   bi: number,
   bs: number,
-  out: Float32Array,
+  out: AnyStorage,
   oi: number,
 ): void {
+  // The four arithmetic kinds on unit strides are the hot cases: loops of their own, no calls.
   if (as === 1 && bs === 1) {
     switch (kind) {
       case "add":
@@ -218,9 +252,6 @@ function binaryRow(
         return;
       case "div":
         for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] / b[bi + i];
-        return;
-      case "eq":
-        for (let i = 0; i < n; i++) out[oi + i] = a[ai + i] === b[bi + i] ? 1 : 0;
         return;
     }
   }
@@ -237,11 +268,61 @@ function binaryRow(
     case "div":
       for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] / b[bi + i * bs];
       return;
-    case "eq":
-      for (let i = 0; i < n; i++) out[oi + i] = a[ai + i * as] === b[bi + i * bs] ? 1 : 0;
-      return;
   }
+  const f = BINARY[kind];
+  for (let i = 0; i < n; i++) out[oi + i] = f(a[ai + i * as], b[bi + i * bs]);
 }
+
+/** out = cond ? a : b over strided operands broadcast to `shape`; `out` contiguous from `oo`. */
+export const where: WhereKernel = (
+  shape,
+  c,
+  co,
+  cStrides,
+  a,
+  ao,
+  aStrides,
+  b,
+  bo,
+  bStrides,
+  out,
+  oo,
+) => {
+  const outStrides = new Array<number>(shape.length);
+  let step = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    outStrides[d] = step;
+    step *= shape[d];
+  }
+  if (step === 0) return;
+  const { shape: dims, strides } = coalesce(shape, [cStrides, aStrides, bStrides, outStrides]);
+  const [cs, as, bs] = strides;
+  const nd = dims.length;
+  const inner = dims[nd - 1];
+  const [csi, asi, bsi] = [cs[nd - 1], as[nd - 1], bs[nd - 1]];
+  const rows = step / inner;
+  const index = new Array<number>(nd).fill(0);
+  let cRow = co;
+  let aRow = ao;
+  let bRow = bo;
+  for (let r = 0; r < rows; r++) {
+    const o = oo + r * inner;
+    for (let i = 0; i < inner; i++) {
+      out[o + i] = c[cRow + i * csi] ? a[aRow + i * asi] : b[bRow + i * bsi];
+    }
+    for (let d = nd - 2; d >= 0; d--) {
+      index[d]++;
+      cRow += cs[d];
+      aRow += as[d];
+      bRow += bs[d];
+      if (index[d] < dims[d]) break;
+      cRow -= cs[d] * dims[d];
+      aRow -= as[d] * dims[d];
+      bRow -= bs[d] * dims[d];
+      index[d] = 0;
+    }
+  }
+};
 
 /**
  * Copies a strided view of `shape` from `src` into a strided view in `dst` (either may be contiguous:
@@ -270,7 +351,7 @@ export const copyStrided: CopyStridedKernel = (
   let sRow = so;
   let dRow = dOffset;
   for (let r = 0; r < rows; r++) {
-    if (si === 1 && di === 1) dst.set(src.subarray(sRow, sRow + inner), dRow);
+    if (si === 1 && di === 1) dst.set(src.subarray(sRow, sRow + inner) as ArrayLike<number>, dRow);
     else for (let i = 0; i < inner; i++) dst[dRow + i * di] = src[sRow + i * si];
     for (let d = nd - 2; d >= 0; d--) {
       index[d]++;

@@ -23,6 +23,7 @@ import {
   scale,
   unary,
   unaryBackward,
+  where,
 } from "./elementwise.ts";
 import { type Gemm, gemmReference } from "./gemm.ts";
 import { linearBackwardReference, linearForwardReference } from "./linear.ts";
@@ -61,6 +62,7 @@ export type * from "./types.ts";
 import type {
   AdamStepKernel,
   AddIntoKernel,
+  ArgReduceKernel,
   AxisReduceKernel,
   BinaryKernel,
   Col2imKernel,
@@ -81,6 +83,7 @@ import type {
   SoftmaxKernel,
   UnaryBackwardKernel,
   UnaryKernel,
+  WhereKernel,
   ZeroKernel,
 } from "./types.ts";
 
@@ -120,6 +123,8 @@ export interface Kernels {
   unaryBackward: UnaryBackwardKernel;
   /** Broadcast binary arithmetic over strided operands. */
   binary: BinaryKernel;
+  /** Elementwise selection cond ? a : b over strided operands. */
+  where: WhereKernel;
   /** Strided copy between views (contiguous() and gradient scatter). */
   copyStrided: CopyStridedKernel;
   /** Gradient accumulation dst += src. */
@@ -135,7 +140,7 @@ export interface Kernels {
   /** Max over the middle axis of [outer, n, inner]. */
   maxAxis: AxisReduceKernel;
   /** Index of the maximum over the middle axis of [outer, n, inner]. */
-  argmaxAxis: AxisReduceKernel;
+  argmaxAxis: ArgReduceKernel;
   /** Softmax or log-softmax over the middle axis. */
   softmaxAxis: SoftmaxKernel;
   /** Gradient of softmax or log-softmax. */
@@ -167,6 +172,7 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   unary,
   unaryBackward,
   binary,
+  where,
   copyStrided,
   addInto,
   zero: (x: Float32Array, offset: number, n: number) => {

@@ -8,6 +8,7 @@
  */
 
 import type {
+  ArgReduceKernel,
   AxisReduceKernel,
   CrossEntropyBackwardKernel,
   CrossEntropyForwardKernel,
@@ -54,7 +55,7 @@ export const maxAxis: AxisReduceKernel = (x, xo, outer, n, inner, out, oo) => {
 };
 
 /** out[o, i] = the first k where x[o, k, i] is largest, over contiguous [outer, n, inner] data. */
-export const argmaxAxis: AxisReduceKernel = (x, xo, outer, n, inner, out, oo) => {
+export const argmaxAxis: ArgReduceKernel = (x, xo, outer, n, inner, out, oo) => {
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = xo + o * n * inner + i;
@@ -129,7 +130,8 @@ export const softmaxAxisBackward: SoftmaxBackwardKernel = (gy, y, outer, n, inne
 /**
  * Softmax cross-entropy of logits [rows, classes] against integer labels, with optional label
  * smoothing ε (target = (1 − ε)·onehot + ε/classes). Writes the softmax probabilities to `probs`
- * (kept for the backward pass) and returns the SUM of the per-row losses.
+ * (kept for the backward pass) and returns the SUM of the per-row losses. A row whose label is
+ * negative is ignored: it adds nothing to the loss and gets a zero gradient.
  */
 export const crossEntropyForward: CrossEntropyForwardKernel = (
   logits,
@@ -141,6 +143,8 @@ export const crossEntropyForward: CrossEntropyForwardKernel = (
 ) => {
   let total = 0;
   for (let r = 0; r < rows; r++) {
+    const label = labels[r];
+    if (label < 0) continue;
     const base = r * classes;
     let max = -Infinity;
     for (let c = 0; c < classes; c++) if (logits[base + c] > max) max = logits[base + c];
@@ -154,7 +158,6 @@ export const crossEntropyForward: CrossEntropyForwardKernel = (
       meanLogit += logits[base + c];
     }
     meanLogit /= classes;
-    const label = labels[r];
     // −Σ q·log p with log p = logit − logZ.
     total += (1 - smoothing) * (logZ - logits[base + label]) + smoothing * (logZ - meanLogit);
   }
@@ -174,6 +177,10 @@ export const crossEntropyBackward: CrossEntropyBackwardKernel = (
   const uniform = smoothing / classes;
   for (let r = 0; r < rows; r++) {
     const base = r * classes;
+    if (labels[r] < 0) {
+      gx.fill(0, base, base + classes);
+      continue;
+    }
     for (let c = 0; c < classes; c++) gx[base + c] = scale * (probs[base + c] - uniform);
     gx[base + labels[r]] -= scale * (1 - smoothing);
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { AnyStorage } from "../dtype.ts";
 import type { BinaryKind, UnaryKind } from "./elementwise.ts";
 import type { ConvGeometry } from "./conv.ts";
 
@@ -87,13 +88,32 @@ export type UnaryBackwardKernel = (
 export type BinaryKernel = (
   kind: BinaryKind,
   shape: readonly number[],
-  a: Float32Array,
+  a: AnyStorage,
   ao: number,
   aStrides: readonly number[],
-  b: Float32Array,
+  b: AnyStorage,
   bo: number,
   bStrides: readonly number[],
-  out: Float32Array,
+  out: AnyStorage,
+  oo: number,
+) => void;
+
+/**
+ * out = cond ? a : b elementwise, over strided views already broadcast to `shape` (stride 0 on
+ * broadcast dimensions); `out` is contiguous from `oo`.
+ */
+export type WhereKernel = (
+  shape: readonly number[],
+  cond: Uint8Array,
+  co: number,
+  condStrides: readonly number[],
+  a: AnyStorage,
+  ao: number,
+  aStrides: readonly number[],
+  b: AnyStorage,
+  bo: number,
+  bStrides: readonly number[],
+  out: AnyStorage,
   oo: number,
 ) => void;
 
@@ -101,12 +121,12 @@ export type BinaryKernel = (
  * Copies a strided view of `shape` from `src` into a strided view in `dst` (either may be contiguous:
  * pass row-major strides). `contiguous()` is the case of contiguous destination strides.
  */
-export type CopyStridedKernel = (
+export type CopyStridedKernel = <T extends AnyStorage>(
   shape: readonly number[],
-  src: Float32Array,
+  src: T,
   so: number,
   srcStrides: readonly number[],
-  dst: Float32Array,
+  dst: T,
   dOffset: number,
   dstStrides: readonly number[],
 ) => void;
@@ -155,6 +175,20 @@ export type AxisReduceKernel = (
   n: number,
   inner: number,
   out: Float32Array,
+  oo: number,
+) => void;
+
+/**
+ * out[o, i] = the first k where x[o, k, i] is largest (a NaN counts as largest), over contiguous
+ * [outer, n, inner] data.
+ */
+export type ArgReduceKernel = (
+  x: Float32Array,
+  xo: number,
+  outer: number,
+  n: number,
+  inner: number,
+  out: Int32Array,
   oo: number,
 ) => void;
 

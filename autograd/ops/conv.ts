@@ -108,6 +108,7 @@ export interface Conv2dAttrs extends ConvGeometry {
 export const conv2dOp: OpDef<Tensor[], Conv2dAttrs, null> = defineOp<Tensor[], Conv2dAttrs, null>(
   {
     name: "conv2d",
+    onceDifferentiable: true,
     forward([input, weight, bias], g) {
       const operands = convOperands(input, weight, g);
       const b = bias === undefined ? null : dense(bias);
@@ -154,6 +155,7 @@ export const maxPool2dOp: OpDef<[Tensor], ConvGeometry, Int32Array> = defineOp<
   Int32Array
 >({
   name: "maxPool2d",
+  onceDifferentiable: true,
   forward([input], g) {
     const x = dense(input);
     const [batch, channels] = x.shape;

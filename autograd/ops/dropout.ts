@@ -8,7 +8,7 @@
 import { kernels } from "../kernels/mod.ts";
 import { defaultRng, type Rng } from "../rng.ts";
 import type { Tensor } from "../tensor.ts";
-import { elementwise } from "./arith.ts";
+import { elementwiseInto, mul } from "./arith.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { empty } from "./util.ts";
 
@@ -29,10 +29,10 @@ export const dropoutOp: OpDef<[Tensor], DropoutAttrs, Tensor> = defineOp<
     const bits = new Uint32Array(mask.size);
     rng.fillUint32(bits);
     kernels.dropoutMask(bits, p, mask.data, mask.size);
-    return { out: elementwise("mul", x, mask, "dropout"), saved: mask };
+    return { out: elementwiseInto("mul", x, mask, empty(x.shape)), saved: mask };
   },
   backward(g, mask) {
-    return [elementwise("mul", g, mask, "dropout")];
+    return [mul(g, mask)];
   },
 });
 

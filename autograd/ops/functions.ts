@@ -6,12 +6,14 @@
  */
 
 export { abs, exp, leakyRelu, log, neg, pow, relu, sigmoid, sqrt, tanh } from "./unary.ts";
-export { add, div, mul, sub } from "./arith.ts";
-export { argmax, max, mean, sum } from "./reduce.ts";
+export { add, div, maximum, minimum, mul, sub } from "./arith.ts";
+export { cast, eq, ge, gt, le, lt, maskedFill, ne, where } from "./compare.ts";
+export { argmax, argmin, max, mean, sum } from "./reduce.ts";
 export { linear, type LinearOpOptions, matmul } from "./matmul.ts";
 export {
   type ClassificationLossOptions,
   crossEntropy,
+  type Labels,
   logSoftmax,
   nllLoss,
   type Reduction,
@@ -28,6 +30,7 @@ export {
   permute,
   reshape,
   slice,
+  sliceScatter,
   squeeze,
   transpose,
   unsqueeze,

@@ -6,10 +6,13 @@
  * @module
  */
 
+import { expectDType } from "../dtype.ts";
 import { kernels, type LinearOperands } from "../kernels/mod.ts";
 import { formatShape } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
+import { add } from "./arith.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
+import { relu as reluOf } from "./unary.ts";
 import { sum } from "./reduce.ts";
 import { dense, empty } from "./util.ts";
 import { reshape, transpose } from "./view.ts";
@@ -82,6 +85,7 @@ function gemmInto(
 
 /** The product of two 2-D or 3-D tensors, computed without recording. */
 function product(a: Tensor, b: Tensor): Tensor {
+  expectDType("matmul", [a, b], ["float32"]);
   const [m, k] = a.shape.slice(-2);
   const [k2, n] = b.shape.slice(-2);
   if (a.ndim < 2 || b.ndim < 2 || a.ndim > 3 || b.ndim > 3 || k !== k2) {
@@ -121,8 +125,8 @@ export const matmulOp: OpDef<[Tensor, Tensor], null, null> = defineOp<[Tensor, T
     },
     backward(g, _saved, [a, b]) {
       return [
-        a.requiresGrad ? unbatch(product(g, transpose(b, -1, -2)), a) : null,
-        b.requiresGrad ? unbatch(product(transpose(a, -1, -2), g), b) : null,
+        a.requiresGrad ? unbatch(matmul(g, transpose(b, -1, -2)), a) : null,
+        b.requiresGrad ? unbatch(matmul(transpose(a, -1, -2), g), b) : null,
       ];
     },
   },
@@ -200,6 +204,11 @@ export const linearOp: OpDef<Tensor[], LinearAttrs, null> = defineOp<Tensor[], L
     const grads = [gx, into[1] ? null : gw];
     if (bias !== undefined) grads.push(into[2] ? null : gb);
     return grads;
+  },
+  composite([input, weight, bias], { relu }) {
+    const product = matmul(input, transpose(weight, 0, 1));
+    const y = bias === undefined ? product : add(product, bias);
+    return relu ? reluOf(y) : y;
   },
 });
 

@@ -1,12 +1,16 @@
 /**
- * The op table: every differentiable primitive, each one object with its forward pass and its
- * backward rule side by side. Tests enumerate this table, so an op added here without a gradient
- * check fails the suite.
+ * The primitive table: every differentiable primitive, each one object with its forward pass and
+ * its backward rule side by side. The table's type is mapped over {@linkcode Primitive}, so a
+ * primitive named there without an entry (or an entry without a backward rule) does not compile,
+ * and the tests enumerate the table, so an entry without a gradient check fails the suite.
+ * Everything else (`gelu`, `layerNorm`, `maskedFill`, …) is a composite of these and gets its
+ * backward for free.
  *
  * @module
  */
 
-import { addOp, divOp, mulOp, subOp } from "./arith.ts";
+import { addOp, divOp, maximumOp, minimumOp, mulOp, subOp } from "./arith.ts";
+import { whereOp } from "./compare.ts";
 import { conv2dOp, maxPool2dOp } from "./conv.ts";
 import { dropoutOp } from "./dropout.ts";
 import { linearOp, matmulOp } from "./matmul.ts";
@@ -25,19 +29,69 @@ import {
   sqrtOp,
   tanhOp,
 } from "./unary.ts";
-import { contiguousOp, expandOp, permuteOp, restrideOp, sliceOp, transposeOp } from "./view.ts";
-import type { Tensor } from "../tensor.ts";
+import {
+  contiguousOp,
+  expandOp,
+  permuteOp,
+  restrideOp,
+  sliceOp,
+  sliceScatterOp,
+  transposeOp,
+} from "./view.ts";
+import type { AnyTensor } from "../tensor.ts";
 
 /** Any op of the table, whatever its inputs, attributes and saved state. */
 // deno-lint-ignore no-explicit-any
-export type AnyOp = OpDef<readonly Tensor[], any, any>;
+export type AnyOp = OpDef<readonly AnyTensor[], any, any>;
 
-/** Every differentiable op by name. */
-export const opTable: Readonly<Record<string, AnyOp>> = Object.freeze({
+/** The names of the differentiable primitives: the closed set every backend implements. */
+export type Primitive =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "maximum"
+  | "minimum"
+  | "where"
+  | "neg"
+  | "pow"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "abs"
+  | "relu"
+  | "leakyRelu"
+  | "sigmoid"
+  | "tanh"
+  | "matmul"
+  | "linear"
+  | "sum"
+  | "mean"
+  | "max"
+  | "softmax"
+  | "logSoftmax"
+  | "crossEntropy"
+  | "nllLoss"
+  | "conv2d"
+  | "maxPool2d"
+  | "dropout"
+  | "reshape"
+  | "transpose"
+  | "permute"
+  | "slice"
+  | "sliceScatter"
+  | "expand"
+  | "contiguous";
+
+/** Every primitive by name: forward and backward side by side. */
+export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
   add: addOp,
   sub: subOp,
   mul: mulOp,
   div: divOp,
+  maximum: maximumOp,
+  minimum: minimumOp,
+  where: whereOp,
   neg: negOp,
   pow: powOp,
   exp: expOp,
@@ -64,6 +118,7 @@ export const opTable: Readonly<Record<string, AnyOp>> = Object.freeze({
   transpose: transposeOp,
   permute: permuteOp,
   slice: sliceOp,
+  sliceScatter: sliceScatterOp,
   expand: expandOp,
   contiguous: contiguousOp,
 });

@@ -3,21 +3,29 @@
  * rule side by side. The type requires both, so an op without a gradient does not compile.
  * {@linkcode applyOp} runs the forward pass and, in grad mode, records the backward rule on the tape.
  *
+ * Backward rules are written in differentiable ops (`mul`, `where`, `sum`, …), so they can be
+ * recorded themselves and gradients of gradients work (`backward({ createGraph: true })`,
+ * `grad(grad(f))`). A fused op whose rule calls kernels directly gives its `composite` definition
+ * instead: the same function written in differentiable ops, which the tape differentiates when a
+ * graph of the gradient is asked for, and which the tests compare the fused path with.
+ *
  * Custom ops are declared the same way (like `torch.autograd.Function`) with {@linkcode defineOp}.
  *
  * @module
  */
 
 import { type GradSinks, record, setGradEnabled, shouldRecord } from "../tape.ts";
-import type { Tensor } from "../tensor.ts";
+import type { AnyTensor, Tensor } from "../tensor.ts";
 
 /** One gradient per tensor input: a tensor of the input's shape, or null where none flows. */
-export type InputGrads<I extends readonly Tensor[]> = { -readonly [K in keyof I]: Tensor | null };
+export type InputGrads<I extends readonly AnyTensor[]> = {
+  -readonly [K in keyof I]: Tensor | null;
+};
 
 /** What a forward pass returns: the output and whatever its backward rule needs. */
-export interface ForwardResult<S> {
+export interface ForwardResult<S, O extends AnyTensor = Tensor> {
   /** The op's result. */
-  out: Tensor;
+  out: O;
   /** Values kept for the backward pass (only needed when `recording` was true). */
   saved: S;
 }
@@ -25,22 +33,24 @@ export interface ForwardResult<S> {
 /**
  * A differentiable op.
  *
- * @typeParam I Tuple of tensor inputs (gradients flow to these).
+ * @typeParam I Tuple of tensor inputs (gradients flow to the float32 ones).
  * @typeParam A Non-tensor attributes (dims, strides, labels, …).
  * @typeParam S What the forward pass saves for the backward pass.
  */
-export interface OpDef<I extends readonly Tensor[], A, S> {
+export interface OpDef<I extends readonly AnyTensor[], A, S> {
   /** Name shown in errors and on the tape. */
   readonly name: string;
   /**
    * Computes the output. `recording` says whether the backward rule will run, so the forward pass
    * can skip saving large intermediates (im2col columns, masks) during inference.
    */
-  forward(inputs: I, attrs: A, recording: boolean): ForwardResult<S>;
+  forward(inputs: I, attrs: A, recording: boolean): ForwardResult<S, AnyTensor>;
   /**
-   * Maps the gradient of the output to the gradient of each input. Runs with recording off; may use
-   * tensor ops or kernels. Must return tensors of the inputs' shapes, except where it chose to add
-   * an input's gradient into `into[i]` (see {@linkcode GradSinks}) and returns null instead.
+   * Maps the gradient of the output to the gradient of each input. Runs with recording off for a
+   * first-order `backward()`, and with recording on under `createGraph`, so it must be written in
+   * differentiable ops unless the op gives a `composite`. Must return tensors of the inputs'
+   * shapes, except where it chose to add an input's gradient into `into[i]` (see
+   * {@linkcode GradSinks}) and returns null instead.
    */
   backward(
     gradOutput: Tensor,
@@ -50,36 +60,50 @@ export interface OpDef<I extends readonly Tensor[], A, S> {
     out: Tensor,
     into: GradSinks,
   ): InputGrads<I>;
+  /**
+   * For a fused op whose `backward` calls kernels: the op written in differentiable ops. The tape
+   * differentiates it when a graph of the gradient is needed; tests check the fused op against it.
+   */
+  composite?(inputs: I, attrs: A): Tensor;
+  /**
+   * Set on an op whose backward calls kernels and that has no composite: a graph of its gradient
+   * cannot be built, and `createGraph` says so by the op's name instead of returning a wrong answer.
+   */
+  readonly onceDifferentiable?: true;
 }
 
 /** Declares an op; an identity function that gives the object its checked type. */
-export function defineOp<I extends readonly Tensor[], A, S>(def: OpDef<I, A, S>): OpDef<I, A, S> {
+export function defineOp<I extends readonly AnyTensor[], A, S>(
+  def: OpDef<I, A, S>,
+): OpDef<I, A, S> {
   return def;
 }
 
 /** Runs `op` forward on `inputs` and records its backward rule when gradients are needed. */
-export function applyOp<I extends readonly Tensor[], A, S>(
+export function applyOp<I extends readonly AnyTensor[], A, S, O extends AnyTensor = Tensor>(
   op: OpDef<I, A, S>,
   inputs: I,
   attrs: A,
-): Tensor {
+): O {
   const recording = shouldRecord(inputs);
   // Ops used inside a forward pass (views, sums) are implementation details: never record them.
   const previous = setGradEnabled(false);
-  let result: ForwardResult<S>;
+  let result: ForwardResult<S, AnyTensor>;
   try {
     result = op.forward(inputs, attrs, recording);
   } finally {
     setGradEnabled(previous);
   }
   const { out, saved } = result;
-  if (recording) {
+  if (recording && out.dtype === "float32") {
+    const output = out as Tensor;
     record(
-      op.name,
+      op,
       inputs,
-      out,
-      (gradOutput, into) => op.backward(gradOutput, saved, inputs, attrs, out, into),
+      output,
+      (gradOutput, into) => op.backward(gradOutput, saved, inputs, attrs, output, into),
+      attrs,
     );
   }
-  return out;
+  return out as O;
 }

@@ -9,7 +9,9 @@
 
 import { kernels } from "../kernels/mod.ts";
 import { normalizeDim, normalizeDims, type Shape, sizeOf } from "../shape.ts";
-import { Tensor } from "../tensor.ts";
+import { type AnyTensor, Tensor } from "../tensor.ts";
+import { div, mul } from "./arith.ts";
+import { cast, eq, expectFloat } from "./compare.ts";
 import { applyOp, defineOp } from "./op.ts";
 import { dense, empty } from "./util.ts";
 import { expand, reshape } from "./view.ts";
@@ -93,10 +95,7 @@ export const meanOp = defineOp<[Tensor], ReduceAttrs, null>({
   },
   backward(g, _saved, [x], { dims }) {
     const count = sizeOf(dims.map((d) => x.shape[d]));
-    const scaled = empty(g.shape);
-    const gd = dense(g);
-    kernels.scale(gd.data, gd.offset, 1 / count, scaled.data, 0, g.size);
-    return [spread(scaled, x.shape, dims)];
+    return [spread(mul(g, 1 / count), x.shape, dims)];
   },
 });
 
@@ -111,65 +110,27 @@ export const maxOp = defineOp<[Tensor], ReduceAttrs, Tensor>({
     return { out: keepDim ? kept : reshape(kept, reducedShape(x.shape, dims, false)), saved: kept };
   },
   backward(g, kept, [x], { dims }) {
-    const winners = empty(x.shape);
-    const expanded = expand(kept, x.shape);
-    kernels.binary(
-      "eq",
-      x.shape,
-      x.data,
-      x.offset,
-      x.strides,
-      expanded.data,
-      expanded.offset,
-      expanded.strides,
-      winners.data,
-      0,
-    );
-    const counts = reduceDims(winners, dims, kernels.sumAxis);
-    const share = empty(counts.shape);
-    const gk = dense(reshape(g, counts.shape));
-    kernels.binary(
-      "div",
-      counts.shape,
-      gk.data,
-      gk.offset,
-      gk.strides,
-      counts.data,
-      0,
-      counts.strides,
-      share.data,
-      0,
-    );
-    const gx = empty(x.shape);
-    const spreadShare = expand(share, x.shape);
-    kernels.binary(
-      "mul",
-      x.shape,
-      winners.data,
-      0,
-      winners.strides,
-      spreadShare.data,
-      spreadShare.offset,
-      spreadShare.strides,
-      gx.data,
-      0,
-    );
-    return [gx];
+    const winners = cast(eq(x, expand(kept, x.shape)), "float32");
+    const counts = sum(winners, dims, true);
+    return [mul(winners, spread(div(reshape(g, counts.shape), counts), x.shape, dims))];
   },
 });
 
-/** Sum of `x` over `dims` (all when omitted). */
-export function sum(x: Tensor, dims?: number | readonly number[], keepDim = false): Tensor {
-  return applyOp(sumOp, [x], { dims: normalizeDims(dims, x.ndim, "sum"), keepDim });
+/** Sum of `x` over `dims` (all when omitted); int32 and bool tensors are summed as float32. */
+export function sum(x: AnyTensor, dims?: number | readonly number[], keepDim = false): Tensor {
+  return applyOp(sumOp, [cast(x, "float32")], {
+    dims: normalizeDims(dims, x.ndim, "sum"),
+    keepDim,
+  });
 }
 
-/** Mean of `x` over `dims` (all when omitted). */
-export function mean(x: Tensor, dims?: number | readonly number[], keepDim = false): Tensor {
+/** Mean of `x` over `dims` (all when omitted); int32 and bool tensors are averaged as float32. */
+export function mean(x: AnyTensor, dims?: number | readonly number[], keepDim = false): Tensor {
   const list = normalizeDims(dims, x.ndim, "mean");
   if (sizeOf(list.map((d) => x.shape[d])) === 0) {
     throw new RangeError(`mean: the reduced dimensions of ${x.shape} are empty`);
   }
-  return applyOp(meanOp, [x], { dims: list, keepDim });
+  return applyOp(meanOp, [cast(x, "float32")], { dims: list, keepDim });
 }
 
 /** Maximum of `x` over `dims` (all when omitted). */
@@ -178,17 +139,33 @@ export function max(x: Tensor, dims?: number | readonly number[], keepDim = fals
   if (sizeOf(list.map((d) => x.shape[d])) === 0) {
     throw new RangeError(`max: the reduced dimensions of ${x.shape} are empty`);
   }
+  expectFloat("max", x);
   return applyOp(maxOp, [x], { dims: list, keepDim });
 }
 
-/** Index of the first maximum along `dim`, as float32 integers; not differentiable. */
-export function argmax(x: Tensor, dim = -1, keepDim = false): Tensor {
+/** Index of the first maximum along `dim` (a NaN counts as the maximum), as int32; not differentiable. */
+export function argmax(x: Tensor, dim = -1, keepDim = false): Tensor<"int32"> {
+  expectFloat("argmax", x);
   const d = normalizeDim(dim, x.ndim, "argmax");
-  const out = reduceDims(x, [d], kernels.argmaxAxis);
-  return keepDim ? out : new Tensor(out.data, reducedShape(x.shape, [d], false));
+  const outer = sizeOf(x.shape.slice(0, d));
+  const inner = sizeOf(x.shape.slice(d + 1));
+  const source = dense(x);
+  const out = empty(reducedShape(x.shape, [d], keepDim), "int32");
+  kernels.argmaxAxis(source.data, source.offset, outer, x.shape[d], inner, out.data, 0);
+  return out;
 }
 
-/** Sums a gradient over the dimensions that were broadcast, back to `shape`. */
+/** Index of the first minimum along `dim`, as int32; not differentiable. */
+export function argmin(x: Tensor, dim = -1, keepDim = false): Tensor<"int32"> {
+  expectFloat("argmin", x);
+  // The first minimum of x is the first maximum of −x.
+  const source = dense(x);
+  const negated = empty(x.shape);
+  kernels.scale(source.data, source.offset, -1, negated.data, 0, x.size);
+  return argmax(negated, dim, keepDim);
+}
+
+/** Sums a gradient over the dimensions that were broadcast, back to `shape` (differentiable). */
 export function reduceTo(g: Tensor, shape: Shape): Tensor {
   if (g.ndim === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
   const lead = g.ndim - shape.length;
@@ -196,5 +173,5 @@ export function reduceTo(g: Tensor, shape: Shape): Tensor {
   for (let d = 0; d < g.ndim; d++) {
     if (d < lead || (shape[d - lead] === 1 && g.shape[d] !== 1)) dims.push(d);
   }
-  return reshape(reduceDims(g, dims, kernels.sumAxis), shape);
+  return reshape(sum(g, dims, true), shape);
 }

@@ -5,24 +5,44 @@
  * @module
  */
 
+import { expectDType } from "../dtype.ts";
 import { kernels } from "../kernels/mod.ts";
 import { formatShape, normalizeDim, sizeOf } from "../shape.ts";
+import { isGradEnabled } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
+import { mul, sub } from "./arith.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
+import { sum } from "./reduce.ts";
+import { exp } from "./unary.ts";
 import { dense, empty } from "./util.ts";
 
 /** How per-sample losses are combined. */
 export type Reduction = "mean" | "sum";
 
 interface AxisAttrs {
+  dim: number;
   outer: number;
   n: number;
   inner: number;
 }
 
 function axisAttrs(x: Tensor, dim: number, op: string): AxisAttrs {
+  expectDType(op, [x], ["float32"]);
   const d = normalizeDim(dim, x.ndim, op);
-  return { outer: sizeOf(x.shape.slice(0, d)), n: x.shape[d], inner: sizeOf(x.shape.slice(d + 1)) };
+  return {
+    dim: d,
+    outer: sizeOf(x.shape.slice(0, d)),
+    n: x.shape[d],
+    inner: sizeOf(x.shape.slice(d + 1)),
+  };
+}
+
+/**
+ * The gradients of softmax and log-softmax from the output y, in differentiable ops (used under
+ * `createGraph`; the `softmaxAxisBackward` kernel computes the same in one pass otherwise).
+ */
+function softmaxDerivative(g: Tensor, y: Tensor, dim: number, log: boolean): Tensor {
+  return log ? sub(g, mul(exp(y), sum(g, dim, true))) : mul(y, sub(g, sum(mul(g, y), dim, true)));
 }
 
 function softmaxLike(log: boolean): OpDef<[Tensor], AxisAttrs, null> {
@@ -34,7 +54,8 @@ function softmaxLike(log: boolean): OpDef<[Tensor], AxisAttrs, null> {
       kernels.softmaxAxis(input.data.subarray(input.offset), outer, n, inner, out.data, log);
       return { out, saved: null };
     },
-    backward(g, _saved, _inputs, { outer, n, inner }, out) {
+    backward(g, _saved, _inputs, { dim, outer, n, inner }, out) {
+      if (isGradEnabled()) return [softmaxDerivative(g, out, dim, log)];
       const gd = dense(g);
       const gx = empty(g.shape);
       kernels.softmaxAxisBackward(
@@ -67,123 +88,190 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
 }
 
 interface LossAttrs {
+  /** One label per row; a negative label marks an ignored row. */
   labels: Int32Array;
   smoothing: number;
   reduction: Reduction;
+  /** The number of rows that are not ignored (what "mean" divides by). */
+  counted: number;
 }
 
-/** Checks [rows, classes] scores against integer labels; `op` names the caller. */
-function checkLabels(scores: Tensor, labels: Int32Array, op: string): void {
+/** Integer class labels: an int32 tensor or an Int32Array. */
+export type Labels = Tensor<"int32"> | Int32Array;
+
+/**
+ * Checks [rows, classes] scores against integer labels and returns them as the kernels take them
+ * (rows labelled `ignoreIndex` become −1); `op` names the caller.
+ */
+function kernelLabels(scores: Tensor, labels: Labels, ignoreIndex: number, op: string): Int32Array {
+  expectDType(op, [scores], ["float32"]);
   if (scores.ndim !== 2) {
     throw new RangeError(
       `${op}: expected scores of shape [N, C], got ${formatShape(scores.shape)}`,
     );
   }
+  let values: Int32Array;
+  if (labels instanceof Int32Array) values = labels;
+  else {
+    expectDType(`${op} labels`, [labels], ["int32"]);
+    if (labels.ndim !== 1) {
+      throw new RangeError(`${op}: expected labels of shape [N], got ${formatShape(labels.shape)}`);
+    }
+    values = labels.values();
+  }
   const [rows, classes] = scores.shape;
-  if (labels.length !== rows) {
+  if (values.length !== rows) {
     throw new RangeError(
-      `${op}: ${labels.length} labels for scores of shape ${formatShape(scores.shape)}`,
+      `${op}: ${values.length} labels for scores of shape ${formatShape(scores.shape)}`,
     );
   }
+  let out = values;
   for (let i = 0; i < rows; i++) {
-    const label = labels[i];
-    if (label < 0 || label >= classes) {
+    const label = values[i];
+    if (label === ignoreIndex) {
+      if (out === values) out = Int32Array.from(values);
+      out[i] = -1;
+    } else if (label < 0 || label >= classes) {
       throw new RangeError(`${op}: label ${label} at position ${i} is outside 0..${classes - 1}`);
     }
   }
+  return out;
 }
 
-/** Softmax cross-entropy fused with log-softmax: saves the probabilities, gradient (p − q)/N. */
+/** 1 / (the rows counted) for "mean", 1 for "sum". */
+function lossScale({ reduction, counted }: LossAttrs): number {
+  return reduction === "mean" ? 1 / Math.max(counted, 1) : 1;
+}
+
+/** The target distribution q of each counted row, (1 − ε)·onehot + ε/C, times the loss scale. */
+function targets(shape: readonly number[], attrs: LossAttrs): Tensor {
+  const [rows, classes] = shape;
+  const q = empty(shape);
+  const scale = lossScale(attrs);
+  for (let r = 0; r < rows; r++) {
+    const label = attrs.labels[r];
+    if (label < 0) continue;
+    q.data.fill((scale * attrs.smoothing) / classes, r * classes, (r + 1) * classes);
+    q.data[r * classes + label] += scale * (1 - attrs.smoothing);
+  }
+  return q;
+}
+
+/**
+ * Softmax cross-entropy fused with log-softmax: saves the probabilities, gradient (p − q)/N. Its
+ * composite, −Σ q·logSoftmax(x), is what second derivatives differentiate.
+ */
 export const crossEntropyOp: OpDef<[Tensor], LossAttrs, Float32Array> = defineOp<
   [Tensor],
   LossAttrs,
   Float32Array
 >({
   name: "crossEntropy",
-  forward([logits], { labels, smoothing, reduction }) {
+  forward([logits], attrs) {
     const [rows, classes] = logits.shape;
     const x = dense(logits);
     const probs = new Float32Array(rows * classes);
     const total = kernels.crossEntropyForward(
       x.data.subarray(x.offset),
-      labels,
+      attrs.labels,
       rows,
       classes,
-      smoothing,
+      attrs.smoothing,
       probs,
     );
-    const value = reduction === "mean" ? total / Math.max(rows, 1) : total;
-    return { out: new Tensor(new Float32Array([value]), []), saved: probs };
+    return { out: new Tensor(new Float32Array([total * lossScale(attrs)]), []), saved: probs };
   },
-  backward(g, probs, [logits], { labels, smoothing, reduction }) {
+  backward(g, probs, [logits], attrs) {
     const [rows, classes] = logits.shape;
     const gx = empty(logits.shape);
-    const scale = g.item() / (reduction === "mean" ? Math.max(rows, 1) : 1);
-    kernels.crossEntropyBackward(probs, labels, rows, classes, smoothing, scale, gx.data);
+    const scale = g.item() * lossScale(attrs);
+    kernels.crossEntropyBackward(
+      probs,
+      attrs.labels,
+      rows,
+      classes,
+      attrs.smoothing,
+      scale,
+      gx.data,
+    );
     return [gx];
+  },
+  composite([logits], attrs) {
+    return sum(mul(logSoftmax(logits, 1), targets(logits.shape, attrs))).neg();
   },
 });
 
-/** Negative log-likelihood of log-probabilities [N, C]: −Σ logp[i, y_i] (mean or sum). */
+/**
+ * Negative log-likelihood of log-probabilities [N, C]: −Σ logp[i, y_i] (mean or sum). Its gradient
+ * is −q·g, linear in the output gradient and so differentiable again as it is.
+ */
 export const nllLossOp: OpDef<[Tensor], LossAttrs, null> = defineOp<[Tensor], LossAttrs, null>({
   name: "nllLoss",
-  forward([logp], { labels, reduction }) {
+  forward([logp], attrs) {
     const rows = logp.shape[0];
     let total = 0;
     for (let r = 0; r < rows; r++) {
-      total -= logp.data[logp.offset + r * logp.strides[0] + labels[r] * logp.strides[1]];
+      const label = attrs.labels[r];
+      if (label >= 0) {
+        total -= logp.data[logp.offset + r * logp.strides[0] + label * logp.strides[1]];
+      }
     }
-    const value = reduction === "mean" ? total / Math.max(rows, 1) : total;
-    return { out: new Tensor(new Float32Array([value]), []), saved: null };
+    return { out: new Tensor(new Float32Array([total * lossScale(attrs)]), []), saved: null };
   },
-  backward(g, _saved, [logp], { labels, reduction }) {
-    const [rows, classes] = logp.shape;
-    const gx = empty(logp.shape);
-    const scale = g.item() / (reduction === "mean" ? Math.max(rows, 1) : 1);
-    for (let r = 0; r < rows; r++) gx.data[r * classes + labels[r]] = -scale;
-    return [gx];
+  backward(g, _saved, [logp], attrs) {
+    return [mul(g, targets(logp.shape, attrs)).neg()];
   },
 });
 
 /** Options of the classification losses. */
 export interface ClassificationLossOptions {
-  /** "mean" (default) over the batch, or "sum". */
+  /** "mean" (default) over the rows that are not ignored, or "sum". */
   reduction?: Reduction;
   /** Label smoothing ε in [0, 1): the target becomes (1 − ε)·onehot + ε/C (crossEntropy only). */
   labelSmoothing?: number;
+  /** Rows with this label add nothing to the loss or its gradient (default −100, as PyTorch). */
+  ignoreIndex?: number;
+}
+
+function lossAttrs(
+  scores: Tensor,
+  labels: Labels,
+  options: ClassificationLossOptions,
+  smoothing: number,
+  op: string,
+): LossAttrs {
+  const values = kernelLabels(scores, labels, options.ignoreIndex ?? -100, op);
+  let counted = 0;
+  for (const label of values) if (label >= 0) counted++;
+  return { labels: values, smoothing, reduction: options.reduction ?? "mean", counted };
 }
 
 /**
- * Cross-entropy between logits [N, C] and integer class labels, fused with log-softmax: stable for
- * any logits, one pass forward, exact gradient (softmax − target)/N.
+ * Cross-entropy between logits [N, C] and integer class labels (an int32 tensor or an
+ * Int32Array), fused with log-softmax: stable for any logits, one pass forward, exact gradient
+ * (softmax − target)/N.
  */
 export function crossEntropy(
   logits: Tensor,
-  labels: Int32Array,
+  labels: Labels,
   options: ClassificationLossOptions = {},
 ): Tensor {
-  checkLabels(logits, labels, "crossEntropy");
   const smoothing = options.labelSmoothing ?? 0;
   if (!(smoothing >= 0 && smoothing < 1)) {
     throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1), got ${smoothing}`);
   }
-  return applyOp(crossEntropyOp, [logits], {
-    labels,
-    smoothing,
-    reduction: options.reduction ?? "mean",
-  });
+  return applyOp(
+    crossEntropyOp,
+    [logits],
+    lossAttrs(logits, labels, options, smoothing, "crossEntropy"),
+  );
 }
 
 /** Negative log-likelihood of log-probabilities [N, C] (e.g. from logSoftmax) at the labels. */
 export function nllLoss(
   logProbs: Tensor,
-  labels: Int32Array,
+  labels: Labels,
   options: ClassificationLossOptions = {},
 ): Tensor {
-  checkLabels(logProbs, labels, "nllLoss");
-  return applyOp(nllLossOp, [logProbs], {
-    labels,
-    smoothing: 0,
-    reduction: options.reduction ?? "mean",
-  });
+  return applyOp(nllLossOp, [logProbs], lossAttrs(logProbs, labels, options, 0, "nllLoss"));
 }

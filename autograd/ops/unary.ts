@@ -1,14 +1,41 @@
 /**
  * Elementwise unary ops: neg, pow (scalar exponent), exp, log, sqrt, abs, relu, leakyRelu, sigmoid,
- * tanh. Each forward and backward is one kernel call over contiguous data.
+ * tanh. Each forward is one kernel call over contiguous data. Each derivative is written twice on
+ * purpose and tested to agree: the `unaryBackward` kernel (one fused pass, used by a first-order
+ * backward) and {@linkcode derivative} in differentiable ops (used under `createGraph`, so second
+ * derivatives work).
  *
  * @module
  */
 
+import { expectDType } from "../dtype.ts";
 import { kernels, type UnaryKind } from "../kernels/mod.ts";
+import { isGradEnabled } from "../tape.ts";
 import type { Tensor } from "../tensor.ts";
+import { add, mul, sub } from "./arith.ts";
+import { div } from "./arith.ts";
+import { gt, lt, where } from "./compare.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { dense, empty } from "./util.ts";
+
+/**
+ * g · f′(x) for each unary kind, in differentiable ops, from the input `x`, the output `y` and the
+ * parameter `p` (the exponent of pow, the slope of leakyRelu).
+ */
+export const derivative: {
+  readonly [K in UnaryKind]: (g: Tensor, x: Tensor, y: Tensor, p: number) => Tensor;
+} = {
+  neg: (g) => neg(g),
+  exp: (g, _x, y) => mul(g, y),
+  log: (g, x) => div(g, x),
+  sqrt: (g, _x, y) => div(mul(g, 0.5), y),
+  abs: (g, x) => where(gt(x, 0), g, where(lt(x, 0), neg(g), 0)),
+  relu: (g, x) => where(gt(x, 0), g, 0),
+  leakyRelu: (g, x, _y, p) => where(gt(x, 0), g, mul(g, p)),
+  sigmoid: (g, _x, y) => mul(g, mul(y, sub(1, y))),
+  tanh: (g, _x, y) => mul(g, sub(1, mul(y, y))),
+  pow: (g, x, _y, p) => (p === 2 ? mul(g, add(x, x)) : mul(g, mul(pow(x, p - 1), p))),
+};
 
 /** Attributes of a unary op: the exponent of pow, the negative slope of leakyRelu, else 0. */
 export interface UnaryAttrs {
@@ -20,12 +47,14 @@ function unaryOp(kind: UnaryKind): OpDef<[Tensor], UnaryAttrs, Tensor> {
   return defineOp<[Tensor], UnaryAttrs, Tensor>({
     name: kind,
     forward([x], { param }) {
+      expectDType(kind, [x], ["float32"]);
       const input = dense(x);
       const out = empty(x.shape);
       kernels.unary(kind, input.data, input.offset, out.data, 0, x.size, param);
       return { out, saved: input };
     },
-    backward(g, input, _inputs, { param }, out) {
+    backward(g, input, [x], { param }, out) {
+      if (isGradEnabled()) return [derivative[kind](g, x, out, param)];
       const gd = dense(g);
       const gx = empty(g.shape);
       // Kernels index from 0: hand them offset-free views.

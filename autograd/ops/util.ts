@@ -5,26 +5,48 @@
  * @module
  */
 
+import { type DType, storageFor, type StorageOf } from "../dtype.ts";
 import { kernels } from "../kernels/mod.ts";
 import { type Shape, sizeOf } from "../shape.ts";
-import { Tensor, type TensorLike } from "../tensor.ts";
+import { type AnyTensor, Tensor, type TensorLike } from "../tensor.ts";
 
-/** A new contiguous tensor of `shape` with zeroed storage from the active kernels' allocator. */
-export function empty(shape: Shape): Tensor {
-  return new Tensor(kernels.alloc(sizeOf(shape)), shape);
+/**
+ * A new contiguous tensor of `shape` with zeroed storage: float32 from the active kernels'
+ * allocator, other dtypes on the JS heap.
+ */
+export function empty(shape: Shape): Tensor;
+/** A new contiguous zeroed tensor of `shape` and `dtype`. */
+export function empty<D extends DType>(shape: Shape, dtype: D): Tensor<D>;
+export function empty(shape: Shape, dtype: DType = "float32"): AnyTensor {
+  const n = sizeOf(shape);
+  return new Tensor(dtype === "float32" ? kernels.alloc(n) : storageFor(dtype, n), shape);
 }
 
 /** `t` itself when contiguous, else a contiguous copy; never recorded (for use inside ops). */
-export function dense(t: Tensor): Tensor {
+export function dense<D extends DType>(t: Tensor<D>): Tensor<D> {
   if (t.isContiguous()) return t;
-  const out = empty(t.shape);
+  const out = empty(t.shape, t.dtype);
   kernels.copyStrided(t.shape, t.data, t.offset, t.strides, out.data, 0, out.strides);
   return out;
 }
 
-/** Promotes a number to a scalar tensor; tensors pass through. */
+/** The contiguous elements of `t` as a typed array starting at index 0 (a view when possible). */
+export function flatData<D extends DType>(t: Tensor<D>): StorageOf<D> {
+  const d = dense(t);
+  return d.data.subarray(d.offset, d.offset + d.size) as StorageOf<D>;
+}
+
+/** Promotes a number to a scalar float32 tensor; tensors pass through. */
 export function toTensor(x: TensorLike): Tensor {
   return typeof x === "number" ? new Tensor(new Float32Array([x]), []) : x;
+}
+
+/** Promotes a number to a scalar tensor of `like`'s dtype; tensors pass through. */
+export function scalarLike(x: AnyTensor | number, like: AnyTensor): AnyTensor {
+  if (typeof x !== "number") return x;
+  const data = storageFor(like.dtype, 1);
+  data[0] = x;
+  return new Tensor(data, []);
 }
 
 /** s · t as a new contiguous tensor, straight through the kernel (no recording). */

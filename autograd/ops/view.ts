@@ -6,9 +6,10 @@
  * @module
  */
 
+import type { DType } from "../dtype.ts";
 import { kernels } from "../kernels/mod.ts";
 import { checkShape, formatShape, normalizeDim, type Shape, sizeOf } from "../shape.ts";
-import { Tensor } from "../tensor.ts";
+import { type AnyTensor, Tensor } from "../tensor.ts";
 import { applyOp, defineOp } from "./op.ts";
 import { reduceTo } from "./reduce.ts";
 import { empty } from "./util.ts";
@@ -86,10 +87,10 @@ export function resolveShape(op: string, from: Shape, requested: readonly number
 }
 
 /** A view with the same elements in the same order under a new shape (reshape, squeeze, flatten …). */
-export const restrideOp = defineOp<[Tensor], { shape: number[]; strides: number[] }, null>({
+export const restrideOp = defineOp<[AnyTensor], { shape: number[]; strides: number[] }, null>({
   name: "reshape",
   forward([x], { shape, strides }) {
-    return { out: new Tensor(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, [x]) {
     return [reshape(g, x.shape)];
@@ -97,14 +98,14 @@ export const restrideOp = defineOp<[Tensor], { shape: number[]; strides: number[
 });
 
 /** Swaps two dimensions. */
-export const transposeOp = defineOp<[Tensor], { dim0: number; dim1: number }, null>({
+export const transposeOp = defineOp<[AnyTensor], { dim0: number; dim1: number }, null>({
   name: "transpose",
   forward([x], { dim0, dim1 }) {
     const shape = [...x.shape];
     const strides = [...x.strides];
     [shape[dim0], shape[dim1]] = [shape[dim1], shape[dim0]];
     [strides[dim0], strides[dim1]] = [strides[dim1], strides[dim0]];
-    return { out: new Tensor(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, _inputs, { dim0, dim1 }) {
     return [transpose(g, dim0, dim1)];
@@ -112,12 +113,12 @@ export const transposeOp = defineOp<[Tensor], { dim0: number; dim1: number }, nu
 });
 
 /** Reorders all dimensions. */
-export const permuteOp = defineOp<[Tensor], { dims: number[] }, null>({
+export const permuteOp = defineOp<[AnyTensor], { dims: number[] }, null>({
   name: "permute",
   forward([x], { dims }) {
     const shape = dims.map((d) => x.shape[d]);
     const strides = dims.map((d) => x.strides[d]);
-    return { out: new Tensor(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, _inputs, { dims }) {
     const inverse = new Array<number>(dims.length);
@@ -128,7 +129,7 @@ export const permuteOp = defineOp<[Tensor], { dims: number[] }, null>({
 
 /** Every `step`-th element from `start`, `length` of them, along `dim`. */
 export const sliceOp = defineOp<
-  [Tensor],
+  [AnyTensor],
   { dim: number; start: number; length: number; step: number },
   null
 >({
@@ -139,21 +140,63 @@ export const sliceOp = defineOp<
     shape[dim] = length;
     strides[dim] = x.strides[dim] * step;
     const offset = length > 0 ? x.offset + start * x.strides[dim] : x.offset;
-    return { out: new Tensor(x.data, shape, strides, offset), saved: null };
+    return { out: new Tensor<DType>(x.data, shape, strides, offset), saved: null };
   },
-  backward(g, _saved, [x], { dim, start, length, step }) {
-    // Scatter the gradient into a zero tensor through the same slice.
-    const gx = empty(x.shape);
-    const strides = [...gx.strides];
-    strides[dim] *= step;
-    const offset = length > 0 ? start * gx.strides[dim] : 0;
-    kernels.copyStrided(g.shape, g.data, g.offset, g.strides, gx.data, offset, strides);
-    return [gx];
+  backward(g, _saved, [x], { dim, start, step }) {
+    return [sliceScatter(g, x.shape, dim, start, step)];
   },
 });
 
+/**
+ * Zeros of `shape` with the input written at every `step`-th position from `start` along `dim`:
+ * the gradient of a slice, and a slice is its gradient.
+ */
+export const sliceScatterOp = defineOp<
+  [Tensor],
+  { shape: number[]; dim: number; start: number; step: number },
+  null
+>({
+  name: "sliceScatter",
+  forward([src], { shape, dim, start, step }) {
+    const out = empty(shape);
+    const strides = [...out.strides];
+    strides[dim] *= step;
+    const offset = src.shape[dim] > 0 ? start * out.strides[dim] : 0;
+    kernels.copyStrided(src.shape, src.data, src.offset, src.strides, out.data, offset, strides);
+    return { out, saved: null };
+  },
+  backward(g, _saved, [src], { dim, start, step }) {
+    return [applyOp(sliceOp, [g], { dim, start, length: src.shape[dim], step })];
+  },
+});
+
+/**
+ * Zeros of `shape` holding `src` at positions start, start + step, … along `dim` (the rest of
+ * `shape` must equal `src`'s shape).
+ */
+export function sliceScatter(
+  src: Tensor,
+  shape: readonly number[],
+  dim: number,
+  start: number,
+  step = 1,
+): Tensor {
+  const d = normalizeDim(dim, shape.length, "sliceScatter");
+  const fits = src.ndim === shape.length &&
+    src.shape.every((size, i) => i === d || size === shape[i]) &&
+    Number.isInteger(start) && Number.isInteger(step) && step >= 1 && start >= 0 &&
+    (src.shape[d] === 0 || start + (src.shape[d] - 1) * step < shape[d]);
+  if (!fits) {
+    throw new RangeError(
+      `sliceScatter: ${formatShape(src.shape)} does not fit into ${formatShape(shape)} at ` +
+        `dimension ${dim} from ${start} with step ${step}`,
+    );
+  }
+  return applyOp(sliceScatterOp, [src], { shape: [...shape], dim: d, start, step });
+}
+
 /** Broadcasts to a larger shape with stride 0 on the new and size-1 dimensions. */
-export const expandOp = defineOp<[Tensor], { shape: number[] }, null>({
+export const expandOp = defineOp<[AnyTensor], { shape: number[] }, null>({
   name: "expand",
   forward([x], { shape }) {
     const lead = shape.length - x.ndim;
@@ -161,7 +204,7 @@ export const expandOp = defineOp<[Tensor], { shape: number[] }, null>({
       if (d < lead) return 0;
       return x.shape[d - lead] === size ? x.strides[d - lead] : 0;
     });
-    return { out: new Tensor(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, [x]) {
     return [reduceTo(g, x.shape)];
@@ -169,10 +212,10 @@ export const expandOp = defineOp<[Tensor], { shape: number[] }, null>({
 });
 
 /** A contiguous copy (recorded so gradients pass straight through). */
-export const contiguousOp = defineOp<[Tensor], null, null>({
+export const contiguousOp = defineOp<[AnyTensor], null, null>({
   name: "contiguous",
   forward([x]) {
-    const out = empty(x.shape);
+    const out = empty(x.shape, x.dtype);
     kernels.copyStrided(x.shape, x.data, x.offset, x.strides, out.data, 0, out.strides);
     return { out, saved: null };
   },
@@ -184,7 +227,7 @@ export const contiguousOp = defineOp<[Tensor], null, null>({
 // Functional forms.
 
 /** Reshape; a view when the strides allow it, else a recorded copy followed by a view. */
-export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+export function reshape<D extends DType>(x: Tensor<D>, shape: readonly number[]): Tensor<D> {
   const target = resolveShape("reshape", x.shape, shape);
   const strides = viewStrides(x.shape, x.strides, target);
   if (strides === null) return reshape(contiguous(x), target);
@@ -192,7 +235,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 /** Reshape that never copies: throws when the layout cannot be viewed with the new shape. */
-export function view(x: Tensor, shape: readonly number[]): Tensor {
+export function view<D extends DType>(x: Tensor<D>, shape: readonly number[]): Tensor<D> {
   const target = resolveShape("view", x.shape, shape);
   const strides = viewStrides(x.shape, x.strides, target);
   if (strides === null) {
@@ -207,14 +250,14 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 /** Swaps dims `dim0` and `dim1`. */
-export function transpose(x: Tensor, dim0 = -2, dim1 = -1): Tensor {
+export function transpose<D extends DType>(x: Tensor<D>, dim0 = -2, dim1 = -1): Tensor<D> {
   const a = normalizeDim(dim0, x.ndim, "transpose");
   const b = normalizeDim(dim1, x.ndim, "transpose");
   return applyOp(transposeOp, [x], { dim0: a, dim1: b });
 }
 
 /** Reorders the dimensions; `dims` must be a permutation of 0..ndim−1. */
-export function permute(x: Tensor, dims: readonly number[]): Tensor {
+export function permute<D extends DType>(x: Tensor<D>, dims: readonly number[]): Tensor<D> {
   if (dims.length !== x.ndim) {
     throw new RangeError(
       `permute: ${dims.length} dims given for a tensor of shape ${formatShape(x.shape)}`,
@@ -228,7 +271,13 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 }
 
 /** Python-style slice along `dim`: start (default 0), end (default size), positive step. */
-export function slice(x: Tensor, dim: number, start?: number, end?: number, step = 1): Tensor {
+export function slice<D extends DType>(
+  x: Tensor<D>,
+  dim: number,
+  start?: number,
+  end?: number,
+  step = 1,
+): Tensor<D> {
   const d = normalizeDim(dim, x.ndim, "slice");
   if (!Number.isInteger(step) || step < 1) {
     throw new RangeError(`slice: step must be a positive integer, got ${step}`);
@@ -242,7 +291,12 @@ export function slice(x: Tensor, dim: number, start?: number, end?: number, step
 }
 
 /** `length` elements of `dim` starting at `start` (which must lie inside the tensor). */
-export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+export function narrow<D extends DType>(
+  x: Tensor<D>,
+  dim: number,
+  start: number,
+  length: number,
+): Tensor<D> {
   const d = normalizeDim(dim, x.ndim, "narrow");
   const size = x.shape[d];
   const s = start < 0 ? start + size : start;
@@ -259,7 +313,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 }
 
 /** Broadcasts to `shape` (-1 keeps a size) without copying. */
-export function expand(x: Tensor, shape: readonly number[]): Tensor {
+export function expand<D extends DType>(x: Tensor<D>, shape: readonly number[]): Tensor<D> {
   if (shape.length < x.ndim) {
     throw new RangeError(
       `expand: cannot expand ${formatShape(x.shape)} to fewer dimensions ${formatShape(shape)}`,
@@ -281,7 +335,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 /** Removes dimension `dim` if it has size 1 (all size-1 dimensions when omitted). */
-export function squeeze(x: Tensor, dim?: number): Tensor {
+export function squeeze<D extends DType>(x: Tensor<D>, dim?: number): Tensor<D> {
   const keep = (
     size: number,
     d: number,
@@ -299,7 +353,7 @@ export function squeeze(x: Tensor, dim?: number): Tensor {
 }
 
 /** Inserts a size-1 dimension at `dim` (−1 appends). */
-export function unsqueeze(x: Tensor, dim: number): Tensor {
+export function unsqueeze<D extends DType>(x: Tensor<D>, dim: number): Tensor<D> {
   const d = normalizeDim(dim, x.ndim + 1, "unsqueeze");
   const shape = [...x.shape];
   const strides = [...x.strides];
@@ -309,7 +363,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 }
 
 /** Merges dims startDim..endDim into one. */
-export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+export function flatten<D extends DType>(x: Tensor<D>, startDim = 0, endDim = -1): Tensor<D> {
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normalizeDim(startDim, x.ndim, "flatten");
   const e = normalizeDim(endDim, x.ndim, "flatten");
@@ -319,11 +373,11 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 }
 
 /** A contiguous tensor with the same values (the tensor itself when already contiguous). */
-export function contiguous(x: Tensor): Tensor {
+export function contiguous<D extends DType>(x: Tensor<D>): Tensor<D> {
   return x.isContiguous() ? x : applyOp(contiguousOp, [x], null);
 }
 
 /** A copy with its own storage, connected to the graph. */
-export function clone(x: Tensor): Tensor {
+export function clone<D extends DType>(x: Tensor<D>): Tensor<D> {
   return applyOp(contiguousOp, [x], null);
 }

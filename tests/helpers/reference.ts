@@ -129,6 +129,11 @@ export function reduce(
   return keepDim ? kept : { shape: a.shape.filter((_, i) => !dims.includes(i)), data: kept.data };
 }
 
+/** The transpose of a 2-D array. */
+export function transpose2d(a: Ref): Ref {
+  return build([a.shape[1], a.shape[0]], ([i, j]) => at(a, [j, i]));
+}
+
 /** Matrix product of [m,k]·[k,n], or batched [B,m,k]·[B,k,n] (a 2-D side shared). */
 export function matmul(a: Ref, b: Ref): Ref {
   const batched = a.shape.length === 3 || b.shape.length === 3;
