@@ -9,7 +9,7 @@
 
 import { kernels } from "../kernels/mod.ts";
 import { normalizeDim, normalizeDims, type Shape, sizeOf } from "../shape.ts";
-import { type AnyTensor, Tensor } from "../tensor.ts";
+import type { AnyTensor, Tensor } from "../tensor.ts";
 import { div, mul } from "./arith.ts";
 import { cast, eq, expectFloat } from "./compare.ts";
 import { applyOp, defineOp } from "./op.ts";
