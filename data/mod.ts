@@ -1,7 +1,9 @@
 /**
  * Data for tapegrad: IDX files (raw or gzip), the MNIST and Fashion-MNIST datasets with their
  * sources (a folder, the built-in copies, a checksummed download), a batching loader that
- * normalises bytes on the fly, image decoding and MNIST-style preparation, and a progress bar.
+ * normalises bytes on the fly, image decoding and MNIST-style preparation, the first-names
+ * corpus for character-level models (split, vocabulary, MLP and transformer encodings), and a
+ * progress bar.
  *
  * ```ts
  * import { DataLoader, loadDataset } from "@tapegrad/tapegrad/data";
@@ -22,6 +24,7 @@ export * from "./download.ts";
 export * from "./errors.ts";
 export * from "./loader.ts";
 export * from "./image.ts";
+export * from "./names.ts";
 export * from "./progress.ts";
 // The core types the data API mentions, so this entry point documents on its own.
 export type { NestedArray, Tensor, TensorLike } from "../autograd/tensor.ts";
