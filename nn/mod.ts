@@ -72,6 +72,7 @@ export {
   type MseLossOptions,
   nllLoss,
 } from "./loss.ts";
+export * from "./norm.ts";
 export * from "./optim/mod.ts";
 export { clipGradNorm, gradNorm } from "./clip.ts";
 export {

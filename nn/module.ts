@@ -22,7 +22,7 @@
  * @module
  */
 
-import { contiguousStrides, kernels, type Shape, Tensor } from "../autograd/mod.ts";
+import { type AnyTensor, contiguousStrides, kernels, type Shape, Tensor } from "../autograd/mod.ts";
 import { Parameter } from "./parameter.ts";
 import type { StoredTensor } from "./serialize.ts";
 
@@ -145,7 +145,7 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
    * Makes `tensor` a buffer named `name`: stored as a property, included in the state dict, never
    * returned by `parameters()` (running statistics, fixed masks).
    */
-  registerBuffer(name: string, tensor: Tensor): void {
+  registerBuffer(name: string, tensor: AnyTensor): void {
     if (tensor instanceof Parameter) {
       throw new TypeError(`registerBuffer: "${name}" is a Parameter; assign it as a property`);
     }
@@ -161,11 +161,11 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   /** This module's own parameters, buffers and children, by property name, in creation order. */
   #own(): {
     parameters: [string, Parameter][];
-    buffers: [string, Tensor][];
+    buffers: [string, AnyTensor][];
     children: [string, Module<unknown[], unknown>][];
   } {
     const parameters: [string, Parameter][] = [];
-    const buffers: [string, Tensor][] = [];
+    const buffers: [string, AnyTensor][] = [];
     const children: [string, Module<unknown[], unknown>][] = [];
     for (const [name, value] of Object.entries(this)) {
       if (value instanceof Parameter) parameters.push([name, value]);
@@ -230,8 +230,8 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   }
 
   /** Every registered buffer with its dotted name. */
-  namedBuffers(): [string, Tensor][] {
-    const out: [string, Tensor][] = [];
+  namedBuffers(): [string, AnyTensor][] {
+    const out: [string, AnyTensor][] = [];
     for (const [prefix, module] of this.namedModules()) {
       for (const [name, b] of module.#own().buffers) out.push([joinName(prefix, name), b]);
     }
@@ -239,8 +239,8 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   }
 
   /** Parameters and buffers by name, in PyTorch's `state_dict()` order (the live tensors). */
-  #stateEntries(): [string, Tensor][] {
-    const out: [string, Tensor][] = [];
+  #stateEntries(): [string, AnyTensor][] {
+    const out: [string, AnyTensor][] = [];
     for (const [prefix, module] of this.namedModules()) {
       const own = module.#own();
       for (const [name, p] of own.parameters) out.push([joinName(prefix, name), p]);
@@ -282,7 +282,9 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   /**
    * Every parameter and buffer by dotted name, as contiguous COPIES detached from the graph: the
    * snapshot does not change when training continues, and editing it does not change the module.
-   * Key order and names are those of PyTorch's `state_dict()` for the same structure.
+   * Key order and names are those of PyTorch's `state_dict()` for the same structure. Values are
+   * float32 (what safetensors checkpoints store): an integer buffer such as BatchNorm's
+   * `num_batches_tracked` is converted exactly, and `loadStateDict` converts it back.
    */
   stateDict(): StateDict {
     const out: StateDict = {};

@@ -153,6 +153,33 @@ const checks: Record<string, (() => void)[]> = {
     ),
     gradient((x, w, b) => F.linear(x, w, b, { relu: true }), [[5, 4], [3, 4], [3]]),
   ],
+  layerNorm: [
+    forward(
+      (x, w, b) => F.layerNorm(x, [3, 4], w, b),
+      (x, w, b) => ref.layerNorm(x, 2, w, b),
+      [[2, 3, 4], [3, 4], [3, 4]],
+      { atol: 1e-4 },
+    ),
+    gradient((x, w, b) => F.layerNorm(x, 4, w, b), [[3, 4], [4], [4]]),
+  ],
+  batchNorm: [
+    forward(
+      (x, w, b) => F.batchNorm(x, null, null, w, b, { training: true }),
+      (x, w, b) => ref.batchNorm(x, w, b),
+      [[3, 2, 4], [2], [2]],
+      { atol: 1e-4 },
+    ),
+    gradient((x, w) => F.batchNorm(x, null, null, w, null, { training: true }), [[4, 3], [3]]),
+  ],
+  groupNorm: [
+    forward(
+      (x, w, b) => F.groupNorm(x, 2, w, b),
+      (x, w, b) => ref.groupNorm(x, 2, w, b),
+      [[2, 4, 3], [4], [4]],
+      { atol: 1e-4 },
+    ),
+    gradient((x, w, b) => F.groupNorm(x, 2, w, b), [[2, 4, 2], [4], [4]]),
+  ],
   sum: [
     forward(
       (a) => a.sum([0, 2]),

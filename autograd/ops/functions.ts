@@ -10,6 +10,7 @@ export { add, div, maximum, minimum, mul, sub } from "./arith.ts";
 export { cast, eq, ge, gt, le, lt, maskedFill, ne, where } from "./compare.ts";
 export { argmax, argmin, max, mean, sum } from "./reduce.ts";
 export { linear, type LinearOpOptions, matmul } from "./matmul.ts";
+export { batchNorm, type BatchNormOptions, groupNorm, layerNorm } from "./norm.ts";
 export {
   type ClassificationLossOptions,
   crossEntropy,

@@ -14,6 +14,7 @@ import { whereOp } from "./compare.ts";
 import { conv2dOp, maxPool2dOp } from "./conv.ts";
 import { dropoutOp } from "./dropout.ts";
 import { linearOp, matmulOp } from "./matmul.ts";
+import { layerNormOp } from "./norm.ts";
 import type { OpDef } from "./op.ts";
 import { maxOp, meanOp, sumOp } from "./reduce.ts";
 import { crossEntropyOp, logSoftmaxOp, nllLossOp, softmaxOp } from "./softmax.ts";
@@ -65,6 +66,7 @@ export type Primitive =
   | "tanh"
   | "matmul"
   | "linear"
+  | "layerNorm"
   | "sum"
   | "mean"
   | "max"
@@ -104,6 +106,7 @@ export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
   tanh: tanhOp,
   matmul: matmulOp,
   linear: linearOp,
+  layerNorm: layerNormOp,
   sum: sumOp,
   mean: meanOp,
   max: maxOp,

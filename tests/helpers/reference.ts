@@ -255,3 +255,161 @@ export function assertClose(
     }
   }
 }
+
+// Normalisation, attention, pooling and general convolution (naive loops).
+
+/** (x − mean)/√(var + ε) per group of elements, the group of each multi-index given by `groupOf`. */
+function normalizeGroups(x: Ref, groupOf: (idx: number[]) => number, eps: number): Ref {
+  const sums = new Map<number, [number, number, number]>();
+  const keys = Array.from(x.data, (_, i) => groupOf(unravel(i, x.shape)));
+  keys.forEach((key, i) => {
+    const s = sums.get(key) ?? [0, 0, 0];
+    s[0] += x.data[i];
+    s[1] += x.data[i] * x.data[i];
+    s[2]++;
+    sums.set(key, s);
+  });
+  const data = x.data.map((v, i) => {
+    const [s, q, n] = sums.get(keys[i])!;
+    const m = s / n;
+    return (v - m) / Math.sqrt(q / n - m * m + eps);
+  });
+  return { shape: [...x.shape], data };
+}
+
+/** Affine map y·w[c] + b[c] with c = channelOf(idx). */
+function affine(y: Ref, w: Ref | null, b: Ref | null, channelOf: (idx: number[]) => number): Ref {
+  return build(y.shape, (idx) => {
+    const c = channelOf(idx);
+    return at(y, idx) * (w ? w.data[c] : 1) + (b ? b.data[c] : 0);
+  });
+}
+
+/** Layer norm over the last `k` dims; w and b (optional) have those dims' shape. */
+export function layerNorm(x: Ref, k: number, w: Ref | null, b: Ref | null, eps = 1e-5): Ref {
+  const lead = x.shape.slice(0, x.shape.length - k);
+  const tail = x.shape.slice(x.shape.length - k);
+  const flat = (idx: number[], shape: number[]) => idx.reduce((s, v, d) => s * shape[d] + v, 0);
+  const y = normalizeGroups(x, (idx) => flat(idx.slice(0, x.shape.length - k), lead), eps);
+  return affine(y, w, b, (idx) => flat(idx.slice(x.shape.length - k), tail));
+}
+
+/** Batch norm of [N, C, *] with the batch's statistics (training mode). */
+export function batchNorm(x: Ref, w: Ref | null, b: Ref | null, eps = 1e-5): Ref {
+  return affine(normalizeGroups(x, (idx) => idx[1], eps), w, b, (idx) => idx[1]);
+}
+
+/** Group norm of [N, C, *] with `groups` groups of channels. */
+export function groupNorm(x: Ref, groups: number, w: Ref | null, b: Ref | null, eps = 1e-5): Ref {
+  const per = x.shape[1] / groups;
+  const y = normalizeGroups(x, (idx) => idx[0] * groups + Math.floor(idx[1] / per), eps);
+  return affine(y, w, b, (idx) => idx[1]);
+}
+
+/**
+ * softmax(q·kᵀ·scale + mask)·v for q [..., L, E], k [..., S, E], v [..., S, Ev] with equal leading
+ * dims; `mask(i, j)` gives the additive mask (−∞ to block).
+ */
+export function attention(
+  q: Ref,
+  k: Ref,
+  v: Ref,
+  scale: number,
+  mask: (i: number, j: number) => number = () => 0,
+): Ref {
+  const [L, E] = q.shape.slice(-2);
+  const S = k.shape[k.shape.length - 2];
+  const Ev = v.shape[v.shape.length - 1];
+  const lead = q.shape.slice(0, -2);
+  return build([...lead, L, Ev], (idx) => {
+    const pre = idx.slice(0, -2);
+    const [i, c] = idx.slice(-2);
+    const scores = Array.from({ length: S }, (_, j) => {
+      let s = 0;
+      for (let e = 0; e < E; e++) s += at(q, [...pre, i, e]) * at(k, [...pre, j, e]);
+      return s * scale + mask(i, j);
+    });
+    const m = Math.max(...scores);
+    const p = scores.map((s) => Math.exp(s - m));
+    const z = p.reduce((a, x) => a + x, 0);
+    let out = 0;
+    for (let j = 0; j < S; j++) out += (p[j] / z) * at(v, [...pre, j, c]);
+    return out;
+  });
+}
+
+/** Average pooling NCHW with square window `k`, stride `s`, padding `p` (PyTorch's rules). */
+export function avgPool2d(
+  x: Ref,
+  k: number,
+  s: number,
+  p: number,
+  countIncludePad: boolean,
+  ceilMode = false,
+): Ref {
+  const [n, c, h, w] = x.shape;
+  const outSize = (size: number) => {
+    let o = (ceilMode ? Math.ceil : Math.floor)((size + 2 * p - k) / s) + 1;
+    if (ceilMode && (o - 1) * s >= size + p) o--;
+    return o;
+  };
+  return build([n, c, outSize(h), outSize(w)], ([ni, ci, y, xx]) => {
+    const y0 = y * s - p, x0 = xx * s - p;
+    const y1 = Math.min(y0 + k, h + p), x1 = Math.min(x0 + k, w + p);
+    let sum = 0, valid = 0;
+    for (let i = y0; i < y1; i++) {
+      for (let j = x0; j < x1; j++) {
+        if (i >= 0 && i < h && j >= 0 && j < w) {
+          sum += at(x, [ni, ci, i, j]);
+          valid++;
+        }
+      }
+    }
+    return sum / (countIncludePad ? (y1 - y0) * (x1 - x0) : valid);
+  });
+}
+
+/** Adaptive average pooling NCHW to [oh, ow] (bins ⌊i·H/oh⌋ .. ⌈(i+1)·H/oh⌉). */
+export function adaptiveAvgPool2d(x: Ref, oh: number, ow: number): Ref {
+  const [n, c, h, w] = x.shape;
+  return build([n, c, oh, ow], ([ni, ci, y, xx]) => {
+    const y0 = Math.floor((y * h) / oh), y1 = Math.ceil(((y + 1) * h) / oh);
+    const x0 = Math.floor((xx * w) / ow), x1 = Math.ceil(((xx + 1) * w) / ow);
+    let sum = 0;
+    for (let i = y0; i < y1; i++) for (let j = x0; j < x1; j++) sum += at(x, [ni, ci, i, j]);
+    return sum / ((y1 - y0) * (x1 - x0));
+  });
+}
+
+/** Direct-loop 2-D convolution NCHW with stride, padding, dilation and groups (square). */
+export function convGeneral(
+  x: Ref,
+  w: Ref,
+  bias: Ref | null,
+  stride: number,
+  padding: number,
+  dilation: number,
+  groups: number,
+): Ref {
+  const [n, , h, wd] = x.shape;
+  const [o, cg, kh, kw] = w.shape;
+  const og = o / groups;
+  const oh = Math.floor((h + 2 * padding - dilation * (kh - 1) - 1) / stride) + 1;
+  const ow = Math.floor((wd + 2 * padding - dilation * (kw - 1) - 1) / stride) + 1;
+  return build([n, o, oh, ow], ([ni, oi, y, xx]) => {
+    let s = bias ? bias.data[oi] : 0;
+    const g = Math.floor(oi / og);
+    for (let ci = 0; ci < cg; ci++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const yy = y * stride - padding + i * dilation;
+          const xc = xx * stride - padding + j * dilation;
+          if (yy >= 0 && yy < h && xc >= 0 && xc < wd) {
+            s += at(x, [ni, g * cg + ci, yy, xc]) * at(w, [oi, ci, i, j]);
+          }
+        }
+      }
+    }
+    return s;
+  });
+}

@@ -1,0 +1,166 @@
+/**
+ * Normalisation, attention, pooling and the general convolutions beyond their op-table rows: the
+ * fused layerNorm against its composite (values, gradients, second derivatives), batch norm's
+ * running statistics and evaluation mode, attention masks, and the layers' state-dict keys
+ * compared literally with PyTorch's.
+ */
+
+import assert from "node:assert/strict";
+import * as F from "../autograd/ops/functions.ts";
+import {
+  BatchNorm1d,
+  BatchNorm2d,
+  gradients,
+  GroupNorm,
+  LayerNorm,
+  opTable,
+  randn,
+  Rng,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
+
+function assertNear(actual: Tensor, expected: ArrayLike<number>, tol: number, what: string): void {
+  const values = actual.toFloat32Array();
+  assert.equal(values.length, expected.length, `${what}: length`);
+  values.forEach((v, i) => {
+    assert.ok(
+      Math.abs(v - expected[i]) <= tol * (1 + Math.abs(expected[i])),
+      `${what}[${i}]: ${v} vs ${expected[i]}`,
+    );
+  });
+}
+
+function keysAndShapes(sd: Record<string, Tensor>): [string, number[]][] {
+  return Object.entries(sd).map(([k, t]) => [k, [...t.shape]]);
+}
+
+Deno.test("fused layerNorm equals its composite: values and gradients", () => {
+  const rng = new Rng(3);
+  const x = randn([6, 8], rng, { requiresGrad: true });
+  const w = randn([8], rng, { requiresGrad: true });
+  const b = randn([8], rng, { requiresGrad: true });
+  const r = randn([6, 8], rng);
+  const attrs = { rows: 6, n: 8, eps: 1e-5, weight: true, bias: true };
+  const fused = F.layerNorm(x, 8, w, b);
+  const composite = opTable.layerNorm.composite!([x, w, b], attrs);
+  assertNear(fused, composite.toFloat32Array(), 1e-5, "forward");
+  const gFused = gradients(fused.mul(r).sum(), [x, w, b]);
+  const gComposite = gradients(composite.mul(r).sum(), [x, w, b]);
+  gFused.forEach((g, i) => assertNear(g, gComposite[i].toFloat32Array(), 1e-4, `grad ${i}`));
+});
+
+Deno.test("layerNorm without weight or bias, over two dims, on a strided view", () => {
+  const rng = new Rng(4);
+  const source = randn([4, 3, 5], rng);
+  const x = source.transpose(1, 2); // [4, 5, 3], not contiguous
+  const y = F.layerNorm(x, [5, 3]);
+  const values = y.toFloat32Array();
+  for (let r = 0; r < 4; r++) {
+    const row = values.subarray(r * 15, (r + 1) * 15);
+    const m = row.reduce((s, v) => s + v, 0) / 15;
+    const v = row.reduce((s, x) => s + (x - m) ** 2, 0) / 15;
+    assert.ok(Math.abs(m) < 1e-5 && Math.abs(v - 1) < 1e-3, `row ${r}: mean ${m}, var ${v}`);
+  }
+  assert.throws(() => F.layerNorm(x, [3, 5]), /layerNorm: normalizedShape \[3, 5\]/);
+});
+
+Deno.test("layerNorm is twice differentiable (through its composite)", () => {
+  const rng = new Rng(5);
+  const w = randn([5], rng);
+  const r = randn([3, 5], rng);
+  const v = randn([3, 5], rng);
+  const x0 = randn([3, 5], rng);
+  const loss = (t: Tensor) => F.layerNorm(t, 5, w).mul(r).sum().mul(F.layerNorm(t, 5).sum().add(2));
+  const gradAt = (t: Tensor, createGraph: boolean) => {
+    const leaf = t.detach();
+    leaf.requiresGrad = true;
+    return [leaf, gradients(loss(leaf), [leaf], { createGraph })[0]] as const;
+  };
+  const [leaf, g] = gradAt(x0, true);
+  const hv = gradients(g.mul(v).sum(), [leaf])[0];
+  const eps = 1e-2;
+  const up = gradAt(x0.add(v.mul(eps)), false)[1].toFloat32Array();
+  const down = gradAt(x0.sub(v.mul(eps)), false)[1].toFloat32Array();
+  assertNear(hv, Array.from(up, (u, i) => (u - down[i]) / (2 * eps)), 2e-2, "Hv");
+});
+
+Deno.test("batchNorm updates the running statistics (unbiased variance) and uses them in eval", () => {
+  const x = tensor([[1, 10], [3, 20], [5, 60]]);
+  const runningMean = tensor([0, 0]);
+  const runningVar = tensor([1, 1]);
+  F.batchNorm(x, runningMean, runningVar, null, null, { training: true, momentum: 0.5 });
+  // Batch means 3 and 30, unbiased variances 4 and 700.
+  assertNear(runningMean, [1.5, 15], 1e-6, "running mean");
+  assertNear(runningVar, [2.5, 350.5], 1e-6, "running var");
+  const y = F.batchNorm(x, runningMean, runningVar, tensor([2, 1]), tensor([0, 1]));
+  const expected = [1, 10, 3, 20, 5, 60].map((v, i) => {
+    const c = i % 2;
+    const m = [1.5, 15][c], s = Math.sqrt([2.5, 350.5][c] + 1e-5);
+    return ((v - m) / s) * [2, 1][c] + [0, 1][c];
+  });
+  assertNear(y, expected, 1e-5, "eval output");
+  assert.throws(
+    () => F.batchNorm(tensor([[1, 2]]), null, null, null, null, { training: true }),
+    /more than 1 value/,
+  );
+});
+
+Deno.test("BatchNorm2d: PyTorch's state-dict keys, an int32 counter, train() and eval()", () => {
+  const bn = new BatchNorm2d(3);
+  assert.deepEqual(keysAndShapes(bn.stateDict()), [
+    ["weight", [3]],
+    ["bias", [3]],
+    ["running_mean", [3]],
+    ["running_var", [3]],
+    ["num_batches_tracked", []],
+  ]);
+  assert.equal(bn.num_batches_tracked!.dtype, "int32");
+  assert.equal(bn.parameters().length, 2);
+  const x = randn([4, 3, 2, 2], new Rng(1)).mul(3).add(1);
+  const yTrain = bn.call(x);
+  const yTrain2 = bn.call(x);
+  assert.equal(bn.num_batches_tracked!.item(), 2);
+  assertNear(yTrain, yTrain2.toFloat32Array(), 1e-6, "training uses the batch's statistics");
+  bn.eval();
+  const yEval = bn.call(x);
+  assert.equal(bn.num_batches_tracked!.item(), 2, "eval does not count batches");
+  assert.notDeepEqual(Array.from(yEval.toFloat32Array()), Array.from(yTrain.toFloat32Array()));
+  // The running statistics travel through the state dict (the counter as an exact float).
+  const other = new BatchNorm2d(3);
+  other.loadStateDict(bn.stateDict());
+  assert.equal(other.num_batches_tracked!.item(), 2);
+  other.eval();
+  assertNear(other.call(x), yEval.toFloat32Array(), 1e-6, "loaded running statistics");
+  assert.throws(() => bn.call(randn([2, 3])), /BatchNorm2d: expected input \[N, C, H, W\]/);
+});
+
+Deno.test("BatchNorm1d takes [N, C] and [N, C, L]; momentum null averages cumulatively", () => {
+  const bn = new BatchNorm1d(2, { momentum: null, affine: false });
+  assert.deepEqual(Object.keys(bn.stateDict()), [
+    "running_mean",
+    "running_var",
+    "num_batches_tracked",
+  ]);
+  bn.call(tensor([[0, 0], [2, 4]]));
+  bn.call(tensor([[[4, 4], [8, 8]], [[4, 4], [8, 8]]]));
+  assertNear(bn.running_mean!, [2.5, 5], 1e-6, "cumulative mean of 1 and 4, 2 and 8");
+  const untracked = new BatchNorm1d(2, { trackRunningStats: false });
+  assert.deepEqual(Object.keys(untracked.stateDict()), ["weight", "bias"]);
+  untracked.eval();
+  const y = untracked.call(tensor([[0, 0], [2, 4]]));
+  assertNear(y, [-1, -1, 1, 1], 1e-4, "batch statistics in eval without running ones");
+});
+
+Deno.test("LayerNorm and GroupNorm: PyTorch's keys and defaults", () => {
+  const ln = new LayerNorm([4, 3]);
+  assert.deepEqual(keysAndShapes(ln.stateDict()), [["weight", [4, 3]], ["bias", [4, 3]]]);
+  assert.deepEqual(Object.keys(new LayerNorm(3, { elementwiseAffine: false }).stateDict()), []);
+  assert.deepEqual(Object.keys(new LayerNorm(3, { bias: false }).stateDict()), ["weight"]);
+  const x = randn([2, 4, 3], new Rng(2));
+  assertNear(ln.call(x), F.layerNorm(x, [4, 3]).toFloat32Array(), 1e-6, "identity affine");
+  const gn = new GroupNorm(2, 4);
+  assert.deepEqual(keysAndShapes(gn.stateDict()), [["weight", [4]], ["bias", [4]]]);
+  assertNear(gn.call(x.reshape(2, 4, 3)), F.groupNorm(x, 2).toFloat32Array(), 1e-6, "group norm");
+  assert.throws(() => new GroupNorm(3, 4), /not divisible/);
+});
