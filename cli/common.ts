@@ -11,6 +11,8 @@ import { DataError, errorText } from "../data/errors.ts";
 import { CheckpointError } from "../nn/checkpoint.ts";
 import { StateDictError } from "../nn/module.ts";
 import { SafetensorsError } from "../nn/serialize.ts";
+import { FileWriteError, isEnvironmentError } from "../util/atomic.ts";
+import { RunFolderError } from "./run_files.ts";
 
 /** Exit code of a usage error (unknown flag, bad value, missing argument). */
 export const EXIT_USAGE = 2;
@@ -120,7 +122,7 @@ export function numberFlag(
   const value = Number(text);
   const { min = -Infinity, max = Infinity, integer = false } = options;
   if (
-    text === "" || !Number.isFinite(value) || (integer && !Number.isInteger(value)) ||
+    text === "" || !Number.isFinite(value) || (integer && !Number.isSafeInteger(value)) ||
     value < min || value > max
   ) {
     const range = `${integer ? "an integer" : "a number"}${min > -Infinity ? ` >= ${min}` : ""}${
@@ -145,13 +147,48 @@ export function choiceFlag<T extends string>(
   return raw as T;
 }
 
+/** Most keys an error message lists before it counts the rest. */
+export const MAX_LISTED_KEYS = 20;
+
+/**
+ * The message of a {@linkcode StateDictError} with each list capped at {@linkcode MAX_LISTED_KEYS}
+ * keys and the total given: a file of a million stray tensors gives a few lines, not megabytes.
+ */
+export function describeStateDictError(error: StateDictError): string {
+  const capped = (keys: string[]) =>
+    keys.slice(0, MAX_LISTED_KEYS).map((k) => JSON.stringify(k)).join(", ") +
+    (keys.length > MAX_LISTED_KEYS
+      ? `, … and ${keys.length - MAX_LISTED_KEYS} more (${keys.length} in all)`
+      : "");
+  const lines = [error.message.split("\n")[0]];
+  if (error.missing.length > 0) {
+    lines.push(`  Missing key(s): ${capped(error.missing)}`);
+  }
+  if (error.unexpected.length > 0) {
+    lines.push(`  Unexpected key(s): ${capped(error.unexpected)}`);
+  }
+  for (const m of error.mismatched.slice(0, MAX_LISTED_KEYS)) {
+    lines.push(
+      `  Shape mismatch for ${JSON.stringify(m.key)}: the module has [${
+        m.expected.join(", ")
+      }], the state dict has [${m.actual.join(", ")}]`,
+    );
+  }
+  if (error.mismatched.length > MAX_LISTED_KEYS) {
+    lines.push(`  … and ${error.mismatched.length - MAX_LISTED_KEYS} more shape mismatches`);
+  }
+  return lines.join("\n");
+}
+
 /** Whether an error is a user mistake (printed without a stack trace) rather than a bug. */
 export function isUserError(error: unknown): boolean {
   return error instanceof UsageError || error instanceof DataError ||
     error instanceof SafetensorsError ||
     error instanceof CheckpointError || error instanceof StateDictError ||
+    error instanceof FileWriteError || error instanceof RunFolderError ||
     error instanceof Deno.errors.NotFound ||
-    error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.IsADirectory;
+    error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.IsADirectory ||
+    isEnvironmentError(error);
 }
 
 /**
@@ -166,6 +203,9 @@ export async function runTask(name: string, main: () => Promise<number>): Promis
     if (error instanceof UsageError) {
       console.error(`${name}: ${error.message}\nRun with --help for the options.`);
       code = EXIT_USAGE;
+    } else if (error instanceof StateDictError) {
+      console.error(`${name}: error: ${describeStateDictError(error)}`);
+      code = 1;
     } else if (isUserError(error)) {
       console.error(`${name}: error: ${errorText(error)}`);
       code = 1;

@@ -6,11 +6,17 @@
  * is rewritten whole through a temporary file and a rename, so a crash never leaves a truncated
  * file under its final name.
  *
+ * One process at a time: {@linkcode RunFiles} takes an exclusive lock on the folder before touching
+ * anything in it: the file `.lock`, holding the owner's pid, locked with the operating system's
+ * advisory file lock (`flock`), and refuses a folder another live process holds. The system drops
+ * the lock of a process that dies (SIGKILL, crash), so a stale lock file is simply taken over; a
+ * clean exit removes it.
+ *
  * @module
  */
 
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/atomic.ts";
+import { FileWriteError, writeFileAtomic } from "../util/atomic.ts";
 import { type EpochMetrics, writePlotFiles } from "./plot.ts";
 
 /** One epoch's results as recorded in `metrics.jsonl` and in checkpoints. */
@@ -42,18 +48,129 @@ export function peakRssMiB(): number {
   return Deno.memoryUsage().rss / 2 ** 20;
 }
 
+/** The run folder is missing, not a folder, or busy with another run; exit code 1. */
+export class RunFolderError extends Error {
+  /** Creates the error; the message names the folder and what to do. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RunFolderError";
+  }
+}
+
+/** Name of the lock file inside a run folder. */
+export const LOCK_FILE = ".lock";
+
 /** Paths and writers of one run folder. */
 export class RunFiles {
   /** The run folder. */
   readonly dir: string;
+  #lockHandle: Deno.FsFile | undefined;
+  readonly #release = () => this.close();
 
-  /** Uses (and creates) `dir`; stray temporary files of an interrupted save are removed. */
+  /**
+   * Uses (and creates) `dir` and locks it for this process; then stray temporary files of an
+   * interrupted save (by a run that died) are removed.
+   *
+   * @throws {RunFolderError} When `dir` is not a folder or another live run holds it.
+   * @throws {FileWriteError} When the folder cannot be created or written (read-only, disk full).
+   */
   constructor(dir: string) {
     this.dir = dir;
-    Deno.mkdirSync(dir, { recursive: true });
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.statSync(dir);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new RunFolderError(`--out ${dir}: cannot use this folder (${message(error)})`, {
+          cause: error,
+        });
+      }
+    }
+    if (info !== undefined && !info.isDirectory) {
+      throw new RunFolderError(
+        `--out ${dir}: not a folder (it is an existing file); name a new or existing folder`,
+      );
+    }
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw new FileWriteError(dir, error);
+    }
+    this.#lock();
+    // Only now, holding the lock, are temporary files known to be strays of a run that died: a
+    // live run holds the lock for as long as it writes.
     for (const entry of Deno.readDirSync(dir)) {
       if (entry.isFile && entry.name.endsWith(".tmp")) Deno.removeSync(join(dir, entry.name));
     }
+  }
+
+  /** Path of the lock file. */
+  get lockFile(): string {
+    return join(this.dir, LOCK_FILE);
+  }
+
+  #lock(): void {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let file: Deno.FsFile;
+      try {
+        file = Deno.openSync(this.lockFile, { read: true, write: true, create: true });
+      } catch (error) {
+        throw new FileWriteError(this.lockFile, error);
+      }
+      let locked = false;
+      try {
+        locked = file.tryLockSync(true);
+      } catch (error) {
+        file.close();
+        throw new FileWriteError(this.lockFile, error);
+      }
+      if (!locked) {
+        file.close();
+        const holder = readPid(this.lockFile);
+        throw new RunFolderError(
+          `${this.dir} is in use by another run (${
+            holder === undefined ? "another process" : `process ${holder}`
+          }, lock file ${this.lockFile}); wait for it to finish, stop it, or choose another --out`,
+        );
+      }
+      // The previous owner may have removed the file between our open and our lock: then we hold
+      // a lock on a file nobody else can see, and must start again.
+      let same = false;
+      try {
+        same = Deno.statSync(this.lockFile).ino === file.statSync().ino;
+      } catch {
+        same = false;
+      }
+      if (!same) {
+        file.close();
+        continue;
+      }
+      try {
+        file.truncateSync(0);
+        file.writeSync(new TextEncoder().encode(JSON.stringify({ pid: Deno.pid }) + "\n"));
+      } catch (error) {
+        file.close();
+        throw new FileWriteError(this.lockFile, error);
+      }
+      this.#lockHandle = file;
+      globalThis.addEventListener("unload", this.#release);
+      return;
+    }
+    throw new RunFolderError(`${this.dir}: could not take the lock ${this.lockFile}`);
+  }
+
+  /** Releases the lock (also done automatically when the process exits). */
+  close(): void {
+    const file = this.#lockHandle;
+    if (file === undefined) return;
+    this.#lockHandle = undefined;
+    globalThis.removeEventListener("unload", this.#release);
+    try {
+      Deno.removeSync(this.lockFile); // removed while still locked, so no newcomer is fooled
+    } catch {
+      // Already gone.
+    }
+    file.close();
   }
 
   /** Path of the checkpoint written after every epoch (and on interruption). */
@@ -83,7 +200,11 @@ export class RunFiles {
 
   /** Appends a line to the log. */
   appendLog(line: string): void {
-    Deno.writeTextFileSync(this.log, line + "\n", { append: true });
+    try {
+      Deno.writeTextFileSync(this.log, line + "\n", { append: true });
+    } catch (error) {
+      throw new FileWriteError(this.log, error);
+    }
   }
 
   /** Rewrites `metrics.jsonl` from the whole history and redraws the curves. */
@@ -93,5 +214,19 @@ export class RunFiles {
       history.map((r) => JSON.stringify(r) + "\n").join(""),
     );
     await writePlotFiles(join(this.dir, "curves"), history, { title });
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The pid recorded in a lock file, if it can be read. */
+function readPid(path: string): number | undefined {
+  try {
+    const pid = JSON.parse(Deno.readTextFileSync(path))?.pid;
+    return typeof pid === "number" ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }

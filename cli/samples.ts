@@ -10,7 +10,7 @@
 import { basename, join, relative } from "node:path";
 import { type DatasetName, DATASETS, loadSplit } from "../data/datasets.ts";
 import { encodePng } from "../data/image.ts";
-import { writeFileAtomic } from "../util/atomic.ts";
+import { FileWriteError, writeFileAtomic } from "../util/atomic.ts";
 import {
   choiceFlag,
   type FlagSpec,
@@ -102,7 +102,14 @@ async function main(): Promise<number> {
     baseDir: repoPath(),
   });
   console.log(`data: ${test.source.description}`);
-  await Deno.mkdir(out, { recursive: true });
+  try {
+    await Deno.mkdir(out, { recursive: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory) {
+      throw new FileWriteError(out, new Error(`--out ${out} is a file, not a folder`));
+    }
+    throw new FileWriteError(out, error);
+  }
   const { rows, cols, pixels } = test.images;
   const plane = rows * cols;
   let written = 0, unchanged = 0;
