@@ -20,6 +20,8 @@ import {
   restoreCheckpoint,
   StateDictError,
 } from "../nn/mod.ts";
+import { checkModelSpec } from "../nn/checkpoint.ts";
+import { describeStateDictError } from "./common.ts";
 
 /** An absolute path under the repository root, so tasks find shipped files from any directory. */
 export function repoPath(...segments: string[]): string {
@@ -91,10 +93,20 @@ export async function loadClassifier(
   if (!isModelName(spec.name)) {
     throw new CheckpointError(path, `unknown model ${JSON.stringify(spec.name)} in the metadata`);
   }
+  const doesNotFit = (error: StateDictError) =>
+    new CheckpointError(
+      path,
+      `the weights do not fit the model the file names (${spec.name} ${
+        JSON.stringify(spec.options)
+      }); was it saved from another architecture?\n${describeStateDictError(error)}`,
+    );
   let model: Module<[Tensor], Tensor>;
   try {
+    // Options and the shapes they imply are checked against the file before anything is built.
+    checkModelSpec(path, spec, checkpoint.modelState);
     model = createModel(spec.name, spec.options as ModelOptions);
   } catch (error) {
+    if (error instanceof StateDictError) throw doesNotFit(error);
     if (!(error instanceof RangeError)) throw error;
     throw new CheckpointError(path, `metadata "model_options" rejected: ${error.message}`);
   }
@@ -102,12 +114,7 @@ export async function loadClassifier(
     restoreCheckpoint(checkpoint, { model }, path);
   } catch (error) {
     if (!(error instanceof StateDictError)) throw error;
-    throw new CheckpointError(
-      path,
-      `the weights do not fit the model the file names (${spec.name} ${
-        JSON.stringify(spec.options)
-      }); was it saved from another architecture?\n${error.message}`,
-    );
+    throw doesNotFit(error);
   }
   model.eval();
   const name = dataset ?? checkpointDataset(path, checkpoint.metadata);

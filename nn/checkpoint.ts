@@ -25,7 +25,12 @@
 
 import type { Tensor } from "../autograd/mod.ts";
 import { isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
-import type { LoadStateDictResult, Module } from "./module.ts";
+import {
+  type LoadStateDictResult,
+  type Module,
+  type ShapeMismatch,
+  StateDictError,
+} from "./module.ts";
 import { createModel, type ModelOptions } from "./models/registry.ts";
 import { hasSpec, type ModelSpec } from "./models/spec.ts";
 import type { HyperParams, HyperValue, Optimizer, OptimizerStateDict } from "./optim/optimizer.ts";
@@ -335,6 +340,161 @@ function parseOptimizer(
   return { type: raw.type, paramGroups, state };
 }
 
+/** Largest width accepted for a layer in recorded model options (2^20 units). */
+const MAX_WIDTH = 1 << 20;
+
+/**
+ * Checks the recorded options of a registry model (`mlp`, `alexnet`) by type and range, before
+ * anything is built from them: widths positive integers up to 2^20, `leakyRelu` a finite number,
+ * `dropout` in [0, 1), `seed` a safe integer, no other keys. Other model names pass unchecked
+ * (the registry refuses names it does not know).
+ *
+ * @param source Named in the error (the file).
+ * @param spec The recorded name and options.
+ * @throws {CheckpointError} Naming the option, what was expected and what was found.
+ */
+export function checkModelOptions(source: string, spec: ModelSpec): void {
+  const allowed: Record<string, readonly string[]> = {
+    mlp: ["inFeatures", "hidden", "numClasses", "leakyRelu", "seed"],
+    alexnet: ["numClasses", "dropout", "leakyRelu", "seed"],
+  };
+  const keys = allowed[spec.name];
+  if (keys === undefined || !Object.hasOwn(allowed, spec.name)) return;
+  const options = spec.options as Record<string, unknown>;
+  const bad = (key: string, expected: string) =>
+    new CheckpointError(
+      source,
+      `metadata "model_options": "${key}" must be ${expected}, got ${
+        JSON.stringify(options[key])?.slice(0, 80)
+      }`,
+    );
+  const width = (key: string, value: unknown) => {
+    if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAX_WIDTH) {
+      throw bad(key, `an integer in 1..${MAX_WIDTH}`);
+    }
+  };
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) {
+      throw new CheckpointError(
+        source,
+        `metadata "model_options": model "${spec.name}" has no option "${key}" (options: ${
+          keys.join(", ")
+        })`,
+      );
+    }
+    const value = options[key];
+    switch (key) {
+      case "inFeatures":
+      case "numClasses":
+        width(key, value);
+        break;
+      case "hidden":
+        if (!Array.isArray(value) || value.length !== 2) {
+          throw bad(key, "a list of two widths");
+        }
+        value.forEach((v) => width(key, v));
+        break;
+      case "leakyRelu":
+        if (typeof value !== "number" || !Number.isFinite(value)) throw bad(key, "a finite number");
+        break;
+      case "dropout":
+        if (typeof value !== "number" || !(value >= 0 && value < 1)) {
+          throw bad(key, "a number in [0, 1)");
+        }
+        break;
+      case "seed":
+        if (!Number.isSafeInteger(value)) throw bad(key, "a safe integer");
+        break;
+    }
+  }
+}
+
+/**
+ * The parameter shapes a registry model's options imply, by PyTorch name, computed without
+ * building the model; undefined for a model this function does not know.
+ *
+ * @param spec The name and (checked) options.
+ */
+export function impliedShapes(spec: ModelSpec): Record<string, number[]> | undefined {
+  const o = spec.options as Record<string, number & number[]>;
+  if (spec.name === "mlp") {
+    const inFeatures = o.inFeatures ?? 784;
+    const [h1, h2] = o.hidden ?? [512, 1024];
+    const classes = o.numClasses ?? 10;
+    return {
+      "fc1.weight": [h1, inFeatures],
+      "fc1.bias": [h1],
+      "fc2.weight": [h2, h1],
+      "fc2.bias": [h2],
+      "fc3.weight": [classes, h2],
+      "fc3.bias": [classes],
+    };
+  }
+  if (spec.name === "alexnet") {
+    const classes = o.numClasses ?? 10;
+    return {
+      "conv1.weight": [32, 1, 4, 4],
+      "conv1.bias": [32],
+      "conv2.weight": [64, 32, 3, 3],
+      "conv2.bias": [64],
+      "conv3.weight": [128, 64, 3, 3],
+      "conv3.bias": [128],
+      "fc1.weight": [1024, 2048],
+      "fc1.bias": [1024],
+      "fc2.weight": [classes, 1024],
+      "fc2.bias": [classes],
+    };
+  }
+  return undefined;
+}
+
+/** Longest list of keys an error message spells out; the rest are counted. */
+export const MAX_KEYS_LISTED = 20;
+
+/** `a, b, c and 997 more`: at most {@linkcode MAX_KEYS_LISTED} items, then a count. */
+export function listCapped(items: readonly string[], max = MAX_KEYS_LISTED): string {
+  if (items.length <= max) return items.join(", ");
+  return `${items.slice(0, max).join(", ")} and ${items.length - max} more`;
+}
+
+/**
+ * Checks a registry model's recorded options ({@linkcode checkModelOptions}) and that the
+ * parameter shapes they imply are the shapes of the file's tensors, before the model is built: a
+ * file whose metadata names a model far bigger than its weights is refused without allocating it.
+ *
+ * @param source Named in the error (the file).
+ * @param spec The recorded (or configured) name and options.
+ * @param tensors The file's model tensors.
+ * @throws {CheckpointError} When the options are malformed.
+ * @throws {StateDictError} Naming the missing, unexpected and mismatched tensors, as
+ *   `loadStateDict` would after building the model.
+ */
+export function checkModelSpec(
+  source: string,
+  spec: ModelSpec,
+  tensors: Record<string, StoredTensor>,
+): void {
+  checkModelOptions(source, spec);
+  const shapes = impliedShapes(spec);
+  if (shapes === undefined) return;
+  const missing: string[] = [];
+  const mismatched: ShapeMismatch[] = [];
+  for (const [key, expected] of Object.entries(shapes)) {
+    const stored = Object.hasOwn(tensors, key) ? tensors[key] : undefined;
+    if (stored === undefined) missing.push(key);
+    else if (stored.shape.join(",") !== expected.join(",")) {
+      mismatched.push({ key, expected, actual: [...stored.shape] });
+    }
+  }
+  const unexpected = Object.keys(tensors).filter((key) => !Object.hasOwn(shapes, key));
+  if (missing.length > 0 || unexpected.length > 0 || mismatched.length > 0) {
+    throw new StateDictError(MODEL_CLASSES[spec.name], missing, unexpected, mismatched);
+  }
+}
+
+/** Class names of the registry models, as a StateDictError names them. */
+const MODEL_CLASSES: Record<string, string> = { mlp: "MLP", alexnet: "AlexNet" };
+
 function parseCheckpoint(
   source: string,
   tensors: Record<string, StoredTensor>,
@@ -475,6 +635,7 @@ export async function loadModel(
         'the file does not record its model ("model" metadata); pass the model to load into',
       );
     }
+    checkModelSpec(path, checkpoint.spec, checkpoint.modelState);
     target = createModel(checkpoint.spec.name, checkpoint.spec.options as ModelOptions);
   }
   restoreCheckpoint(checkpoint, { model: target, strict: options.strict }, path);
