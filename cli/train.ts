@@ -8,9 +8,17 @@
 import { dirname, join } from "node:path";
 import { setThreads } from "../autograd/kernels/mod.ts";
 import { loadDataset } from "../data/datasets.ts";
-import { CheckpointError, loadCheckpoint } from "../nn/checkpoint.ts";
-import { StateDictError } from "../nn/module.ts";
 import {
+  checkModelSpec,
+  type Checkpoint,
+  CheckpointError,
+  loadCheckpoint,
+} from "../nn/checkpoint.ts";
+import { isJsonObject } from "../nn/json.ts";
+import { StateDictError } from "../nn/module.ts";
+import { isModelName } from "../nn/models/registry.ts";
+import {
+  describeStateDictError,
   type FlagSpec,
   formatHelp,
   numberFlag,
@@ -27,6 +35,8 @@ import {
   scheduleNames,
   type TrainConfig,
 } from "./configs.ts";
+import { DataError } from "../data/errors.ts";
+import type { Dataset } from "../data/datasets.ts";
 import { enterCallerDirectory, repoPath } from "./report.ts";
 import { RunFiles } from "./run_files.ts";
 import { Trainer } from "./trainer.ts";
@@ -91,6 +101,91 @@ const flags: Record<string, FlagSpec> = {
 /** Flags that would change what a resumed run is, rather than how long or how it goes on. */
 const fixedOnResume = ["config", "batch-size", "seed", "limit-train", "augment-shift", "dropout"];
 
+/**
+ * The `config` metadata of a resume checkpoint, checked field by field (types and ranges) so that
+ * a malformed one is refused with a message naming the field rather than failing deep inside.
+ */
+function parseResumeConfig(path: string, checkpoint: Checkpoint): TrainConfig {
+  const fail = (problem: string) => new CheckpointError(path, `metadata "config": ${problem}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(checkpoint.metadata.config!);
+  } catch (error) {
+    throw fail(`not valid JSON (${error instanceof Error ? error.message : error})`);
+  }
+  if (!isJsonObject(raw)) throw fail("expected a JSON object of the run's recipe");
+  const c = raw as Record<string, unknown>;
+  const field = (key: string, ok: (v: unknown) => boolean, expected: string) => {
+    if (!Object.hasOwn(c, key)) throw fail(`field "${key}" is missing (expected ${expected})`);
+    if (!ok(c[key])) {
+      throw fail(`field "${key}" must be ${expected}, got ${JSON.stringify(c[key])?.slice(0, 80)}`);
+    }
+  };
+  const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: unknown) =>
+    Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+  const num = (min: number, max = Infinity, maxOpen = false) => (v: unknown) =>
+    typeof v === "number" && Number.isFinite(v) && v >= min && (maxOpen ? v < max : v <= max);
+  const oneOf = (names: readonly string[]) => (v: unknown) =>
+    typeof v === "string" && names.includes(v);
+  field("name", (v) => typeof v === "string", "a string");
+  field("model", (v) => typeof v === "string" && isModelName(v), "a registered model name");
+  field("modelOptions", (v) => isJsonObject(v), "a JSON object");
+  field("dataset", (v) => typeof v === "string", "a dataset name");
+  field("epochs", int(1), "an integer >= 1");
+  field("batchSize", int(1, 1 << 20), "an integer in 1..1048576");
+  field("optimizer", oneOf(optimizerNames), `one of ${optimizerNames.join(", ")}`);
+  field("lr", num(0), "a number >= 0");
+  field("momentum", num(0, 1, true), "a number in [0, 1)");
+  field("nesterov", (v) => typeof v === "boolean", "true or false");
+  field("weightDecay", num(0), "a number >= 0");
+  field("schedule", oneOf(scheduleNames), `one of ${scheduleNames.join(", ")}`);
+  field(
+    "milestones",
+    (v) => Array.isArray(v) && v.every(int(1)),
+    "a list of epochs (integers >= 1)",
+  );
+  field("gamma", num(0), "a number >= 0");
+  field("warmupEpochs", num(0), "a number >= 0");
+  field("labelSmoothing", num(0, 1, true), "a number in [0, 1)");
+  field("augmentShift", int(0, 8), "an integer in 0..8");
+  field("seed", int(Number.MIN_SAFE_INTEGER), "a safe integer");
+  field("clipGradNorm", num(0), "a number >= 0");
+  field("limitTrain", int(0), "an integer >= 0");
+  field("limitTest", int(0), "an integer >= 0");
+  const config = raw as unknown as TrainConfig;
+  try {
+    // The weights are compared with the shapes the config implies before the model is built.
+    checkModelSpec(
+      path,
+      { name: config.model, options: config.modelOptions },
+      checkpoint.modelState,
+    );
+  } catch (error) {
+    if (!(error instanceof StateDictError)) throw error;
+    throw new CheckpointError(
+      path,
+      `the weights do not fit the ${config.model} its config names. ${
+        describeStateDictError(error)
+      }`,
+    );
+  }
+  return config;
+}
+
+/** Refuses datasets the models cannot use: images other than 28×28, or an empty split. */
+function checkDataset(data: Dataset, config: TrainConfig): void {
+  for (const split of [data.train, data.test]) {
+    const { rows, cols, count } = split.images;
+    const where = `${data.source.dir} (${split.split} split)`;
+    if (rows !== 28 || cols !== 28) {
+      throw new DataError(
+        `${where}: images are ${rows}×${cols}; the ${config.model} model needs 28×28 images`,
+      );
+    }
+    if (count === 0) throw new DataError(`${where}: holds no images`);
+  }
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "").replace("T", "-");
 }
@@ -108,7 +203,16 @@ async function main(): Promise<number> {
     return 0;
   }
   const threads = numberFlag(values, "threads", { min: 1, max: 64, integer: true });
-  if (threads !== undefined) setThreads(threads);
+  if (threads !== undefined) {
+    const cores = navigator.hardwareConcurrency;
+    if (cores > 0 && threads > cores) {
+      console.error(
+        `train: warning: --threads ${threads} exceeds the ${cores} cores of this machine; ` +
+          `threads beyond the cores make training much slower (try --threads ${cores})`,
+      );
+    }
+    setThreads(threads);
+  }
   const command = ["deno task train", ...Deno.args].join(" ");
 
   let config: TrainConfig;
@@ -131,7 +235,7 @@ async function main(): Promise<number> {
         "not a training checkpoint of deno task train (no config or run state); it cannot be resumed",
       );
     }
-    config = applyOverrides(JSON.parse(resume.metadata.config) as TrainConfig, values);
+    config = applyOverrides(parseResumeConfig(path, resume), values);
     dir = values.out !== undefined ? String(values.out) : dirname(path);
   } else {
     config = applyOverrides(
@@ -147,14 +251,23 @@ async function main(): Promise<number> {
     baseDir: repoPath(),
     ...(values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {}),
   });
+  checkDataset(data, config);
   let trainer: Trainer;
   try {
-    trainer = new Trainer({ config, data, files, command, ...(resume ? { resume } : {}) });
+    trainer = new Trainer({
+      config,
+      data,
+      files,
+      command,
+      ...(resume ? { resume, resumePath: String(values.resume) } : {}),
+    });
   } catch (error) {
     if (!(error instanceof StateDictError)) throw error;
     throw new CheckpointError(
       String(values.resume),
-      `the weights do not fit the ${config.model} its config names. ${error.message}`,
+      `the weights do not fit the ${config.model} its config names. ${
+        describeStateDictError(error)
+      }`,
     );
   }
   const { exitCode } = await trainer.run();

@@ -9,6 +9,7 @@
  *   run is bitwise identical to an uninterrupted one;
  * - Ctrl-C finishes the current step, saves, prints how to resume and exits 130; a second Ctrl-C
  *   exits at once (files are only ever replaced by rename, so nothing is left half-written);
+ *   SIGTERM and SIGHUP do the same, exiting 143 and 129;
  * - a NaN or infinite loss (or gradient norm, when clipping) stops the run before anything is
  *   saved, naming the epoch, the step and the last good checkpoint (exit code 3).
  *
@@ -20,7 +21,13 @@ import { getThreads, kernels } from "../autograd/kernels/mod.ts";
 import { type Dataset, describeSource } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { ProgressBar } from "../data/progress.ts";
-import { type Checkpoint, restoreCheckpoint, saveCheckpoint, saveModel } from "../nn/checkpoint.ts";
+import {
+  type Checkpoint,
+  CheckpointError,
+  restoreCheckpoint,
+  saveCheckpoint,
+  saveModel,
+} from "../nn/checkpoint.ts";
 import { clipGradNorm } from "../nn/clip.ts";
 import type { JsonObject } from "../nn/json.ts";
 import type { Module } from "../nn/module.ts";
@@ -32,6 +39,12 @@ import { type EpochRecord, peakRssMiB, type RunFiles } from "./run_files.ts";
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
+/** Exit codes of a run stopped by a signal, 128 + its number: SIGINT 130, SIGTERM 143, SIGHUP 129. */
+export const SIGNAL_EXIT_CODES: Readonly<Record<"SIGINT" | "SIGTERM" | "SIGHUP", number>> = {
+  SIGINT: EXIT_INTERRUPTED,
+  SIGTERM: 143,
+  SIGHUP: 129,
+};
 /** Exit code of a run stopped because the loss or gradients stopped being finite. */
 export const EXIT_DIVERGED = 3;
 
@@ -79,6 +92,8 @@ export interface TrainerOptions {
   command: string;
   /** A checkpoint to continue from. */
   resume?: Checkpoint;
+  /** The path of `resume`, named in its errors. */
+  resumePath?: string;
   /** Where lines go (default console.log; the log file gets them too). */
   print?: (line: string) => void;
 }
@@ -98,6 +113,7 @@ export class Trainer {
   readonly #test: DataLoader;
   readonly #state: RunState;
   #interrupts = 0;
+  #stopCode = EXIT_INTERRUPTED;
 
   /** Builds everything; restores from `options.resume` when given. */
   constructor(options: TrainerOptions) {
@@ -139,7 +155,7 @@ export class Trainer {
       best: null,
       rng: this.#rng.getState(),
     };
-    if (options.resume) this.#restore(options.resume);
+    if (options.resume) this.#restore(options.resume, options.resumePath ?? "resume checkpoint");
   }
 
   /** The model being trained. */
@@ -147,7 +163,7 @@ export class Trainer {
     return this.#model;
   }
 
-  #restore(checkpoint: Checkpoint): void {
+  #restore(checkpoint: Checkpoint, path: string): void {
     restoreCheckpoint(checkpoint, { model: this.#model, optimizer: this.#optimizer }, "resume");
     // The schedule is rebuilt from the (possibly changed) config and moved to the saved step: the
     // same rates when nothing changed, a schedule stretched to the new length after --epochs.
@@ -157,12 +173,7 @@ export class Trainer {
         lastStep: checkpoint.scheduler?.lastStep ?? 0,
       });
     }
-    const run = JSON.parse(checkpoint.metadata.run ?? "null") as RunState | null;
-    if (run === null) {
-      throw new Error(
-        "resume: the checkpoint has no run state (was it written by deno task train?)",
-      );
-    }
+    const run = parseRunState(path, checkpoint.metadata.run, this.#train.batchesPerEpoch);
     this.#state.position = run.position;
     this.#state.history = run.history;
     this.#state.best = run.best;
@@ -173,14 +184,21 @@ export class Trainer {
   async run(): Promise<TrainResult> {
     const c = this.#config;
     const p = this.#state.position;
-    const onSignal = () => {
-      this.#interrupts++;
-      if (this.#interrupts > 1) Deno.exit(EXIT_INTERRUPTED);
-      this.#print(
-        "\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again quits at once)",
-      );
-    };
-    Deno.addSignalListener("SIGINT", onSignal);
+    const signals = (Object.keys(SIGNAL_EXIT_CODES) as (keyof typeof SIGNAL_EXIT_CODES)[])
+      .filter((signal) => signal === "SIGINT" || Deno.build.os !== "windows");
+    const handlers = signals.map((signal) => {
+      const handler = () => {
+        this.#interrupts++;
+        if (this.#interrupts > 1) Deno.exit(SIGNAL_EXIT_CODES[signal]);
+        this.#stopCode = SIGNAL_EXIT_CODES[signal];
+        this.#print(
+          `\ninterrupted: finishing the current step and saving a checkpoint (${signal}; ` +
+            "Ctrl-C again quits at once)",
+        );
+      };
+      Deno.addSignalListener(signal, handler);
+      return [signal, handler] as const;
+    });
     this.#print(`config   ${describeConfig(c)}`);
     this.#print(
       `data     ${c.dataset} from ${
@@ -206,15 +224,18 @@ export class Trainer {
         await this.#finishEpoch();
         if (this.#interrupts > 0 && this.#state.position.epoch < c.epochs) {
           this.#printStopped();
-          return { exitCode: EXIT_INTERRUPTED, history: this.#state.history };
+          return { exitCode: this.#stopCode, history: this.#state.history };
         }
       }
     } finally {
-      Deno.removeSignalListener("SIGINT", onSignal);
+      for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     }
+    // The final weights file holds only what the seed and the inputs determine (no command line,
+    // no timings, no memory figures), so two identical runs write identical bytes.
+    const latest = this.#state.history.at(-1);
     await saveModel(this.#files.model, this.#model, {
       epoch: this.#state.position.epoch,
-      ...this.#metricsEntry(),
+      ...(latest ? { metrics: deterministicMetrics(latest) } : {}),
       metadata: this.#metadata(false),
     });
     const best = this.#state.best;
@@ -274,7 +295,7 @@ export class Trainer {
         bar.finish();
         await this.#save(this.#files.last);
         this.#printStopped();
-        return EXIT_INTERRUPTED;
+        return this.#stopCode;
       }
     }
     bar.finish();
@@ -372,11 +393,88 @@ export class Trainer {
     const metadata: Record<string, string> = {
       dataset: c.dataset,
       config: JSON.stringify(c),
-      command: this.#command,
     };
-    if (withRunState) metadata.run = JSON.stringify(this.#state);
+    if (withRunState) {
+      metadata.command = this.#command;
+      metadata.run = JSON.stringify(this.#state);
+    }
     return metadata;
   }
+}
+
+/** Keys of an epoch record that depend on the machine and the moment, not on the seed and inputs. */
+export const TIMING_KEYS: readonly string[] = ["seconds", "imagesPerSecond", "peakRssMiB"];
+
+/** An epoch record without its timings and memory figures. */
+function deterministicMetrics(record: EpochRecord): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(record)) {
+    if (!TIMING_KEYS.includes(key)) out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The `run` metadata of a resume checkpoint, checked: a position inside the epoch (batch below
+ * `batchesPerEpoch`), a history list, a best record or null, and a valid generator state.
+ */
+function parseRunState(
+  where: string,
+  text: string | undefined,
+  batchesPerEpoch: number,
+): RunState {
+  const fail = (problem: string) => new CheckpointError(where, `metadata "run": ${problem}`);
+  if (text === undefined) {
+    throw fail("missing (was the checkpoint written by deno task train?)");
+  }
+  let run: unknown;
+  try {
+    run = JSON.parse(text);
+  } catch (error) {
+    throw fail(`not valid JSON (${error instanceof Error ? error.message : error})`);
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(run)) throw fail("expected {position, history, best, rng}");
+  const p = run.position;
+  if (!isObject(p)) throw fail("position must be an object");
+  for (const key of ["epoch", "batch", "errors", "seen"]) {
+    if (!Number.isSafeInteger(p[key]) || (p[key] as number) < 0) {
+      throw fail(`position.${key} must be an integer >= 0, got ${JSON.stringify(p[key])}`);
+    }
+  }
+  for (const key of ["lossSum", "seconds"]) {
+    if (typeof p[key] !== "number" || !Number.isFinite(p[key])) {
+      throw fail(`position.${key} must be a finite number, got ${JSON.stringify(p[key])}`);
+    }
+  }
+  if ((p.batch as number) >= batchesPerEpoch) {
+    throw fail(
+      `position batch ${p.batch} is past the end of the epoch (${batchesPerEpoch} batches); ` +
+        "the checkpoint does not belong to this configuration and data",
+    );
+  }
+  if (!Array.isArray(run.history) || !run.history.every(isObject)) {
+    throw fail("history must be a list of epoch records");
+  }
+  const best = run.best;
+  if (
+    best !== null &&
+    !(isObject(best) && typeof best.testError === "number" && typeof best.epoch === "number")
+  ) {
+    throw fail("best must be null or {testError, epoch}");
+  }
+  const rng = run.rng;
+  const words = isObject(rng) ? rng.s : undefined;
+  if (
+    !isObject(rng) || !Array.isArray(words) || words.length !== 4 ||
+    !words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) ||
+    words.every((w) => w === 0) ||
+    !(rng.spareNormal === null || typeof rng.spareNormal === "number")
+  ) {
+    throw fail("rng must be a generator state {s: four non-zero-in-total uint32, spareNormal}");
+  }
+  return run as unknown as RunState;
 }
 
 function describeEpochs(complete: number): string {
