@@ -9,7 +9,7 @@
 
 import { join, relative } from "node:path";
 import { noGrad, Tensor, zeros } from "../autograd/mod.ts";
-import { DataError } from "../data/errors.ts";
+import { errorText } from "../data/errors.ts";
 import { MNIST_SIZE, prepareImageFile } from "../data/image.ts";
 import { normalizationFor } from "../data/loader.ts";
 import { CheckpointError } from "../nn/mod.ts";
@@ -72,9 +72,23 @@ function modelPath(flag: string): string {
   return path;
 }
 
-/** The files to classify: named files as they are, folders' image files sorted by name. */
-async function collectFiles(paths: string[]): Promise<string[]> {
+/** What {@linkcode collectFiles} found: files to classify, and paths that gave none. */
+interface Collected {
+  /** Files in order: named files as given, then each folder's images sorted by name. */
+  files: string[];
+  /** Folders with no images (or unreadable), each reported as one error line. */
+  problems: { path: string; message: string }[];
+}
+
+/**
+ * The files to classify: named files as they are, folders' image files sorted by name. Symbolic
+ * links inside a folder are followed (a link to an image counts as the image; a broken link or a
+ * link loop is listed so that it gets its own error line); subfolders are not searched, so a link
+ * to a folder cannot loop. A folder without images is one problem, and the other paths go on.
+ */
+async function collectFiles(paths: string[]): Promise<Collected> {
   const files: string[] = [];
+  const problems: Collected["problems"] = [];
   for (const path of paths) {
     let isDirectory = false;
     try {
@@ -87,16 +101,30 @@ async function collectFiles(paths: string[]): Promise<string[]> {
       continue;
     }
     const names: string[] = [];
-    for await (const entry of Deno.readDir(path)) {
-      if (entry.isFile && IMAGE_EXTENSIONS.test(entry.name)) names.push(entry.name);
+    try {
+      for await (const entry of Deno.readDir(path)) {
+        if (!IMAGE_EXTENSIONS.test(entry.name)) continue;
+        if (entry.isFile) names.push(entry.name);
+        else if (entry.isSymlink) {
+          try {
+            if ((await Deno.stat(join(path, entry.name))).isFile) names.push(entry.name);
+          } catch {
+            names.push(entry.name); // broken or looping: its read fails with the reason
+          }
+        }
+      }
+    } catch (error) {
+      problems.push({ path, message: `cannot read the folder (${errorText(error)})` });
+      continue;
     }
     if (names.length === 0) {
-      throw new DataError(`${path}: no images found (looked for .png .jpg .jpeg .gif .bmp)`);
+      problems.push({ path, message: "no images found (looked for .png .jpg .jpeg .gif .bmp)" });
+      continue;
     }
     names.sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
     files.push(...names.map((name) => join(path, name)));
   }
-  return files;
+  return { files, problems };
 }
 
 /** The result for one file. */
@@ -160,14 +188,18 @@ async function main(): Promise<number> {
   const paths = positionals.length > 0
     ? positionals
     : [relative(Deno.cwd(), repoPath(...defaultDir)) || "."];
-  const files = await collectFiles(paths);
+  const { files, problems } = await collectFiles(paths);
 
   const blank = zeros([1, 1, MNIST_SIZE, MNIST_SIZE]);
   for (let i = 0; i < warmup; i++) noGrad(() => model.call(blank));
 
-  const width = Math.max(...files.map((f) => f.length));
+  const width = Math.max(0, ...files.map((f) => f.length), ...problems.map((p) => p.path.length));
   const results: Prediction[] = [];
-  let failed = 0;
+  let failed = problems.length;
+  for (const { path, message } of problems) {
+    if (json) console.log(JSON.stringify({ file: path, error: message }));
+    else console.error(`${path}: ${message}`);
+  }
   for (const file of files) {
     try {
       const p = await classify(file, loaded);
@@ -192,7 +224,7 @@ async function main(): Promise<number> {
       summary: true,
       model: loaded.modelName,
       dataset,
-      files: files.length,
+      files: files.length + problems.length,
       classified: results.length,
       failed,
       warmup,
@@ -211,7 +243,9 @@ async function main(): Promise<number> {
       console.log(`classes stated by file names: ${correct} of ${labelled.length} correct`);
     }
   }
-  if (failed > 0 && !json) console.error(`${failed} of ${files.length} files failed`);
+  if (failed > 0 && !json) {
+    console.error(`${failed} of ${files.length + problems.length} files failed`);
+  }
   return failed > 0 ? 1 : 0;
 }
 

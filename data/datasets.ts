@@ -466,9 +466,31 @@ function readEnv(key: string): string | undefined {
   }
 }
 
+/**
+ * Whether `path` is a file (following links). A link loop or a dangling link is not a missing
+ * file: it is reported as what it is, naming the path.
+ */
 function isFile(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
+  } catch (error) {
+    if (error instanceof Deno.errors.FilesystemLoop) {
+      throw new DataError(`${path}: symbolic link loop (the link points back to itself)`, {
+        cause: error,
+      });
+    }
+    if (error instanceof Deno.errors.NotFound && isLink(path)) {
+      throw new DataError(`${path}: a symbolic link to a file that does not exist`, {
+        cause: error,
+      });
+    }
+    return false;
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
   } catch {
     return false;
   }

@@ -135,6 +135,13 @@ export async function decodeImage(bytes: Uint8Array, source: string): Promise<De
         return { format, width, height, data: rgbaToGray(framebuffer, width, height) };
       }
       case "jpeg": {
+        // The decoder turns 4-component (CMYK, YCCK) JPEGs into black images; refuse them instead.
+        if (jpegComponents(bytes) === 4) {
+          throw new DataError(
+            `${source}: CMYK JPEG is not supported (4 colour components); save it as RGB or ` +
+              `greyscale`,
+          );
+        }
         const codec = await jpegCodec();
         const { width, height, buffer } = codec.load(bytes);
         return { format, width, height, data: rgbaToGray(buffer, width, height) };
@@ -524,8 +531,20 @@ function statedSize(
   }
 }
 
+/**
+ * The number of colour components of a JPEG's first frame (1 grey, 3 YCbCr, 4 CMYK or YCCK), or
+ * null when no frame header is found.
+ */
+export function jpegComponents(bytes: Uint8Array): number | null {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return jpegSize(bytes, view)?.components ?? null;
+}
+
 /** Walks JPEG segments to the first start-of-frame marker. */
-function jpegSize(bytes: Uint8Array, view: DataView): { width: number; height: number } | null {
+function jpegSize(
+  bytes: Uint8Array,
+  view: DataView,
+): { width: number; height: number; components: number } | null {
   let p = 2;
   while (p + 9 < bytes.length) {
     if (bytes[p] !== 0xff) return null;
@@ -540,7 +559,13 @@ function jpegSize(bytes: Uint8Array, view: DataView): { width: number; height: n
     }
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 &&
       marker !== 0xcc;
-    if (isSof) return { height: view.getUint16(p + 5, false), width: view.getUint16(p + 7, false) };
+    if (isSof) {
+      return {
+        height: view.getUint16(p + 5, false),
+        width: view.getUint16(p + 7, false),
+        components: bytes[p + 9],
+      };
+    }
     p += 2 + view.getUint16(p + 2, false);
   }
   return null;

@@ -89,6 +89,10 @@ function roundUp(bytes: number): number {
   return Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
 }
 
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
 function ensureCapacity(end: number): void {
   if (!memory) throw new Error("wasm/memory: shared WebAssembly memory is unavailable");
   const have = memory.buffer.byteLength;
@@ -96,10 +100,13 @@ function ensureCapacity(end: number): void {
   const havePages = have / PAGE;
   const need = Math.ceil((end - have) / PAGE);
   if (havePages + need > MAX_PAGES) {
+    const block = end - heapTop;
     throw new RangeError(
-      `wasm/memory: cannot grow to ${end} bytes (the shared memory is capped at ${
-        MAX_PAGES * PAGE
-      })`,
+      `wasm/memory: cannot place an array of ${block} bytes (${Math.floor(block / 4)} floats, ${
+        mib(block)
+      }) in the shared wasm memory: it would grow to ${end} bytes, past its ` +
+        `cap of ${MAX_PAGES * PAGE} bytes (${mib(MAX_PAGES * PAGE)}; ${mib(have)} in use). ` +
+        `Tensors this large need the TypeScript kernels: useKernels(referenceKernels)`,
     );
   }
   // Grow at least geometrically (by a quarter) so a growing workload does not grow page by page.
