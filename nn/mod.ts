@@ -73,6 +73,7 @@ export {
   nllLoss,
 } from "./loss.ts";
 export * from "./norm.ts";
+export * from "./attention.ts";
 export * from "./optim/mod.ts";
 export { clipGradNorm, gradNorm } from "./clip.ts";
 export {

@@ -7,12 +7,14 @@
 
 import assert from "node:assert/strict";
 import * as F from "../autograd/ops/functions.ts";
+import * as ref from "./helpers/reference.ts";
 import {
   BatchNorm1d,
   BatchNorm2d,
   gradients,
   GroupNorm,
   LayerNorm,
+  MultiheadAttention,
   opTable,
   randn,
   Rng,
@@ -163,4 +165,123 @@ Deno.test("LayerNorm and GroupNorm: PyTorch's keys and defaults", () => {
   assert.deepEqual(keysAndShapes(gn.stateDict()), [["weight", [4]], ["bias", [4]]]);
   assertNear(gn.call(x.reshape(2, 4, 3)), F.groupNorm(x, 2).toFloat32Array(), 1e-6, "group norm");
   assert.throws(() => new GroupNorm(3, 4), /not divisible/);
+});
+
+Deno.test("attention: bool masks (true attends), additive masks and causal agree", () => {
+  const rng = new Rng(7);
+  const [q, k, v] = [randn([2, 3, 4, 5], rng), randn([2, 3, 4, 5], rng), randn([2, 3, 4, 2], rng)];
+  const causal = F.scaledDotProductAttention(q, k, v, { causal: true });
+  const allowed = tensor([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]).to("bool");
+  const byBool = F.scaledDotProductAttention(q, k, v, { mask: allowed });
+  const additive = F.where(allowed, 0, -Infinity);
+  const byFloat = F.scaledDotProductAttention(q, k, v, { mask: additive.reshape(1, 1, 4, 4) });
+  assertNear(byBool, causal.toFloat32Array(), 1e-6, "bool mask vs causal");
+  assertNear(byFloat, causal.toFloat32Array(), 1e-6, "additive mask vs causal");
+  const expected = ref.attention(ref.fromTensor(q), ref.fromTensor(k), ref.fromTensor(v), 0.3);
+  const scaled = F.scaledDotProductAttention(q, k, v, { scale: 0.3 });
+  ref.assertClose(scaled, expected, 1e-5, 1e-5, "scale");
+  assert.throws(
+    () => F.scaledDotProductAttention(q, k, v, { mask: randn([1, 3]) }),
+    /does not broadcast|cannot broadcast|broadcast/,
+  );
+  assert.throws(() => F.scaledDotProductAttention(q, k.slice(-1, 0, 3), v), /do not match/);
+});
+
+Deno.test("attention dropout is seeded and only drops weights", () => {
+  const rng = new Rng(8);
+  const [q, k, v] = [randn([3, 4, 5], rng), randn([3, 4, 5], rng), randn([3, 4, 5], rng)];
+  const a = F.scaledDotProductAttention(q, k, v, { dropout: 0.5, rng: new Rng(1) });
+  const b = F.scaledDotProductAttention(q, k, v, { dropout: 0.5, rng: new Rng(1) });
+  assertNear(a, b.toFloat32Array(), 0, "same seed, same mask");
+  const plain = F.scaledDotProductAttention(q, k, v);
+  assert.notDeepEqual(Array.from(a.toFloat32Array()), Array.from(plain.toFloat32Array()));
+});
+
+/** Multi-head self-attention written out head by head with the float64 reference. */
+function referenceMha(mha: MultiheadAttention, x: Tensor, causal: boolean): ref.Ref {
+  const [n, l, e] = x.shape;
+  const h = mha.numHeads, d = e / h;
+  const qkv = ref.fromTensor(F.linear(x, mha.in_proj_weight, mha.in_proj_bias ?? undefined));
+  const part = (which: number, b: number, head: number) =>
+    ref.build([l, d], ([i, j]) => ref.at(qkv, [b, i, which * e + head * d + j]));
+  const merged = ref.build([n, l, e], () => 0);
+  for (let b = 0; b < n; b++) {
+    for (let head = 0; head < h; head++) {
+      const o = ref.attention(
+        part(0, b, head),
+        part(1, b, head),
+        part(2, b, head),
+        1 / Math.sqrt(d),
+        (i, j) => (causal && j > i ? -Infinity : 0),
+      );
+      for (let i = 0; i < l; i++) {
+        for (let j = 0; j < d; j++) merged.data[(b * l + i) * e + head * d + j] = o.data[i * d + j];
+      }
+    }
+  }
+  const w = ref.fromTensor(mha.out_proj.weight), bias = ref.fromTensor(mha.out_proj.bias!);
+  return ref.build([n, l, e], ([b, i, j]) => {
+    let s = bias.data[j];
+    for (let c = 0; c < e; c++) s += ref.at(merged, [b, i, c]) * ref.at(w, [j, c]);
+    return s;
+  });
+}
+
+Deno.test("MultiheadAttention: PyTorch's keys, and causal self-attention against the reference", () => {
+  const mha = new MultiheadAttention(8, 2, { rng: new Rng(3) });
+  assert.deepEqual(keysAndShapes(mha.stateDict()), [
+    ["in_proj_weight", [24, 8]],
+    ["in_proj_bias", [24]],
+    ["out_proj.weight", [8, 8]],
+    ["out_proj.bias", [8]],
+  ]);
+  assert.deepEqual(
+    Object.keys(new MultiheadAttention(8, 2, { bias: false }).stateDict()),
+    ["in_proj_weight", "out_proj.weight"],
+  );
+  // Non-zero biases, so the reference checks that they are applied.
+  mha.in_proj_bias!.data.set(randn([24], new Rng(4)).toFloat32Array());
+  mha.out_proj.bias!.data.set(randn([8], new Rng(5)).toFloat32Array());
+  const x = randn([2, 5, 8], new Rng(6));
+  for (const causal of [false, true]) {
+    const y = mha.call(x, x, x, { isCausal: causal });
+    ref.assertClose(y, referenceMha(mha, x, causal), 1e-5, 1e-4, `causal ${causal}`);
+  }
+  // The same through separate query/key/value projections, sequence-first and with masks.
+  const y = mha.call(x, x, x, { isCausal: true });
+  const copy = x.mul(1);
+  assertNear(mha.call(x, copy, copy, { isCausal: true }), y.toFloat32Array(), 1e-5, "cross path");
+  const seqFirst = new MultiheadAttention(8, 2, { batchFirst: false });
+  seqFirst.loadStateDict(mha.stateDict());
+  const xt = x.transpose(0, 1);
+  assertNear(
+    seqFirst.call(xt, xt, xt, { isCausal: true }).transpose(0, 1).contiguous(),
+    y.toFloat32Array(),
+    1e-5,
+    "batchFirst false",
+  );
+  const blocked = tensor([[0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 1], [
+    0,
+    0,
+    0,
+    0,
+    0,
+  ]]).to("bool");
+  assertNear(mha.call(x, x, x, { attnMask: blocked }), y.toFloat32Array(), 1e-5, "attnMask");
+  const padding = tensor([[0, 0, 0, 0, 1], [0, 0, 0, 0, 0]]).to("bool");
+  const padded = mha.call(x, x, x, { keyPaddingMask: padding, isCausal: true });
+  assertNear(padded.narrow(0, 1, 1), y.narrow(0, 1, 1).toFloat32Array(), 1e-5, "unpadded batch");
+  assertNear(padded.narrow(1, 0, 4), y.narrow(1, 0, 4).toFloat32Array(), 1e-5, "causal rows");
+  assert.throws(() => mha.call(x, x, x, { needWeights: true }), /needWeights/);
+  assert.throws(() => new MultiheadAttention(8, 3), /not divisible/);
+});
+
+Deno.test("MultiheadAttention gradients reach every parameter", () => {
+  const mha = new MultiheadAttention(4, 2, { rng: new Rng(9) });
+  const x = randn([2, 3, 4], new Rng(10), { requiresGrad: true });
+  mha.call(x, x, x, { isCausal: true }).pow(2).sum().backward();
+  for (const [name, p] of mha.namedParameters()) {
+    assert.ok(p.grad !== null && p.grad.toFloat32Array().some((g) => g !== 0), name);
+  }
+  assert.ok(x.grad !== null);
 });

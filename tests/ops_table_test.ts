@@ -180,6 +180,18 @@ const checks: Record<string, (() => void)[]> = {
     ),
     gradient((x, w, b) => F.groupNorm(x, 2, w, b), [[2, 4, 2], [4], [4]]),
   ],
+  scaledDotProductAttention: [
+    forward(
+      (q, k, v) => F.scaledDotProductAttention(q, k, v, { causal: true }),
+      (q, k, v) => ref.attention(q, k, v, 1 / 2, (i, j) => (j > i ? -Infinity : 0)),
+      [[2, 3, 4, 4], [2, 3, 4, 4], [2, 3, 4, 5]],
+      { atol: 1e-5 },
+    ),
+    gradient(
+      (q, k, v) => F.scaledDotProductAttention(q, k, v, { scale: 0.7 }),
+      [[2, 3, 4], [2, 5, 4], [2, 5, 3]],
+    ),
+  ],
   sum: [
     forward(
       (a) => a.sum([0, 2]),
