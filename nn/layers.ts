@@ -7,6 +7,7 @@
  */
 
 import {
+  conv1d,
   conv2d,
   defaultRng,
   dropout,
@@ -99,15 +100,28 @@ export interface Conv2dLayerOptions {
   stride?: Pair;
   /** Zero padding on each side (default 0). */
   padding?: Pair;
+  /** Spacing between the kernel's taps (default 1). */
+  dilation?: Pair;
+  /** Independent channel groups (default 1); weight [outChannels, inChannels/groups, kh, kw]. */
+  groups?: number;
   /** Learn a per-channel bias (default true). */
   bias?: boolean;
   /** Generator for the initial weights (default: the library's seeded default generator). */
   rng?: Rng;
 }
 
+function checkGroups(groups: number, inChannels: number, outChannels: number, layer: string) {
+  checkSize(groups, "groups", layer);
+  if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+    throw new RangeError(
+      `${layer}: groups ${groups} must divide inChannels ${inChannels} and outChannels ${outChannels}`,
+    );
+  }
+}
+
 /**
- * 2-D convolution over [N, inChannels, H, W] with weight [outChannels, inChannels, kh, kw] and bias
- * [outChannels] (PyTorch's `nn.Conv2d`: same names, layout and default initialisation).
+ * 2-D convolution over [N, inChannels, H, W] with weight [outChannels, inChannels/groups, kh, kw]
+ * and bias [outChannels] (PyTorch's `nn.Conv2d`: same names, layout and default initialisation).
  */
 export class Conv2d extends Module {
   /** Channels of the input. */
@@ -120,7 +134,11 @@ export class Conv2d extends Module {
   readonly stride: readonly [number, number];
   /** Zero padding [vertical, horizontal]. */
   readonly padding: readonly [number, number];
-  /** The filters, [outChannels, inChannels, kh, kw]. */
+  /** Spacing between taps [vertical, horizontal]. */
+  readonly dilation: readonly [number, number];
+  /** Independent channel groups. */
+  readonly groups: number;
+  /** The filters, [outChannels, inChannels/groups, kh, kw]. */
   weight: Parameter;
   /** The bias, [outChannels], or null without one. */
   bias: Parameter | null;
@@ -147,8 +165,11 @@ export class Conv2d extends Module {
     this.kernelSize = toPair(kernelSize, "kernelSize", "Conv2d", 1);
     this.stride = toPair(options.stride ?? 1, "stride", "Conv2d", 1);
     this.padding = toPair(options.padding ?? 0, "padding", "Conv2d", 0);
+    this.dilation = toPair(options.dilation ?? 1, "dilation", "Conv2d", 1);
+    this.groups = options.groups ?? 1;
+    checkGroups(this.groups, inChannels, outChannels, "Conv2d");
     const [kh, kw] = this.kernelSize;
-    this.weight = Parameter.zeros([outChannels, inChannels, kh, kw]);
+    this.weight = Parameter.zeros([outChannels, inChannels / this.groups, kh, kw]);
     this.bias = options.bias === false ? null : Parameter.zeros([outChannels]);
     defaultLayerInit(this.weight, this.bias, options.rng ?? defaultRng());
   }
@@ -158,12 +179,103 @@ export class Conv2d extends Module {
     return conv2d(x, this.weight, this.bias ?? undefined, {
       stride: this.stride,
       padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
     });
   }
 
   /** Channels, kernel, stride, padding and bias, as PyTorch shows them. */
   override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=[${this.padding}], bias=${
+      this.bias !== null
+    }`;
+  }
+}
+
+/** Options of {@linkcode Conv1d}. */
+export interface Conv1dLayerOptions {
+  /** Step between windows (default 1). */
+  stride?: number;
+  /** Zero padding on each side (default 0). */
+  padding?: number;
+  /** Spacing between the kernel's taps (default 1). */
+  dilation?: number;
+  /** Independent channel groups (default 1); weight [outChannels, inChannels/groups, k]. */
+  groups?: number;
+  /** Learn a per-channel bias (default true). */
+  bias?: boolean;
+  /** Generator for the initial weights (default: the library's seeded default generator). */
+  rng?: Rng;
+}
+
+/**
+ * 1-D convolution over [N, inChannels, L] with weight [outChannels, inChannels/groups, k] and bias
+ * [outChannels] (PyTorch's `nn.Conv1d`: same names, layout and default initialisation).
+ */
+export class Conv1d extends Module {
+  /** Channels of the input. */
+  readonly inChannels: number;
+  /** Channels of the output. */
+  readonly outChannels: number;
+  /** Window length. */
+  readonly kernelSize: number;
+  /** Step between windows. */
+  readonly stride: number;
+  /** Zero padding on each side. */
+  readonly padding: number;
+  /** Spacing between taps. */
+  readonly dilation: number;
+  /** Independent channel groups. */
+  readonly groups: number;
+  /** The filters, [outChannels, inChannels/groups, k]. */
+  weight: Parameter;
+  /** The bias, [outChannels], or null without one. */
+  bias: Parameter | null;
+
+  /**
+   * Creates a Conv1d.
+   *
+   * @param inChannels Input channels.
+   * @param outChannels Output channels.
+   * @param kernelSize Window length.
+   * @param options `stride`, `padding`, `dilation`, `groups`, `bias` (default true) and `rng`.
+   */
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    options: Conv1dLayerOptions = {},
+  ) {
+    super();
+    checkSize(inChannels, "inChannels", "Conv1d");
+    checkSize(outChannels, "outChannels", "Conv1d");
+    checkSize(kernelSize, "kernelSize", "Conv1d");
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernelSize = kernelSize;
+    this.stride = toPair(options.stride ?? 1, "stride", "Conv1d", 1)[0];
+    this.padding = toPair(options.padding ?? 0, "padding", "Conv1d", 0)[0];
+    this.dilation = toPair(options.dilation ?? 1, "dilation", "Conv1d", 1)[0];
+    this.groups = options.groups ?? 1;
+    checkGroups(this.groups, inChannels, outChannels, "Conv1d");
+    this.weight = Parameter.zeros([outChannels, inChannels / this.groups, kernelSize]);
+    this.bias = options.bias === false ? null : Parameter.zeros([outChannels]);
+    defaultLayerInit(this.weight, this.bias, options.rng ?? defaultRng());
+  }
+
+  /** The convolution, [N, C, L] → [N, outChannels, OL]. */
+  forward(x: Tensor): Tensor {
+    return conv1d(x, this.weight, this.bias ?? undefined, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
+  }
+
+  /** Channels, kernel, stride, padding, dilation, groups and bias. */
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernelSize=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}, dilation=${this.dilation}, groups=${this.groups}, bias=${
       this.bias !== null
     }`;
   }

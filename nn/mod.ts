@@ -26,6 +26,8 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictResult,
   Module,
+  ModuleDict,
+  ModuleList,
   type ShapeMismatch,
   type StateDict,
   StateDictError,
@@ -33,6 +35,8 @@ export {
   type ZeroGradOptions,
 } from "./module.ts";
 export {
+  Conv1d,
+  type Conv1dLayerOptions,
   Conv2d,
   type Conv2dLayerOptions,
   Dropout,
@@ -74,6 +78,7 @@ export {
 } from "./loss.ts";
 export * from "./norm.ts";
 export * from "./attention.ts";
+export * from "./pool.ts";
 export * from "./optim/mod.ts";
 export { clipGradNorm, gradNorm } from "./clip.ts";
 export {

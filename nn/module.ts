@@ -402,3 +402,157 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
     return this.toString();
   }
 }
+
+/**
+ * Holds sub-modules in a list (PyTorch's `nn.ModuleList`): they are registered as children named
+ * "0", "1", …, so their parameters are `0.weight`, `1.bias`, … and move with `train()`, `eval()`
+ * and the state dict. It has no `forward`: iterate it in the owner's.
+ *
+ * @typeParam M The type of the items.
+ */
+export class ModuleList<M extends Module<never[], unknown> = Module<never[], unknown>>
+  extends Module<[], never> {
+  /**
+   * Creates a list.
+   *
+   * @param modules The initial items, in order.
+   */
+  constructor(modules: Iterable<M> = []) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  /** Number of items. */
+  get length(): number {
+    return this.children().length;
+  }
+
+  /** The item at `index` (negative counts from the end). */
+  at(index: number): M {
+    const items = this.children() as unknown as M[];
+    const item = items.at(index);
+    if (item === undefined) {
+      throw new RangeError(`ModuleList.at: index ${index} is outside 0..${items.length - 1}`);
+    }
+    return item;
+  }
+
+  /** Adds an item at the end; returns this. */
+  append(module: M): this {
+    if (!(module instanceof Module)) {
+      throw new TypeError(`ModuleList.append: item ${this.length} is not a Module`);
+    }
+    Object.defineProperty(this, String(this.length), {
+      value: module,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    return this;
+  }
+
+  /** Adds every item of `modules` at the end; returns this. */
+  extend(modules: Iterable<M>): this {
+    for (const m of modules) this.append(m);
+    return this;
+  }
+
+  /** The items in order. */
+  [Symbol.iterator](): Iterator<M> {
+    return (this.children() as unknown as M[])[Symbol.iterator]();
+  }
+
+  /** Always throws: a ModuleList is a container, not a layer. */
+  forward(): never {
+    throw new TypeError("ModuleList has no forward(); iterate over its modules instead");
+  }
+}
+
+/**
+ * Holds sub-modules by name (PyTorch's `nn.ModuleDict`): each is a child under its key, so its
+ * parameters are `key.weight`, …, in insertion order (integer-like keys first, as JavaScript orders
+ * them). Keys that are not identifiers-with-dots-free names, or that name a property of the dict
+ * itself (`training`, `get`, …), are refused. It has no `forward`.
+ *
+ * @typeParam M The type of the items.
+ */
+export class ModuleDict<M extends Module<never[], unknown> = Module<never[], unknown>>
+  extends Module<[], never> {
+  /**
+   * Creates a dict.
+   *
+   * @param modules The initial items, as an object or [key, module] pairs.
+   */
+  constructor(modules: Record<string, M> | Iterable<[string, M]> = {}) {
+    super();
+    const entries = Symbol.iterator in modules
+      ? modules as Iterable<[string, M]>
+      : Object.entries(modules as Record<string, M>);
+    for (const [key, m] of entries) this.set(key, m);
+  }
+
+  /** Adds or replaces the item under `key`; returns this. */
+  set(key: string, module: M): this {
+    if (!(module instanceof Module)) {
+      throw new TypeError(`ModuleDict.set: "${key}" is not a Module`);
+    }
+    const own = Object.getOwnPropertyDescriptor(this, key);
+    if (
+      key === "" || key.includes(".") || key in this && !(own?.value instanceof Module)
+    ) {
+      throw new RangeError(
+        `ModuleDict.set: "${key}" cannot be a key (empty, dotted, or a property of the dict)`,
+      );
+    }
+    Object.defineProperty(this, key, {
+      value: module,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    return this;
+  }
+
+  /** The item under `key`, or undefined. */
+  get(key: string): M | undefined {
+    const value = Object.getOwnPropertyDescriptor(this, key)?.value;
+    return value instanceof Module ? value as unknown as M : undefined;
+  }
+
+  /** Whether there is an item under `key`. */
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Removes the item under `key`; returns whether there was one. */
+  delete(key: string): boolean {
+    if (!this.has(key)) return false;
+    delete (this as unknown as Record<string, unknown>)[key];
+    return true;
+  }
+
+  /** Number of items. */
+  get size(): number {
+    return this.namedChildren().length;
+  }
+
+  /** The keys in order. */
+  keys(): string[] {
+    return this.namedChildren().map(([k]) => k);
+  }
+
+  /** The items in order. */
+  values(): M[] {
+    return this.children() as unknown as M[];
+  }
+
+  /** [key, item] pairs in order. */
+  entries(): [string, M][] {
+    return this.namedChildren() as unknown as [string, M][];
+  }
+
+  /** Always throws: a ModuleDict is a container, not a layer. */
+  forward(): never {
+    throw new TypeError("ModuleDict has no forward(); look its modules up by key instead");
+  }
+}

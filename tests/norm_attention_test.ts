@@ -9,11 +9,20 @@ import assert from "node:assert/strict";
 import * as F from "../autograd/ops/functions.ts";
 import * as ref from "./helpers/reference.ts";
 import {
+  AdaptiveAvgPool2d,
+  AvgPool2d,
   BatchNorm1d,
   BatchNorm2d,
+  Conv1d,
+  Conv2d,
+  gradcheck,
   gradients,
   GroupNorm,
+  type Layer,
   LayerNorm,
+  Linear,
+  ModuleDict,
+  ModuleList,
   MultiheadAttention,
   opTable,
   randn,
@@ -284,4 +293,112 @@ Deno.test("MultiheadAttention gradients reach every parameter", () => {
     assert.ok(p.grad !== null && p.grad.toFloat32Array().some((g) => g !== 0), name);
   }
   assert.ok(x.grad !== null);
+});
+
+Deno.test("grouped and dilated conv2d against the direct loop, with gradients", () => {
+  const rng = new Rng(11);
+  const x = randn([2, 4, 7, 6], rng);
+  const w = randn([6, 2, 3, 2], rng);
+  const b = randn([6], rng);
+  for (const [groups, dilation] of [[2, 1], [1, 2], [2, 2]]) {
+    const weight = groups === 1 ? randn([6, 4, 3, 2], rng) : w;
+    const y = F.conv2d(x, weight, b, { stride: 1, padding: 1, groups, dilation });
+    const expected = ref.convGeneral(
+      ref.fromTensor(x),
+      ref.fromTensor(weight),
+      ref.fromTensor(b),
+      1,
+      1,
+      dilation,
+      groups,
+    );
+    ref.assertClose(y, expected, 1e-4, 1e-4, `groups ${groups}, dilation ${dilation}`);
+  }
+  const relu = F.conv2d(x, w, b, { groups: 2, relu: true });
+  assertNear(relu, F.conv2d(x, w, b, { groups: 2 }).relu().toFloat32Array(), 0, "relu");
+  const xs = randn([1, 4, 5, 5], rng, { requiresGrad: true });
+  const ws = randn([4, 2, 2, 2], rng, { requiresGrad: true });
+  const bs = randn([4], rng, { requiresGrad: true });
+  const result = gradcheck(
+    (a, c, d) => F.conv2d(a, c, d, { groups: 2, dilation: [2, 1], stride: [1, 2] }),
+    [xs, ws, bs],
+  );
+  assert.ok(result.ok, result.report);
+  assert.throws(() => F.conv2d(x, w, b, { groups: 3 }), /groups = 3/);
+});
+
+Deno.test("Conv1d, Conv2d (groups), AvgPool2d and AdaptiveAvgPool2d layers", () => {
+  const c1 = new Conv1d(4, 6, 3, { groups: 2, padding: 1, rng: new Rng(1) });
+  assert.deepEqual(keysAndShapes(c1.stateDict()), [["weight", [6, 2, 3]], ["bias", [6]]]);
+  const x1 = randn([2, 4, 9], new Rng(2));
+  const y1 = c1.call(x1);
+  assert.deepEqual(y1.shape, [2, 6, 9]);
+  ref.assertClose(
+    y1,
+    ref.conv1d(ref.fromTensor(x1), ref.fromTensor(c1.weight), ref.fromTensor(c1.bias!), 1, 1, 1, 2),
+    1e-4,
+    1e-4,
+    "Conv1d",
+  );
+  const c2 = new Conv2d(4, 8, 3, { groups: 4, dilation: 2 });
+  assert.deepEqual(keysAndShapes(c2.stateDict()), [["weight", [8, 1, 3, 3]], ["bias", [8]]]);
+  assert.deepEqual(c2.call(randn([1, 4, 9, 9])).shape, [1, 8, 5, 5]);
+  const x = randn([2, 3, 6, 6], new Rng(3));
+  const pool = new AvgPool2d(2);
+  assert.deepEqual(Object.keys(pool.stateDict()), []);
+  ref.assertClose(
+    pool.call(x),
+    ref.avgPool2d(ref.fromTensor(x), 2, 2, 0, true),
+    1e-6,
+    1e-5,
+    "pool",
+  );
+  const global = new AdaptiveAvgPool2d(1).call(x);
+  assertNear(global, x.mean([2, 3], true).toFloat32Array(), 1e-6, "global average pool");
+  const adaptive = new AdaptiveAvgPool2d([null, 4]).call(x);
+  assert.deepEqual(adaptive.shape, [2, 3, 6, 4]);
+  assert.throws(() => F.avgPool2d(x, 2, { padding: 2 }), /at most half the window/);
+  assert.throws(() => F.adaptiveAvgPool2d(randn([6, 6]), 2), /expected input \[N, C, H, W\]/);
+});
+
+Deno.test("ModuleList and ModuleDict name children as PyTorch; train()/eval() reach BatchNorm", () => {
+  const list = new ModuleList<Layer>([new Linear(2, 3), new BatchNorm1d(3)]);
+  list.append(new LayerNorm(3));
+  assert.equal(list.length, 3);
+  assert.ok(list.at(-1) instanceof LayerNorm);
+  assert.deepEqual(Object.keys(list.stateDict()), [
+    "0.weight",
+    "0.bias",
+    "1.weight",
+    "1.bias",
+    "1.running_mean",
+    "1.running_var",
+    "1.num_batches_tracked",
+    "2.weight",
+    "2.bias",
+  ]);
+  assert.deepEqual([...list].map((m) => m.constructor.name), [
+    "Linear",
+    "BatchNorm1d",
+    "LayerNorm",
+  ]);
+  const dict = new ModuleDict<Layer>({ proj: new Linear(3, 3), norm: new BatchNorm2d(2) });
+  dict.set("blocks", list);
+  assert.deepEqual(dict.keys(), ["proj", "norm", "blocks"]);
+  assert.ok(dict.has("norm") && dict.get("missing") === undefined);
+  assert.deepEqual(Object.keys(dict.stateDict()).slice(0, 4), [
+    "proj.weight",
+    "proj.bias",
+    "norm.weight",
+    "norm.bias",
+  ]);
+  assert.ok(Object.keys(dict.stateDict()).includes("blocks.1.running_var"));
+  dict.eval();
+  assert.equal((list.at(1) as BatchNorm1d).training, false);
+  dict.train();
+  assert.equal((dict.get("norm") as BatchNorm2d).training, true);
+  assert.throws(() => dict.set("training", new Linear(1, 1)), /cannot be a key/);
+  assert.throws(() => dict.set("a.b", new Linear(1, 1)), /cannot be a key/);
+  assert.ok(dict.delete("proj") && !dict.has("proj"));
+  assert.throws(() => list.forward(), /ModuleList has no forward/);
 });

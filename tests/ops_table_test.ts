@@ -260,6 +260,32 @@ const checks: Record<string, (() => void)[]> = {
     ),
     gradient((x, w) => F.conv2d(x, w, undefined, { stride: 2 }), [[1, 2, 5, 5], [2, 2, 3, 3]]),
   ],
+  conv1d: [
+    forward(
+      (x, w, b) => F.conv1d(x, w, b, { padding: 2, dilation: 2, stride: 2 }),
+      (x, w, b) => ref.conv1d(x, w, b, 2, 2, 2, 1),
+      [[2, 2, 7], [4, 2, 3], [4]],
+      { atol: 1e-4, seed: 99 },
+    ),
+    gradient((x, w) => F.conv1d(x, w, undefined, { groups: 2, padding: 1 }), [[1, 4, 5], [2, 2, 3]]),
+  ],
+  avgPool2d: [
+    forward(
+      (x) => F.avgPool2d(x, 3, { stride: 2, padding: 1, countIncludePad: false, ceilMode: true }),
+      (x) => ref.avgPool2d(x, 3, 2, 1, false, true),
+      [[2, 2, 6, 6]],
+    ),
+    gradient((x) => F.avgPool2d(x, 2, { padding: 1 }), [[1, 2, 4, 5]]),
+  ],
+  adaptiveAvgPool2d: [
+    forward((x) => F.adaptiveAvgPool2d(x, [3, 2]), (x) => ref.adaptiveAvgPool2d(x, 3, 2), [[
+      2,
+      2,
+      7,
+      5,
+    ]]),
+    gradient((x) => F.adaptiveAvgPool2d(x, 3), [[1, 2, 5, 4]]),
+  ],
   maxPool2d: [
     forward((x) => F.maxPool2d(x, 2), (x) => ref.maxPool2d(x, 2, 2, 0), [[2, 2, 4, 4]]),
     gradient((x) => F.maxPool2d(x, 2), [[1, 2, 4, 4]]),

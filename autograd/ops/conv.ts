@@ -12,8 +12,11 @@
 import { type ConvGeometry, type ConvOperands, kernels } from "../kernels/mod.ts";
 import { formatShape } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
+import { add } from "./arith.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
+import { relu as reluOf } from "./unary.ts";
 import { dense, empty } from "./util.ts";
+import { narrow, sliceScatter, squeeze, unsqueeze } from "./view.ts";
 
 /** A stride or padding given once for both axes, or as [vertical, horizontal]. */
 export type Pair = number | readonly [number, number];
@@ -29,6 +32,28 @@ export interface Conv2dOptions {
    * equals `relu(conv2d(x, w, b))` but saves a pass over the output forward and backward.
    */
   relu?: boolean;
+  /**
+   * Spacing between the kernel's taps (default 1). A dilated convolution runs as an ordinary one
+   * with the kernel spread out by zeros (a slower general path: d² times the multiply-adds).
+   */
+  dilation?: Pair;
+  /**
+   * Split the channels into this many independent groups (default 1): weight [O, C/groups, kh, kw].
+   * Runs as one convolution per group (a slower general path than groups = 1).
+   */
+  groups?: number;
+}
+
+/** Options of {@linkcode conv1d}. */
+export interface Conv1dOptions {
+  /** Step between windows (default 1). */
+  stride?: number;
+  /** Zero padding on each side (default 0). */
+  padding?: number;
+  /** Spacing between the kernel's taps (default 1). */
+  dilation?: number;
+  /** Independent channel groups (default 1). */
+  groups?: number;
 }
 
 /** Options of {@linkcode maxPool2d}. */
@@ -188,12 +213,20 @@ export function conv2d(
   bias?: Tensor,
   options: Conv2dOptions = {},
 ): Tensor {
-  if (x.ndim !== 4 || weight.ndim !== 4 || x.shape[1] !== weight.shape[1]) {
+  const groups = options.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) {
+    throw new RangeError(`conv2d: groups must be a positive integer, got ${groups}`);
+  }
+  if (
+    x.ndim !== 4 || weight.ndim !== 4 || x.shape[1] !== weight.shape[1] * groups ||
+    weight.shape[0] % groups !== 0
+  ) {
     throw new RangeError(
       `conv2d: input ${formatShape(x.shape)} and weight ${
         formatShape(weight.shape)
       } do not match ` +
-        "(expected input [N, C, H, W] and weight [O, C, kh, kw])",
+        `(expected input [N, C, H, W] and weight [O, C/groups, kh, kw] with groups = ${groups} ` +
+        "dividing C and O)",
     );
   }
   if (bias !== undefined && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) {
@@ -203,9 +236,86 @@ export function conv2d(
   }
   const stride = pair(options.stride ?? 1, "stride", "conv2d", 1);
   const padding = pair(options.padding ?? 0, "padding", "conv2d", 0);
+  const dilation = pair(options.dilation ?? 1, "dilation", "conv2d", 1);
+  if (groups > 1 || dilation[0] > 1 || dilation[1] > 1) {
+    return generalConv2d(x, weight, bias, stride, padding, dilation, groups, options.relu === true);
+  }
   const g: Conv2dAttrs = geometry("conv2d", x, weight.shape[2], weight.shape[3], stride, padding);
   if (options.relu === true) g.relu = true;
   return applyOp(conv2dOp, bias === undefined ? [x, weight] : [x, weight, bias], g);
+}
+
+/**
+ * The slower general path of {@linkcode conv2d} for groups > 1 or dilation > 1, built on the fast
+ * one: the kernel spread out by zeros for dilation, one convolution per group placed into the
+ * output's channels. Never taken for groups = 1 and dilation = 1.
+ */
+function generalConv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  stride: [number, number],
+  padding: [number, number],
+  dilation: [number, number],
+  groups: number,
+  relu: boolean,
+): Tensor {
+  let w = weight;
+  if (dilation[0] > 1 || dilation[1] > 1) {
+    const [o, c, kh, kw] = w.shape;
+    const dh = (kh - 1) * dilation[0] + 1;
+    const dw = (kw - 1) * dilation[1] + 1;
+    w = sliceScatter(
+      sliceScatter(w, [o, c, dh, kw], 2, 0, dilation[0]),
+      [o, c, dh, dw],
+      3,
+      0,
+      dilation[1],
+    );
+  }
+  if (groups === 1) return conv2d(x, w, bias, { stride, padding, relu });
+  const perIn = x.shape[1] / groups;
+  const perOut = w.shape[0] / groups;
+  let y: Tensor | null = null;
+  for (let i = 0; i < groups; i++) {
+    const part = conv2d(
+      narrow(x, 1, i * perIn, perIn),
+      narrow(w, 0, i * perOut, perOut),
+      bias === undefined ? undefined : narrow(bias, 0, i * perOut, perOut),
+      { stride, padding },
+    );
+    const [n, , oh, ow] = part.shape;
+    const placed = sliceScatter(part, [n, w.shape[0], oh, ow], 1, i * perOut);
+    y = y === null ? placed : add(y, placed);
+  }
+  return relu ? reluOf(y!) : y!;
+}
+
+/**
+ * 1-D convolution (PyTorch's `F.conv1d`) of `x` [N, C, L] with `weight` [O, C/groups, k] and
+ * optional `bias` [O]: the 2-D convolution of [N, C, 1, L] by [O, C/groups, 1, k].
+ */
+export function conv1d(
+  x: Tensor,
+  weight: Tensor,
+  bias?: Tensor,
+  options: Conv1dOptions = {},
+): Tensor {
+  if (x.ndim !== 3 || weight.ndim !== 3) {
+    throw new RangeError(
+      `conv1d: input ${formatShape(x.shape)} and weight ${
+        formatShape(weight.shape)
+      } do not match ` +
+        "(expected input [N, C, L] and weight [O, C/groups, k])",
+    );
+  }
+  const y = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, {
+    stride: [1, options.stride ?? 1],
+    padding: [0, options.padding ?? 0],
+    dilation: [1, options.dilation ?? 1],
+    groups: options.groups,
+  });
+  return squeeze(y, 2);
 }
 
 /** Max pooling of `x` [N, C, H, W] with a `kernelSize` window (stride defaults to the window). */

@@ -6,6 +6,8 @@
  */
 
 export { abs, exp, leakyRelu, log, neg, pow, relu, sigmoid, sqrt, tanh } from "./unary.ts";
+export * from "./activations.ts";
+export * from "./math.ts";
 export { add, div, maximum, minimum, mul, sub } from "./arith.ts";
 export { cast, eq, ge, gt, le, lt, maskedFill, ne, where } from "./compare.ts";
 export { argmax, argmin, max, mean, sum } from "./reduce.ts";
@@ -21,7 +23,16 @@ export {
   type Reduction,
   softmax,
 } from "./softmax.ts";
-export { conv2d, type Conv2dOptions, maxPool2d, type MaxPool2dOptions, type Pair } from "./conv.ts";
+export {
+  conv1d,
+  type Conv1dOptions,
+  conv2d,
+  type Conv2dOptions,
+  maxPool2d,
+  type MaxPool2dOptions,
+  type Pair,
+} from "./conv.ts";
+export { adaptiveAvgPool2d, avgPool2d, type AvgPool2dOptions } from "./pool.ts";
 export { dropout, type DropoutOptions } from "./dropout.ts";
 export {
   clone,

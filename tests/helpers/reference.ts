@@ -413,3 +413,50 @@ export function convGeneral(
     return s;
   });
 }
+
+/** Direct-loop 1-D convolution [N, C, L] with stride, padding, dilation and groups. */
+export function conv1d(
+  x: Ref,
+  w: Ref,
+  bias: Ref | null,
+  stride: number,
+  padding: number,
+  dilation: number,
+  groups: number,
+): Ref {
+  const [n, , l] = x.shape;
+  const [o, cg, k] = w.shape;
+  const og = o / groups;
+  const ol = Math.floor((l + 2 * padding - dilation * (k - 1) - 1) / stride) + 1;
+  return build([n, o, ol], ([ni, oi, t]) => {
+    let s = bias ? bias.data[oi] : 0;
+    const g = Math.floor(oi / og);
+    for (let ci = 0; ci < cg; ci++) {
+      for (let j = 0; j < k; j++) {
+        const p = t * stride - padding + j * dilation;
+        if (p >= 0 && p < l) s += at(x, [ni, g * cg + ci, p]) * at(w, [oi, ci, j]);
+      }
+    }
+    return s;
+  });
+}
+
+/** erf in float64, naively: the Maclaurin series for |x| < 3, the continued fraction of erfc beyond. */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  let v: number;
+  if (z < 3) {
+    let term = z;
+    let sum = z;
+    for (let n = 0; Math.abs(term) > 1e-17; n++) {
+      term *= (-z * z * (2 * n + 1)) / ((n + 1) * (2 * n + 3));
+      sum += term;
+    }
+    v = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = z;
+    for (let n = 2000; n >= 1; n--) f = z + n / 2 / f;
+    v = 1 - Math.exp(-z * z) / (Math.sqrt(Math.PI) * f);
+  }
+  return x < 0 ? -v : v;
+}
