@@ -126,11 +126,10 @@ export class MultiheadAttention
   /** Projection `i` (0 query, 1 key, 2 value; `count` of them at once) of x [N, L, E]. */
   #project(x: Tensor, i: number, count: number): Tensor {
     const E = this.embedDim;
-    const w = slice(this.in_proj_weight, 0, i * E, (i + count) * E);
-    const b = this.in_proj_bias === null
-      ? undefined
-      : slice(this.in_proj_bias, 0, i * E, (i + count) * E);
-    return linear(x, w, b);
+    // All three: the parameters themselves, so linear adds into their gradients directly.
+    const part = (p: Parameter) => (count === 3 ? p : slice(p, 0, i * E, (i + count) * E));
+    const bias = this.in_proj_bias === null ? undefined : part(this.in_proj_bias);
+    return linear(x, part(this.in_proj_weight), bias);
   }
 
   /** [N, L, count·E] → `count` tensors [N, H, L, hd] (views where the layout allows). */

@@ -15,6 +15,8 @@ import {
   BatchNorm2d,
   Conv1d,
   Conv2d,
+  decodeSafetensors,
+  encodeSafetensors,
   gradcheck,
   gradients,
   GroupNorm,
@@ -401,4 +403,18 @@ Deno.test("ModuleList and ModuleDict name children as PyTorch; train()/eval() re
   assert.throws(() => dict.set("a.b", new Linear(1, 1)), /cannot be a key/);
   assert.ok(dict.delete("proj") && !dict.has("proj"));
   assert.throws(() => list.forward(), /ModuleList has no forward/);
+});
+
+Deno.test("BatchNorm's state dict survives safetensors (the int32 counter stored as F32)", () => {
+  const bn = new BatchNorm1d(3);
+  for (let i = 0; i < 5; i++) bn.call(randn([4, 3], new Rng(i)));
+  const stored = Object.fromEntries(
+    Object.entries(bn.stateDict()).map(([k, t]) => [k, { shape: [...t.shape], data: t.data }]),
+  );
+  const { tensors } = decodeSafetensors(encodeSafetensors(stored));
+  const loaded = new BatchNorm1d(3);
+  loaded.loadStateDict(tensors);
+  assert.equal(loaded.num_batches_tracked!.dtype, "int32");
+  assert.equal(loaded.num_batches_tracked!.item(), 5);
+  assertNear(loaded.running_var!, bn.running_var!.toFloat32Array(), 0, "running var");
 });
