@@ -186,7 +186,9 @@ export class Conv2d extends Module {
 
   /** Channels, kernel, stride, padding and bias, as PyTorch shows them. */
   override extraRepr(): string {
-    return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=[${this.padding}], bias=${
+    const general = (this.dilation.some((d) => d !== 1) ? `, dilation=[${this.dilation}]` : "") +
+      (this.groups !== 1 ? `, groups=${this.groups}` : "");
+    return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=[${this.padding}]${general}, bias=${
       this.bias !== null
     }`;
   }

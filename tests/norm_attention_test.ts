@@ -78,13 +78,9 @@ Deno.test("layerNorm without weight or bias, over two dims, on a strided view", 
   assert.throws(() => F.layerNorm(x, [3, 5]), /layerNorm: normalizedShape \[3, 5\]/);
 });
 
-Deno.test("layerNorm is twice differentiable (through its composite)", () => {
-  const rng = new Rng(5);
-  const w = randn([5], rng);
-  const r = randn([3, 5], rng);
-  const v = randn([3, 5], rng);
-  const x0 = randn([3, 5], rng);
-  const loss = (t: Tensor) => F.layerNorm(t, 5, w).mul(r).sum().mul(F.layerNorm(t, 5).sum().add(2));
+/** Asserts that the Hessian-vector product of `loss` at x0 (via createGraph) matches finite differences. */
+function assertHv(loss: (t: Tensor) => Tensor, x0: Tensor, rng: Rng): void {
+  const v = randn([...x0.shape], rng);
   const gradAt = (t: Tensor, createGraph: boolean) => {
     const leaf = t.detach();
     leaf.requiresGrad = true;
@@ -96,6 +92,31 @@ Deno.test("layerNorm is twice differentiable (through its composite)", () => {
   const up = gradAt(x0.add(v.mul(eps)), false)[1].toFloat32Array();
   const down = gradAt(x0.sub(v.mul(eps)), false)[1].toFloat32Array();
   assertNear(hv, Array.from(up, (u, i) => (u - down[i]) / (2 * eps)), 2e-2, "Hv");
+}
+
+Deno.test("layerNorm, groupNorm, attention and pooling are twice differentiable", () => {
+  const rng = new Rng(5);
+  const w = randn([5], rng);
+  const r = randn([3, 5], rng);
+  assertHv(
+    (t) => F.layerNorm(t, 5, w).mul(r).sum().mul(F.layerNorm(t, 5).sum().add(2)),
+    randn([3, 5], rng),
+    rng,
+  );
+  const r4 = randn([2, 4, 3], rng);
+  assertHv((t) => F.groupNorm(t, 2).mul(r4).pow(2).sum(), randn([2, 4, 3], rng), rng);
+  const [k, v] = [randn([2, 4, 3], rng), randn([2, 4, 3], rng)];
+  assertHv(
+    (q) => F.scaledDotProductAttention(q, k, v, { causal: true }).pow(2).sum(),
+    randn([2, 4, 3], rng),
+    rng,
+  );
+  assertHv(
+    (x) =>
+      F.avgPool2d(x, 2, { stride: 1 }).pow(3).sum().add(F.adaptiveAvgPool2d(x, 2).pow(2).sum()),
+    randn([1, 2, 4, 4], rng),
+    rng,
+  );
 });
 
 Deno.test("batchNorm updates the running statistics (unbiased variance) and uses them in eval", () => {
