@@ -1,5 +1,6 @@
 /**
- * 2-D convolution (NCHW, optionally fused with ReLU) and max pooling.
+ * 2-D convolution (NCHW, optionally fused with ReLU), its grouped, dilated and 1-D forms, and max
+ * pooling.
  *
  * The convolution hands the whole batch to the `convForward` / `convBackward` kernels: the
  * reference runs im2col + GEMM per image; the WebAssembly kernels run one GEMM per pass over the
@@ -14,7 +15,6 @@ import { formatShape } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { add } from "./arith.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
-import { relu as reluOf } from "./unary.ts";
 import { dense, empty } from "./util.ts";
 import { narrow, sliceScatter, squeeze, unsqueeze } from "./view.ts";
 
@@ -282,13 +282,13 @@ function generalConv2d(
       narrow(x, 1, i * perIn, perIn),
       narrow(w, 0, i * perOut, perOut),
       bias === undefined ? undefined : narrow(bias, 0, i * perOut, perOut),
-      { stride, padding },
+      { stride, padding, relu },
     );
     const [n, , oh, ow] = part.shape;
     const placed = sliceScatter(part, [n, w.shape[0], oh, ow], 1, i * perOut);
     y = y === null ? placed : add(y, placed);
   }
-  return relu ? reluOf(y!) : y!;
+  return y!;
 }
 
 /**
