@@ -87,15 +87,19 @@ export const softmaxAxis: SoftmaxKernel = (x, outer, n, inner, out, log) => {
         if (v > max) max = v;
       }
       let total = 0;
-      for (let k = 0; k < n; k++) total += Math.exp(x[base + k * inner] - max);
       if (log) {
+        for (let k = 0; k < n; k++) total += Math.exp(x[base + k * inner] - max);
         const logTotal = Math.log(total) + max;
         for (let k = 0; k < n; k++) out[base + k * inner] = x[base + k * inner] - logTotal;
       } else {
-        const inv = 1 / total;
+        // One exp per element: keep the exponentials in `out`, then scale them.
         for (let k = 0; k < n; k++) {
-          out[base + k * inner] = Math.exp(x[base + k * inner] - max) * inv;
+          const e = Math.exp(x[base + k * inner] - max);
+          out[base + k * inner] = e;
+          total += e;
         }
+        const inv = 1 / total;
+        for (let k = 0; k < n; k++) out[base + k * inner] *= inv;
       }
     }
   }
