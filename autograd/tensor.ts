@@ -311,6 +311,66 @@ export class Tensor<D extends DType = "float32"> {
     return ops.tanh(this as Tensor);
   }
 
+  /** The error function elementwise. */
+  erf(): Tensor {
+    return ops.erf(this as Tensor);
+  }
+
+  /** ln(1 + this) elementwise, accurate near 0. */
+  log1p(): Tensor {
+    return ops.log1p(this as Tensor);
+  }
+
+  /** e^this − 1 elementwise, accurate near 0. */
+  expm1(): Tensor {
+    return ops.expm1(this as Tensor);
+  }
+
+  /** Sine elementwise. */
+  sin(): Tensor {
+    return ops.sin(this as Tensor);
+  }
+
+  /** Cosine elementwise. */
+  cos(): Tensor {
+    return ops.cos(this as Tensor);
+  }
+
+  /** 1/√this elementwise. */
+  rsqrt(): Tensor {
+    return ops.rsqrt(this as Tensor);
+  }
+
+  /** 1/this elementwise. */
+  reciprocal(): Tensor {
+    return ops.reciprocal(this as Tensor);
+  }
+
+  /** this² elementwise. */
+  square(): Tensor {
+    return ops.square(this as Tensor);
+  }
+
+  /** −1, 0 or 1 by sign (zero gradient). */
+  sign(): Tensor {
+    return ops.sign(this as Tensor);
+  }
+
+  /** ⌊this⌋ elementwise (zero gradient). */
+  floor(): Tensor {
+    return ops.floor(this as Tensor);
+  }
+
+  /** Rounds to the nearest integer, halves to even (zero gradient). */
+  round(): Tensor {
+    return ops.round(this as Tensor);
+  }
+
+  /** Limits the values to [min, max]; either bound may be omitted. */
+  clamp(min?: number | Tensor, max?: number | Tensor): Tensor {
+    return ops.clamp(this as Tensor, min, max);
+  }
+
   /** Matrix product (2-D, or batched 3-D). */
   matmul(other: Tensor): Tensor {
     return ops.matmul(this as Tensor, other);

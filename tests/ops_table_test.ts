@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import * as F from "../autograd/ops/functions.ts";
-import { opTable, Rng } from "../mod.ts";
+import { opTable, Rng, tensor } from "../mod.ts";
 import { forward, gradient } from "./helpers/check_op.ts";
 import * as ref from "./helpers/reference.ts";
 
@@ -139,6 +139,133 @@ const checks: Record<string, (() => void)[]> = {
   tanh: [
     forward((a) => a.tanh(), (a) => ref.map(a, Math.tanh), [[3, 4]]),
     gradient((a) => a.tanh(), [[3, 4]]),
+  ],
+  gelu: [
+    forward(
+      (a) => F.gelu(a),
+      (a) => ref.map(a, (x) => 0.5 * x * (1 + ref.erf(x / Math.SQRT2))),
+      [[3, 4]],
+    ),
+    forward(
+      (a) => F.gelu(a, { approximate: "tanh" }),
+      (a) =>
+        ref.map(
+          a,
+          (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+        ),
+      [[3, 4]],
+      { scale: 3 },
+    ),
+    gradient((a) => F.gelu(a), [[3, 4]], { scale: 2 }),
+    gradient((a) => F.gelu(a, { approximate: "tanh" }), [[3, 4]], { scale: 2 }),
+  ],
+  silu: [
+    forward(F.silu, (a) => ref.map(a, (x) => x / (1 + Math.exp(-x))), [[3, 4]], { scale: 3 }),
+    gradient(F.silu, [[3, 4]], { scale: 2 }),
+  ],
+  softplus: [
+    forward(
+      (a) => F.softplus(a),
+      (a) => ref.map(a, (x) => Math.log1p(Math.exp(x))),
+      [[3, 4]],
+      { scale: 5 },
+    ),
+    forward(
+      (a) => F.softplus(a, 2, 3),
+      (a) => ref.map(a, (x) => (2 * x > 3 ? x : Math.log1p(Math.exp(2 * x)) / 2)),
+      [[3, 4]],
+      { scale: 3 },
+    ),
+    gradient((a) => F.softplus(a, 1.5, 30), [[3, 4]], { scale: 2 }),
+  ],
+  elu: [
+    forward(
+      (a) => F.elu(a, 0.7),
+      (a) => ref.map(a, (x) => (x > 0 ? x : 0.7 * Math.expm1(x))),
+      [[3, 4]],
+    ),
+    gradient((a) => F.elu(a, 1.3), [[3, 4]], { margin: 0.05 }),
+  ],
+  hardtanh: [
+    forward(
+      (a) => F.hardtanh(a, -0.5, 1),
+      (a) => ref.map(a, (x) => Math.min(Math.max(x, -0.5), 1)),
+      [[3, 4]],
+    ),
+    gradient((a) => F.hardtanh(a.add(0.02), -1, 1), [[3, 4]], { margin: 0.05 }),
+  ],
+  logSigmoid: [
+    forward(
+      F.logSigmoid,
+      (a) => ref.map(a, (x) => (x < 0 ? x - Math.log1p(Math.exp(x)) : -Math.log1p(Math.exp(-x)))),
+      [[3, 4]],
+      { scale: 10 },
+    ),
+    gradient(F.logSigmoid, [[3, 4]], { scale: 3 }),
+  ],
+  erf: [
+    forward(F.erf, (a) => ref.map(a, ref.erf), [[3, 4]], { scale: 2 }),
+    gradient(F.erf, [[3, 4]]),
+  ],
+  log1p: [
+    forward(F.log1p, (a) => ref.map(a, Math.log1p), [[3, 4]], { positive: true, scale: 1e-3 }),
+    gradient(F.log1p, [[3, 4]], { positive: true }),
+  ],
+  expm1: [
+    forward(F.expm1, (a) => ref.map(a, Math.expm1), [[3, 4]], { scale: 1e-4, rtol: 1e-6 }),
+    gradient(F.expm1, [[3, 4]]),
+  ],
+  sin: [
+    forward(F.sin, (a) => ref.map(a, Math.sin), [[3, 4]], { scale: 5 }),
+    gradient((a) => a.sin(), [[3, 4]]),
+  ],
+  cos: [
+    forward(F.cos, (a) => ref.map(a, Math.cos), [[3, 4]], { scale: 5 }),
+    gradient((a) => a.cos(), [[3, 4]]),
+  ],
+  sign: [
+    forward(F.sign, (a) => ref.map(a, Math.sign), [[3, 4]]),
+    gradient((a) => a.sign().add(a), [[3, 4]], { margin: 0.05 }),
+  ],
+  floor: [
+    forward(F.floor, (a) => ref.map(a, Math.floor), [[3, 4]], { scale: 4 }),
+    gradient((a) => a.floor().add(a), [[3, 4]], { scale: 0.3, margin: 0.05 }),
+  ],
+  round: [
+    forward(
+      (a) => F.round(a.mul(2)),
+      (a) => ref.map(a, (x) => Math.round(Math.fround(2 * x))),
+      [[3, 4]],
+      { scale: 3 },
+    ),
+    forward(
+      () => F.round(tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6])),
+      () => ({ shape: [8], data: Float64Array.of(0, 2, 2, -0, -2, -2, 2, -3) }),
+      [[1]],
+    ),
+    gradient((a) => a.round().add(a), [[3, 4]], { scale: 0.2, margin: 0.05 }),
+  ],
+  rsqrt: [
+    forward(F.rsqrt, (a) => ref.map(a, (x) => 1 / Math.sqrt(x)), [[3, 4]], { positive: true }),
+    gradient((a) => a.rsqrt(), [[3, 4]], { positive: true, margin: 0.3 }),
+  ],
+  reciprocal: [
+    forward(F.reciprocal, (a) => ref.map(a, (x) => 1 / x), [[3, 4]], { margin: 0.2 }),
+    gradient((a) => a.reciprocal(), [[3, 4]], { margin: 0.3 }),
+  ],
+  square: [
+    forward(F.square, (a) => ref.map(a, (x) => x * x), [[3, 4]]),
+    gradient((a) => a.square(), [[3, 4]]),
+  ],
+  clamp: [
+    forward(
+      (a) => F.clamp(a, -0.5, 0.7),
+      (a) => ref.map(a, (x) => Math.min(Math.max(x, -0.5), 0.7)),
+      [[3, 4]],
+    ),
+    forward((a, b) => a.clamp(b), (a, b) => ref.broadcast(a, b, Math.max), [[3, 4], [4]]),
+    forward((a) => F.clamp(a, undefined, 0), (a) => ref.map(a, (x) => Math.min(x, 0)), [[3, 4]]),
+    gradient((a) => a.clamp(-0.5, 0.5), [[3, 4]], { margin: 0.05 }),
   ],
   matmul: [
     forward(F.matmul, ref.matmul, [[3, 4], [4, 5]], { atol: 1e-5 }),

@@ -20,8 +20,12 @@ import type {
   WhereKernel,
 } from "./types.ts";
 import type { AnyStorage } from "../dtype.ts";
+import { erf as erfOf, erfc } from "./erf.ts";
 
-/** The unary maps with a kernel. `pow` and `leakyRelu` take a scalar parameter. */
+/**
+ * The unary maps with a kernel. `pow` and `leakyRelu` take a scalar parameter, and so does `gelu`
+ * (0: exact, with erf; 1: the tanh approximation). `sign`, `floor` and `round` have zero gradient.
+ */
 export type UnaryKind =
   | "neg"
   | "exp"
@@ -32,7 +36,51 @@ export type UnaryKind =
   | "leakyRelu"
   | "sigmoid"
   | "tanh"
-  | "pow";
+  | "pow"
+  | "erf"
+  | "gelu"
+  | "log1p"
+  | "expm1"
+  | "sin"
+  | "cos"
+  | "sign"
+  | "floor"
+  | "round";
+
+const SQRT1_2 = Math.SQRT1_2;
+/** 1/√(2π), the standard normal density's factor. */
+const INV_SQRT_2PI = 0.3989422804014327;
+/** √(2/π), the tanh GELU's factor. */
+const SQRT_2_OVER_PI = 0.7978845608028654;
+/** The cubic coefficient of the tanh GELU. */
+const GELU_CUBIC = 0.044715;
+
+/** Exact GELU x·Φ(x), with Φ(x) = erfc(−x/√2)/2 (relative accuracy in the negative tail too). */
+export function geluExact(x: number): number {
+  return 0.5 * x * erfc(-x * SQRT1_2);
+}
+
+/** d/dx x·Φ(x) = Φ(x) + x·φ(x). */
+export function geluExactGrad(x: number): number {
+  return 0.5 * erfc(-x * SQRT1_2) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+}
+
+/** The tanh approximation x/2·(1 + tanh(√(2/π)(x + 0.044715x³))), PyTorch's `approximate="tanh"`. */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)));
+}
+
+/** The derivative of {@linkcode geluTanh}. */
+export function geluTanhGrad(x: number): number {
+  const t = Math.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x);
+}
+
+/** Rounds half to even, as PyTorch's `round` (Math.round rounds half up). */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 /**
  * The binary operations with a kernel. The comparisons (`eq` … `ge`) give 1 where they hold, else
@@ -100,6 +148,35 @@ export const unary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
       if (param === 2) { for (let i = 0; i < n; i++) out[oo + i] = x[xo + i] * x[xo + i]; }
       else for (let i = 0; i < n; i++) out[oo + i] = Math.pow(x[xo + i], param);
       return;
+    case "erf":
+      for (let i = 0; i < n; i++) out[oo + i] = erfOf(x[xo + i]);
+      return;
+    case "gelu":
+      if (param === 0) { for (let i = 0; i < n; i++) out[oo + i] = geluExact(x[xo + i]); }
+      else for (let i = 0; i < n; i++) out[oo + i] = geluTanh(x[xo + i]);
+      return;
+    case "log1p":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.log1p(x[xo + i]);
+      return;
+    case "expm1":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.expm1(x[xo + i]);
+      return;
+    case "sin":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.sin(x[xo + i]);
+      return;
+    case "cos":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.cos(x[xo + i]);
+      return;
+    case "sign":
+      // Math.sign keeps −0 and NaN, as torch.sign does.
+      for (let i = 0; i < n; i++) out[oo + i] = Math.sign(x[xo + i]);
+      return;
+    case "floor":
+      for (let i = 0; i < n; i++) out[oo + i] = Math.floor(x[xo + i]);
+      return;
+    case "round":
+      for (let i = 0; i < n; i++) out[oo + i] = roundHalfEven(x[xo + i]);
+      return;
   }
 };
 
@@ -139,6 +216,30 @@ export const unaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, param)
     case "pow":
       if (param === 2) { for (let i = 0; i < n; i++) gx[i] = 2 * gy[i] * x[i]; }
       else for (let i = 0; i < n; i++) gx[i] = gy[i] * param * Math.pow(x[i], param - 1);
+      return;
+    case "erf":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] * 1.1283791670955126 * Math.exp(-x[i] * x[i]);
+      return;
+    case "gelu":
+      if (param === 0) { for (let i = 0; i < n; i++) gx[i] = gy[i] * geluExactGrad(x[i]); }
+      else for (let i = 0; i < n; i++) gx[i] = gy[i] * geluTanhGrad(x[i]);
+      return;
+    case "log1p":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] / (1 + x[i]);
+      return;
+    case "expm1":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] * (y[i] + 1);
+      return;
+    case "sin":
+      for (let i = 0; i < n; i++) gx[i] = gy[i] * Math.cos(x[i]);
+      return;
+    case "cos":
+      for (let i = 0; i < n; i++) gx[i] = -gy[i] * Math.sin(x[i]);
+      return;
+    case "sign":
+    case "floor":
+    case "round":
+      gx.fill(0, 0, n);
       return;
   }
 };

@@ -20,13 +20,22 @@ import { maxOp, meanOp, sumOp } from "./reduce.ts";
 import { crossEntropyOp, logSoftmaxOp, nllLossOp, softmaxOp } from "./softmax.ts";
 import {
   absOp,
+  cosOp,
+  erfOp,
+  expm1Op,
   expOp,
+  floorOp,
+  geluOp,
   leakyReluOp,
+  log1pOp,
   logOp,
   negOp,
   powOp,
   reluOp,
+  roundOp,
   sigmoidOp,
+  signOp,
+  sinOp,
   sqrtOp,
   tanhOp,
 } from "./unary.ts";
@@ -64,6 +73,15 @@ export type Primitive =
   | "leakyRelu"
   | "sigmoid"
   | "tanh"
+  | "erf"
+  | "gelu"
+  | "log1p"
+  | "expm1"
+  | "sin"
+  | "cos"
+  | "sign"
+  | "floor"
+  | "round"
   | "matmul"
   | "linear"
   | "layerNorm"
@@ -104,6 +122,15 @@ export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
   leakyRelu: leakyReluOp,
   sigmoid: sigmoidOp,
   tanh: tanhOp,
+  erf: erfOp,
+  gelu: geluOp,
+  log1p: log1pOp,
+  expm1: expm1Op,
+  sin: sinOp,
+  cos: cosOp,
+  sign: signOp,
+  floor: floorOp,
+  round: roundOp,
   matmul: matmulOp,
   linear: linearOp,
   layerNorm: layerNormOp,

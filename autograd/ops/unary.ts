@@ -1,6 +1,7 @@
 /**
  * Elementwise unary ops: neg, pow (scalar exponent), exp, log, sqrt, abs, relu, leakyRelu, sigmoid,
- * tanh. Each forward is one kernel call over contiguous data. Each derivative is written twice on
+ * tanh, erf, gelu, log1p, expm1, sin, cos, and sign, floor, round (zero gradient, as PyTorch). The
+ * public functions of the later kinds live in `math.ts` and `activations.ts`. Each forward is one kernel call over contiguous data. Each derivative is written twice on
  * purpose and tested to agree: the `unaryBackward` kernel (one fused pass, used by a first-order
  * backward) and {@linkcode derivative} in differentiable ops (used under `createGraph`, so second
  * derivatives work).
@@ -35,7 +36,32 @@ export const derivative: {
   sigmoid: (g, _x, y) => mul(g, mul(y, sub(1, y))),
   tanh: (g, _x, y) => mul(g, sub(1, mul(y, y))),
   pow: (g, x, _y, p) => (p === 2 ? mul(g, add(x, x)) : mul(g, mul(pow(x, p - 1), p))),
+  erf: (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))),
+  gelu: (g, x, _y, p) => mul(g, p === 0 ? geluExactDerivative(x) : geluTanhDerivative(x)),
+  log1p: (g, x) => div(g, add(x, 1)),
+  expm1: (g, _x, y) => mul(g, add(y, 1)),
+  sin: (g, x) => mul(g, applyOp(cosOp, [x], none)),
+  cos: (g, x) => neg(mul(g, applyOp(sinOp, [x], none))),
+  sign: (g) => mul(g, 0),
+  floor: (g) => mul(g, 0),
+  round: (g) => mul(g, 0),
 };
+
+/** Φ(x) + x·φ(x) in differentiable ops, with Φ(x) = (1 + erf(x/√2))/2. */
+function geluExactDerivative(x: Tensor): Tensor {
+  const cdf = mul(add(applyOp(erfOp, [mul(x, Math.SQRT1_2)], none), 1), 0.5);
+  const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+  return add(cdf, mul(x, pdf));
+}
+
+/** The derivative of the tanh GELU in differentiable ops (see `geluTanhGrad` in the kernels). */
+function geluTanhDerivative(x: Tensor): Tensor {
+  const k = Math.sqrt(2 / Math.PI);
+  const x2 = mul(x, x);
+  const t = tanh(mul(mul(x, add(mul(x2, 0.044715), 1)), k));
+  const inner = mul(add(mul(x2, 3 * 0.044715), 1), k);
+  return add(mul(add(t, 1), 0.5), mul(mul(mul(x, 0.5), sub(1, mul(t, t))), inner));
+}
 
 /** Attributes of a unary op: the exponent of pow, the negative slope of leakyRelu, else 0. */
 export interface UnaryAttrs {
@@ -94,7 +120,27 @@ export const sigmoidOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sigmoid")
 /** tanh x: d/dx = 1 − tanh². */
 export const tanhOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("tanh");
 
-const none: UnaryAttrs = { param: 0 };
+/** erf(x): d/dx = (2/√π)·e^(−x²). */
+export const erfOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("erf");
+/** GELU, exact (param 0) or tanh-approximated (param 1): d/dx = Φ(x) + x·φ(x) for the exact one. */
+export const geluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("gelu");
+/** ln(1 + x), accurate near 0: d/dx = 1/(1 + x). */
+export const log1pOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("log1p");
+/** e^x − 1, accurate near 0: d/dx = e^x. */
+export const expm1Op: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("expm1");
+/** sin x: d/dx = cos x. */
+export const sinOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sin");
+/** cos x: d/dx = −sin x. */
+export const cosOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("cos");
+/** The sign (−1, 0, 1; NaN stays NaN): zero gradient. */
+export const signOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sign");
+/** ⌊x⌋: zero gradient. */
+export const floorOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("floor");
+/** x rounded to the nearest integer, halves to even (PyTorch's `round`): zero gradient. */
+export const roundOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("round");
+
+/** The attributes of a unary op without a parameter. */
+export const none: UnaryAttrs = { param: 0 };
 
 /** −x. */
 export function neg(x: Tensor): Tensor {
