@@ -86,6 +86,8 @@ export {
   LinearWarmup,
   LRScheduler,
   MultiStepLR,
+  OneCycleLR,
+  type OneCycleLROptions,
   type SchedulerStateDict,
   StepLR,
 } from "./schedule.ts";

@@ -370,3 +370,236 @@ export class LinearWarmup extends LRScheduler {
     }
   }
 }
+
+/** Options of {@linkcode OneCycleLR} (PyTorch's names and defaults). */
+export interface OneCycleLROptions {
+  /** The peak rate, one for all groups or one per group. */
+  maxLr: number | readonly number[];
+  /** Length of the cycle in steps; or give `epochs` and `stepsPerEpoch`. */
+  totalSteps?: number;
+  /** Epochs of the cycle (with `stepsPerEpoch`, when `totalSteps` is not given). */
+  epochs?: number;
+  /** Steps per epoch (with `epochs`). */
+  stepsPerEpoch?: number;
+  /** Fraction of the cycle spent raising the rate (default 0.3). */
+  pctStart?: number;
+  /** "cos" (default) or "linear" interpolation inside each phase. */
+  annealStrategy?: "cos" | "linear";
+  /**
+   * Cycle the momentum inversely to the rate, between `maxMomentum` and `baseMomentum` (default
+   * true, as PyTorch): SGD's and RMSprop's `momentum`, Adam's β₁. An optimizer with neither refuses.
+   */
+  cycleMomentum?: boolean;
+  /** Momentum at the peak rate (default 0.85). */
+  baseMomentum?: number;
+  /** Momentum at the start and the end (default 0.95). */
+  maxMomentum?: number;
+  /** The starting rate is maxLr / divFactor (default 25). */
+  divFactor?: number;
+  /** The final rate is the starting rate / finalDivFactor (default 1e4). */
+  finalDivFactor?: number;
+  /** Three phases (up, back down to the start, then to the minimum) instead of two (default false). */
+  threePhase?: boolean;
+}
+
+const ONE_CYCLE = "OneCycleLR";
+
+/**
+ * The 1cycle policy (Smith & Topin), PyTorch's `OneCycleLR`: from maxLr/divFactor up to maxLr over
+ * the first `pctStart` of `totalSteps`, then down to maxLr/(divFactor·finalDivFactor) at step
+ * totalSteps − 1, each phase a half cosine (or a line). Step it once per batch. Phase k spans the
+ * steps from the previous phase's end to its own end, at pctStart·total − 1 and total − 1 (three
+ * phases: pctStart·total − 1, 2·pctStart·total − 2, total − 1), as PyTorch counts them; stepping past
+ * totalSteps throws, as PyTorch does.
+ *
+ * As in PyTorch the schedule overwrites each group's `initialLr` with maxLr/divFactor and ignores the
+ * optimizer's own `lr`. With `cycleMomentum` the momentum (β₁ for Adam) runs the opposite way,
+ * maxMomentum → baseMomentum → maxMomentum.
+ */
+export class OneCycleLR extends LRScheduler {
+  /** Length of the cycle in steps. */
+  totalSteps: number;
+  /** Fraction of the cycle spent raising the rate. */
+  pctStart: number;
+  /** Interpolation inside each phase. */
+  annealStrategy: "cos" | "linear";
+  /** Whether the momentum is cycled. */
+  cycleMomentum: boolean;
+  /** Momentum at the peak rate. */
+  baseMomentum: number;
+  /** Momentum at the start and the end. */
+  maxMomentum: number;
+  /** Ratio of the peak to the starting rate. */
+  divFactor: number;
+  /** Ratio of the starting to the final rate. */
+  finalDivFactor: number;
+  /** Whether the cycle has three phases. */
+  threePhase: boolean;
+
+  /**
+   * Creates a OneCycleLR and sets the rate (and momentum) of step 0.
+   *
+   * @param optimizer The optimizer to drive.
+   * @param options `maxLr` and the length (`totalSteps`, or `epochs` and `stepsPerEpoch`), and
+   *   PyTorch's other settings.
+   */
+  constructor(optimizer: Optimizer<HyperParams>, options: OneCycleLROptions) {
+    super(ONE_CYCLE, optimizer);
+    const groups = optimizer.paramGroups;
+    const maxLrs = typeof options.maxLr === "number"
+      ? groups.map(() => options.maxLr as number)
+      : [...options.maxLr];
+    if (maxLrs.length !== groups.length) {
+      throw new RangeError(
+        `${ONE_CYCLE}: maxLr has ${maxLrs.length} values for ${groups.length} parameter groups`,
+      );
+    }
+    maxLrs.forEach((lr) => checkNumber(lr, "maxLr", ONE_CYCLE, 0));
+    let total = options.totalSteps;
+    if (total === undefined) {
+      if (options.epochs === undefined || options.stepsPerEpoch === undefined) {
+        throw new RangeError(`${ONE_CYCLE}: give totalSteps, or epochs and stepsPerEpoch`);
+      }
+      total = checkInteger(options.epochs, "epochs", ONE_CYCLE, 1) *
+        checkInteger(options.stepsPerEpoch, "stepsPerEpoch", ONE_CYCLE, 1);
+    }
+    this.totalSteps = 1;
+    this.pctStart = 0.3;
+    this.annealStrategy = "cos";
+    this.cycleMomentum = true;
+    this.baseMomentum = 0.85;
+    this.maxMomentum = 0.95;
+    this.divFactor = 25;
+    this.finalDivFactor = 1e4;
+    this.threePhase = false;
+    this.loadSettings({
+      totalSteps: total,
+      pctStart: options.pctStart ?? 0.3,
+      annealStrategy: options.annealStrategy ?? "cos",
+      cycleMomentum: options.cycleMomentum ?? true,
+      baseMomentum: options.baseMomentum ?? 0.85,
+      maxMomentum: options.maxMomentum ?? 0.95,
+      divFactor: options.divFactor ?? 25,
+      finalDivFactor: options.finalDivFactor ?? 1e4,
+      threePhase: options.threePhase ?? false,
+    });
+    if (this.cycleMomentum) {
+      for (const group of groups) {
+        if (!("betas" in group) && !("momentum" in group)) {
+          throw new TypeError(
+            `${ONE_CYCLE}: ${optimizer.type} has neither momentum nor betas; pass cycleMomentum: false`,
+          );
+        }
+      }
+    }
+    this.baseLrs = maxLrs.map((lr) => lr / this.divFactor);
+    groups.forEach((group, i) => (group.initialLr = this.baseLrs[i]));
+    this.applyLr();
+  }
+
+  /** The phases as [end step, start factor, end factor] of the starting rate. */
+  #phases(): [number, number, number][] {
+    const total = this.totalSteps;
+    const peak = this.divFactor;
+    const last = 1 / this.finalDivFactor;
+    if (!this.threePhase) return [[this.pctStart * total - 1, 1, peak], [total - 1, peak, last]];
+    return [
+      [this.pctStart * total - 1, 1, peak],
+      [2 * this.pctStart * total - 2, peak, 1],
+      [total - 1, 1, last],
+    ];
+  }
+
+  /** Where `step` falls: interpolates `values[k]` → `values[k + 1]` of phase k, as PyTorch. */
+  #interpolate(step: number, ends: number[], values: number[]): number {
+    if (step > this.totalSteps) {
+      throw new RangeError(
+        `${ONE_CYCLE}: tried to step ${step} times; the cycle has ${this.totalSteps} steps`,
+      );
+    }
+    let start = 0;
+    for (let k = 0; k < ends.length; k++) {
+      if (step <= ends[k] || k === ends.length - 1) {
+        const pct = (step - start) / (ends[k] - start);
+        const [a, b] = [values[k], values[k + 1]];
+        return this.annealStrategy === "cos"
+          ? b + (a - b) / 2 * (Math.cos(Math.PI * pct) + 1)
+          : (b - a) * pct + a;
+      }
+      start = ends[k];
+    }
+    throw new Error("unreachable");
+  }
+
+  /** The rate at `step` for a group whose starting rate is `baseLr` (maxLr / divFactor). */
+  lrFor(baseLr: number, step: number): number {
+    const phases = this.#phases();
+    const factors = [phases[0][1], ...phases.map((p) => p[2])];
+    return this.#interpolate(step, phases.map((p) => p[0]), factors.map((f) => baseLr * f));
+  }
+
+  /** The momentum at `step`: maxMomentum → baseMomentum → maxMomentum (→ maxMomentum). */
+  momentumAt(step: number): number {
+    const ends = this.#phases().map((p) => p[0]);
+    const [lo, hi] = [this.baseMomentum, this.maxMomentum];
+    return this.#interpolate(step, ends, this.threePhase ? [hi, lo, hi, hi] : [hi, lo, hi]);
+  }
+
+  /** Sets the rates, and the momentum (β₁ for Adam) when it is cycled. */
+  protected override applyLr(): void {
+    super.applyLr();
+    if (!this.cycleMomentum) return;
+    const momentum = this.momentumAt(this.lastStep);
+    for (const group of this.optimizer.paramGroups as unknown as Record<string, unknown>[]) {
+      const betas = group.betas;
+      if (Array.isArray(betas)) group.betas = [momentum, betas[1]];
+      else if ("momentum" in group) group.momentum = momentum;
+    }
+  }
+
+  /** Every setting, as JSON. */
+  protected settings(): JsonObject {
+    return {
+      totalSteps: this.totalSteps,
+      pctStart: this.pctStart,
+      annealStrategy: this.annealStrategy,
+      cycleMomentum: this.cycleMomentum,
+      baseMomentum: this.baseMomentum,
+      maxMomentum: this.maxMomentum,
+      divFactor: this.divFactor,
+      finalDivFactor: this.finalDivFactor,
+      threePhase: this.threePhase,
+    };
+  }
+
+  /** Checks and sets the settings (PyTorch's checks). */
+  protected loadSettings(settings: JsonObject): void {
+    this.totalSteps = checkInteger(settings.totalSteps, "totalSteps", ONE_CYCLE, 1);
+    const pct = checkNumber(settings.pctStart, "pctStart", ONE_CYCLE, 0);
+    if (pct > 1) throw new RangeError(`${ONE_CYCLE}: pctStart must be in [0, 1], got ${pct}`);
+    this.pctStart = pct;
+    const strategy = settings.annealStrategy;
+    if (strategy !== "cos" && strategy !== "linear") {
+      throw new RangeError(
+        `${ONE_CYCLE}: annealStrategy must be "cos" or "linear", got ${strategy}`,
+      );
+    }
+    this.annealStrategy = strategy;
+    for (const key of ["cycleMomentum", "threePhase"] as const) {
+      if (typeof settings[key] !== "boolean") {
+        throw new TypeError(`${ONE_CYCLE}: ${key} must be a boolean, got ${settings[key]}`);
+      }
+    }
+    this.cycleMomentum = settings.cycleMomentum as boolean;
+    this.threePhase = settings.threePhase as boolean;
+    this.baseMomentum = checkNumber(settings.baseMomentum, "baseMomentum", ONE_CYCLE, 0);
+    this.maxMomentum = checkNumber(settings.maxMomentum, "maxMomentum", ONE_CYCLE, 0);
+    const div = checkNumber(settings.divFactor, "divFactor", ONE_CYCLE, 0);
+    const finalDiv = checkNumber(settings.finalDivFactor, "finalDivFactor", ONE_CYCLE, 0);
+    if (div === 0 || finalDiv === 0) {
+      throw new RangeError(`${ONE_CYCLE}: divFactor and finalDivFactor must be > 0`);
+    }
+    this.divFactor = div;
+    this.finalDivFactor = finalDiv;
+  }
+}

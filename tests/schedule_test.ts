@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  AdamW,
   CosineAnnealingLR,
   LinearWarmup,
   type LRScheduler,
   MultiStepLR,
+  OneCycleLR,
   Parameter,
   SGD,
   StepLR,
@@ -171,4 +173,66 @@ Deno.test("scheduler stateDict round trip (through JSON) continues the same sequ
   );
   const plain = new LinearWarmup(sgd(), 3);
   assert.throws(() => plain.loadStateDict(saved), /has an inner schedule/);
+});
+
+Deno.test("OneCycleLR: PyTorch's two-phase cosine cycle, momentum cycled inversely", () => {
+  const optimizer = new SGD([Parameter.zeros([2])], { lr: 123, momentum: 0.9 });
+  const scheduler = new OneCycleLR(optimizer, { maxLr: 1, totalSteps: 10 });
+  // torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1, total_steps=10): initial 1/25, minimum
+  // 1/25/1e4; phase ends at 0.3·10 − 1 = 2 and 9; lr = end + (start − end)/2·(cos(π·pct) + 1).
+  const lo = 1 / 25 / 1e4;
+  const down = (t: number) => lo + (1 - lo) / 2 * (Math.cos(Math.PI * (t - 2) / 7) + 1);
+  const expected = [0.04, 0.52, 1, ...[3, 4, 5, 6, 7, 8, 9, 10].map(down)];
+  assertSequence(sequence(scheduler, 10), expected);
+  assert.ok(Math.abs(scheduler.lrAt(9) - lo) < 1e-18);
+  assert.throws(() => scheduler.step(), /tried to step 11 times; the cycle has 10 steps/);
+  // Momentum: 0.95 → 0.85 at the peak → 0.95 at the end.
+  assert.ok(Math.abs(scheduler.momentumAt(0) - 0.95) < 1e-15);
+  assert.ok(Math.abs(scheduler.momentumAt(1) - 0.9) < 1e-15);
+  assert.ok(Math.abs(scheduler.momentumAt(2) - 0.85) < 1e-15);
+  assert.ok(Math.abs(scheduler.momentumAt(9) - 0.95) < 1e-15);
+});
+
+Deno.test("OneCycleLR: β₁ of Adam cycles, three phases, linear, per-group maxLr, exact resume", () => {
+  const adam = new AdamW([{ params: [Parameter.zeros([2])] }, { params: [Parameter.zeros([3])] }]);
+  const scheduler = new OneCycleLR(adam, {
+    maxLr: [0.01, 0.1],
+    epochs: 2,
+    stepsPerEpoch: 10,
+    threePhase: true,
+    annealStrategy: "linear",
+    divFactor: 10,
+    finalDivFactor: 100,
+  });
+  // Phase ends 0.3·20 − 1 = 5, 2·0.3·20 − 2 = 10, 19; rates 1e-3 → 1e-2 → 1e-3 → 1e-5 (group 0).
+  const lr = (t: number) =>
+    t <= 5
+      ? 1e-3 + 9e-3 * t / 5
+      : t <= 10
+      ? 1e-2 - 9e-3 * (t - 5) / 5
+      : 1e-3 - (1e-3 - 1e-5) * (t - 10) / 9;
+  const seen = sequence(scheduler, 19);
+  assertSequence(seen, Array.from({ length: 20 }, (_, t) => lr(t)));
+  assert.ok(Math.abs(adam.paramGroups[1].lr - 10 * lr(19)) < 1e-15);
+  assert.equal(adam.paramGroups[0].initialLr, 1e-3);
+  assert.ok(Math.abs(adam.paramGroups[0].betas[0] - 0.95) < 1e-15, "β₁ back at maxMomentum");
+  assert.equal(adam.paramGroups[0].betas[1], 0.999);
+  assert.equal(adam.defaults.betas[0], 0.9, "the defaults are not mutated");
+  // Resume: a scheduler restored at step 7 continues exactly like the original.
+  const a = new OneCycleLR(new SGD([Parameter.zeros([1])], { momentum: 0.9 }), {
+    maxLr: 0.3,
+    totalSteps: 30,
+  });
+  for (let i = 0; i < 7; i++) a.step();
+  const b = new OneCycleLR(new SGD([Parameter.zeros([1])], { momentum: 0.9 }), {
+    maxLr: 5,
+    totalSteps: 3,
+  });
+  b.loadStateDict(JSON.parse(JSON.stringify(a.stateDict())));
+  assert.deepEqual(sequence(b, 10), sequence(a, 10));
+  assert.equal(b.optimizer.paramGroups[0].lr, a.optimizer.paramGroups[0].lr);
+  assert.throws(
+    () => new OneCycleLR(new SGD([Parameter.zeros([1])]), { maxLr: 1 }),
+    /give totalSteps, or epochs and stepsPerEpoch/,
+  );
 });
