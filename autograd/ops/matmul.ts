@@ -1,5 +1,5 @@
 /**
- * Matrix products: `matmul` (2-D, and batched 3-D with broadcasting of a 2-D operand) and the fused
+ * Matrix products: `matmul` (PyTorch's rules: vectors, matrices, broadcast batches) and the fused
  * `linear` (x·Wᵀ + b, the Linear layer). Transposed views go to the GEMM kernel as a layout flag,
  * never as a copy, which is what makes the backward products (G·Bᵀ, Aᵀ·G) free of transposes.
  *
@@ -8,12 +8,12 @@
 
 import { expectDType } from "../dtype.ts";
 import { kernels, type LinearOperands } from "../kernels/mod.ts";
-import { formatShape } from "../shape.ts";
+import { broadcastShapes, formatShape, sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { add } from "./arith.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { relu as reluOf } from "./unary.ts";
-import { sum } from "./reduce.ts";
+import { reduceTo } from "./reduce.ts";
 import { dense, empty } from "./util.ts";
 import { reshape, transpose } from "./view.ts";
 
@@ -83,54 +83,140 @@ function gemmInto(
   );
 }
 
-/** The product of two 2-D or 3-D tensors, computed without recording. */
+/**
+ * Whether the batch dims and the row dim of `t` (all but the last) merge into one row dim of
+ * stride `t.strides[-2]`, so a batch times a shared matrix is one GEMM of batch·m rows.
+ */
+function rowsMerge(t: Tensor): boolean {
+  const nd = t.ndim;
+  for (let d = nd - 3; d >= 0; d--) {
+    if (t.shape[d] !== 1 && t.strides[d] !== t.strides[d + 1] * t.shape[d + 1]) return false;
+  }
+  return t.shape[nd - 2] === 1 || t.shape[nd - 1] === 1 || t.strides[nd - 1] === 1;
+}
+
+/**
+ * The product of two tensors of at least 2 dims, [..., m, k]·[..., k, n], with the batch dims
+ * broadcast as in PyTorch, computed without recording. Each matrix goes to the GEMM in place
+ * (transposed views as a layout flag); a batch against a shared matrix whose rows merge runs as a
+ * single GEMM.
+ */
 function product(a: Tensor, b: Tensor): Tensor {
   expectDType("matmul", [a, b], ["float32"]);
   const [m, k] = a.shape.slice(-2);
   const [k2, n] = b.shape.slice(-2);
-  if (a.ndim < 2 || b.ndim < 2 || a.ndim > 3 || b.ndim > 3 || k !== k2) {
+  if (k !== k2) {
     throw new RangeError(
       `matmul: cannot multiply ${formatShape(a.shape)} by ${formatShape(b.shape)} ` +
-        "(expected [m, k]·[k, n] or batched [B, m, k]·[B, k, n])",
+        `(inner dimensions ${k} and ${k2} differ)`,
     );
   }
-  const batchA = a.ndim === 3 ? a.shape[0] : 1;
-  const batchB = b.ndim === 3 ? b.shape[0] : 1;
-  if (a.ndim === 3 && b.ndim === 3 && batchA !== batchB && batchA !== 1 && batchB !== 1) {
-    throw new RangeError(
-      `matmul: batch sizes differ: ${formatShape(a.shape)} · ${formatShape(b.shape)}`,
-    );
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), "matmul");
+  const out = empty([...batch, m, n]);
+  const count = sizeOf(batch);
+  if (count === 0 || m === 0 || n === 0) return out;
+  const bShared = b.shape.slice(0, -2).every((d) => d === 1);
+  if (bShared && count > 1 && sizeOf(a.shape.slice(0, -2)) === count && rowsMerge(a)) {
+    // [batch·m, k]·[k, n] in one call: the rows of every batch matrix follow each other.
+    const rows = count * m;
+    const A = operand(a.data, a.offset, rows, k, a.strides[a.ndim - 2], a.strides[a.ndim - 1]);
+    const B = operand(b.data, b.offset, k, n, b.strides[b.ndim - 2], b.strides[b.ndim - 1]);
+    gemm(A, B, rows, n, k, out.data, 0);
+    return out;
   }
-  const batch = Math.max(batchA, batchB);
-  const out = empty(a.ndim === 3 || b.ndim === 3 ? [batch, m, n] : [m, n]);
-  const strideA = a.ndim === 3 && batchA > 1 ? a.strides[0] : 0;
-  const strideB = b.ndim === 3 && batchB > 1 ? b.strides[0] : 0;
-  for (let i = 0; i < batch; i++) {
-    gemmInto(a, a.offset + i * strideA, b, b.offset + i * strideB, out.data, i * m * n, 0);
+  const aStrides = batchStrides(a, batch);
+  const bStrides = batchStrides(b, batch);
+  const index = new Array<number>(batch.length).fill(0);
+  let aOffset = a.offset;
+  let bOffset = b.offset;
+  for (let i = 0; i < count; i++) {
+    gemmInto(a, aOffset, b, bOffset, out.data, i * m * n, 0);
+    for (let d = batch.length - 1; d >= 0; d--) {
+      index[d]++;
+      aOffset += aStrides[d];
+      bOffset += bStrides[d];
+      if (index[d] < batch[d]) break;
+      aOffset -= aStrides[d] * batch[d];
+      bOffset -= bStrides[d] * batch[d];
+      index[d] = 0;
+    }
   }
   return out;
 }
 
-/** Sums a batched gradient down to a 2-D operand's shape when that operand was broadcast. */
-function unbatch(g: Tensor, like: Tensor): Tensor {
-  return g.ndim === like.ndim ? g : sum(g, 0);
+/** C [m, n] at cOffset = A·B for operands already described for GEMM. */
+function gemm(
+  A: GemmOperand,
+  B: GemmOperand,
+  m: number,
+  n: number,
+  k: number,
+  c: Float32Array,
+  cOffset: number,
+): void {
+  kernels.gemm(
+    A.trans,
+    B.trans,
+    m,
+    n,
+    k,
+    A.data,
+    A.offset,
+    A.ld,
+    B.data,
+    B.offset,
+    B.ld,
+    0,
+    c,
+    cOffset,
+    n,
+  );
 }
 
-/** Matrix product with batching. */
+/** The storage step of each batch dim of `t` broadcast to `batch` (0 where it is broadcast). */
+function batchStrides(t: Tensor, batch: readonly number[]): number[] {
+  const lead = batch.length - (t.ndim - 2);
+  return batch.map((_, d) => (d < lead || t.shape[d - lead] === 1 ? 0 : t.strides[d - lead]));
+}
+
+/**
+ * Matrix product with PyTorch's broadcasting: [..., m, k]·[..., k, n]. The gradients are the
+ * products G·Bᵀ and Aᵀ·G (transposes are views, read in place by the GEMM), summed over the batch
+ * dims each operand was broadcast along.
+ */
 export const matmulOp: OpDef<[Tensor, Tensor], null, null> = defineOp<[Tensor, Tensor], null, null>(
   {
     name: "matmul",
     forward([a, b]) {
+      if (a.ndim < 2 || b.ndim < 2) {
+        throw new RangeError(
+          `matmul: the primitive takes operands of 2 or more dims, got ${
+            formatShape(a.shape)
+          } and ${formatShape(b.shape)} (use matmul(), which handles vectors)`,
+        );
+      }
       return { out: product(a, b), saved: null };
     },
     backward(g, _saved, [a, b]) {
       return [
-        a.requiresGrad ? unbatch(matmul(g, transpose(b, -1, -2)), a) : null,
-        b.requiresGrad ? unbatch(matmul(transpose(a, -1, -2), g), b) : null,
+        a.requiresGrad ? reduceTo(matmul(g, transpose(b, -1, -2)), a.shape) : null,
+        b.requiresGrad ? sharedB(a, b, g) : null,
       ];
     },
   },
 );
+
+/**
+ * The gradient of b: Aᵀ·G summed over broadcast batch dims. For a 2-D b against a batched a whose
+ * rows merge, it is one GEMM [k, batch·m]·[batch·m, n] instead of a batch of products and a sum.
+ */
+function sharedB(a: Tensor, b: Tensor, g: Tensor): Tensor {
+  if (b.ndim === 2 && a.ndim > 2) {
+    const k = a.shape[a.ndim - 1];
+    return matmul(transpose(reshape(a, [-1, k]), 0, 1), reshape(g, [-1, g.shape[g.ndim - 1]]));
+  }
+  return reduceTo(matmul(transpose(a, -1, -2), g), b.shape);
+}
 
 /** Attributes of {@linkcode linearOp}. */
 export interface LinearAttrs {
@@ -222,9 +308,28 @@ export interface LinearOpOptions {
   relu?: boolean;
 }
 
-/** Matrix product: [m, k]·[k, n], or batched [B, m, k]·[B, k, n] (a 2-D side is shared by the batch). */
+/**
+ * Matrix product with PyTorch's `matmul` rules: 1-D·1-D is the dot product (a scalar); a 1-D
+ * first operand is a row [1, k] and a 1-D second operand a column [k, 1], the added dim removed
+ * from the result; otherwise [..., m, k]·[..., k, n] with the batch dims broadcast
+ * ([2, 1, 4, 5]·[3, 5, 6] is [2, 3, 4, 6]).
+ */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  return applyOp(matmulOp, [a, b], null);
+  if (a.ndim === 0 || b.ndim === 0) {
+    throw new RangeError(
+      `matmul: both operands need at least 1 dim, got ${formatShape(a.shape)} and ${
+        formatShape(b.shape)
+      }`,
+    );
+  }
+  if (a.ndim >= 2 && b.ndim >= 2) return applyOp(matmulOp, [a, b], null);
+  const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a;
+  const b2 = b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b;
+  const y = applyOp<[Tensor, Tensor], null, null>(matmulOp, [a2, b2], null);
+  const shape = y.shape.slice(0, -2);
+  if (a.ndim !== 1) shape.push(y.shape[y.ndim - 2]);
+  if (b.ndim !== 1) shape.push(y.shape[y.ndim - 1]);
+  return reshape(y, shape);
 }
 
 /**

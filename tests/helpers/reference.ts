@@ -460,3 +460,31 @@ export function erf(x: number): number {
   }
   return x < 0 ? -v : v;
 }
+
+/** PyTorch's `matmul` on any ranks: vectors promoted and squeezed back, batch dims broadcast. */
+export function matmulNd(a: Ref, b: Ref): Ref {
+  const as = a.shape.length === 1 ? [1, a.shape[0]] : a.shape;
+  const bs = b.shape.length === 1 ? [b.shape[0], 1] : b.shape;
+  const [m, k] = as.slice(-2);
+  const n = bs[bs.length - 1];
+  const nb = Math.max(as.length, bs.length) - 2;
+  const pa = [...new Array(nb - (as.length - 2)).fill(1), ...as.slice(0, -2)];
+  const pb = [...new Array(nb - (bs.length - 2)).fill(1), ...bs.slice(0, -2)];
+  const batch = pa.map((d, i) => Math.max(d, pb[i]));
+  const ra = { shape: [...pa, m, k], data: a.data };
+  const rb = { shape: [...pb, k, n], data: b.data };
+  const full = build([...batch, m, n], (idx) => {
+    const bi = idx.slice(0, nb);
+    const [i, j] = idx.slice(nb);
+    let s = 0;
+    for (let p = 0; p < k; p++) {
+      s += at(ra, [...bi.map((v, d) => (pa[d] === 1 ? 0 : v)), i, p]) *
+        at(rb, [...bi.map((v, d) => (pb[d] === 1 ? 0 : v)), p, j]);
+    }
+    return s;
+  });
+  const shape = [...batch];
+  if (a.shape.length !== 1) shape.push(m);
+  if (b.shape.length !== 1) shape.push(n);
+  return { shape, data: full.data };
+}
