@@ -430,6 +430,46 @@ export class Tensor<D extends DType = "float32"> {
     return ops.max(this as Tensor, dims, keepDim);
   }
 
+  /** Minimum over `dims` (all when omitted); ties share the gradient equally. */
+  min(dims?: number | readonly number[], keepDim = false): Tensor {
+    return ops.min(this as Tensor, dims, keepDim);
+  }
+
+  /** Product over `dims` (all when omitted). */
+  prod(dims?: number | readonly number[], keepDim = false): Tensor {
+    return ops.prod(this as Tensor, dims, keepDim);
+  }
+
+  /** Variance over `dims` with `correction` (default 1, unbiased). */
+  var(dims?: number | readonly number[], options?: ops.VarOptions): Tensor {
+    return ops.variance(this as Tensor, dims, options);
+  }
+
+  /** Standard deviation over `dims` with `correction` (default 1, unbiased). */
+  std(dims?: number | readonly number[], options?: ops.VarOptions): Tensor {
+    return ops.std(this as Tensor, dims, options);
+  }
+
+  /** log Σ exp over `dims` (all when omitted), computed stably. */
+  logsumexp(dims?: number | readonly number[], keepDim = false): Tensor {
+    return ops.logsumexp(this as Tensor, dims, keepDim);
+  }
+
+  /** The p-norm over `dims` (default p = 2 over everything). */
+  norm(p = 2, dims?: number | readonly number[], keepDim = false): Tensor {
+    return ops.norm(this as Tensor, p, dims, keepDim);
+  }
+
+  /** Running sums along `dim`. */
+  cumsum(dim: number): Tensor {
+    return ops.cumsum(this as Tensor, dim);
+  }
+
+  /** The k largest (or smallest) values along `dim` and their int32 indices, sorted. */
+  topk(k: number, dim = -1, largest = true): ops.TopK {
+    return ops.topk(this as Tensor, k, dim, largest);
+  }
+
   /** Index of the (first) maximum along `dim`, as int32; not differentiable. */
   argmax(dim = -1, keepDim = false): Tensor<"int32"> {
     return ops.argmax(this as Tensor, dim, keepDim);

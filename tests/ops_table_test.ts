@@ -14,6 +14,11 @@ import * as ref from "./helpers/reference.ts";
 
 const labels = new Int32Array([1, 0, 3, 3, 2]);
 const bool = (v: boolean) => +v;
+/** The variance of a list with `correction` (the textbook two-pass formula). */
+const variance = (v: number[], correction: number) => {
+  const m = v.reduce((s, x) => s + x, 0) / v.length;
+  return v.reduce((s, x) => s + (x - m) ** 2, 0) / (v.length - correction);
+};
 
 /** Each op's checks. Keys are primitive names and functional-API names. */
 const checks: Record<string, (() => void)[]> = {
@@ -356,6 +361,89 @@ const checks: Record<string, (() => void)[]> = {
   max: [
     forward((a) => a.max(1), (a) => ref.reduce(a, [1], false, (v) => Math.max(...v)), [[3, 4]]),
     gradient((a) => a.max(0), [[3, 4]]),
+  ],
+  min: [
+    forward((a) => a.min(1), (a) => ref.reduce(a, [1], false, (v) => Math.min(...v)), [[3, 4]]),
+    gradient((a) => a.min([0, -1], true), [[3, 4]]),
+  ],
+  variance: [
+    forward(
+      (a) => F.variance(a, [0, 2]),
+      (a) => ref.reduce(a, [0, 2], false, (v) => variance(v, 1)),
+      [[2, 3, 4]],
+    ),
+    gradient((a) => F.variance(a, -1, { correction: 0, keepDim: true }), [[3, 4]]),
+  ],
+  var: [
+    forward((a) => a.var(), (a) => ref.reduce(a, [0, 1], false, (v) => variance(v, 1)), [[3, 4]]),
+    gradient((a) => F.var(a, 0), [[3, 4]]),
+  ],
+  std: [
+    forward(
+      (a) => a.std(-1, { correction: 0 }),
+      (a) => ref.reduce(a, [1], false, (v) => Math.sqrt(variance(v, 0))),
+      [[3, 4]],
+    ),
+    gradient((a) => F.std(a, 1), [[3, 4]]),
+  ],
+  logsumexp: [
+    forward(
+      (a) => a.logsumexp(-1),
+      (a) => ref.reduce(a, [1], false, (v) => Math.log(v.reduce((s, x) => s + Math.exp(x), 0))),
+      [[3, 4]],
+      { scale: 20 },
+    ),
+    gradient((a) => F.logsumexp(a, [0, 1], true), [[3, 4]]),
+  ],
+  norm: [
+    forward(
+      (a) => a.norm(),
+      (a) => ({ shape: [], data: Float64Array.of(Math.hypot(...a.data)) }),
+      [[3, 4]],
+    ),
+    forward(
+      (a) => F.norm(a, 3, 1),
+      (a) => ref.reduce(a, [1], false, (v) => ref.pnorm(v, 3)),
+      [[3, 4]],
+    ),
+    forward(
+      (a) => F.norm(a, Infinity, 0),
+      (a) => ref.reduce(a, [0], false, (v) => Math.max(...v.map(Math.abs))),
+      [[3, 4]],
+    ),
+    gradient((a) => a.norm(2, -1), [[3, 4]]),
+    gradient((a) => a.norm(1.5, 0, true), [[3, 4]], { margin: 0.05 }),
+    gradient((a) => a.norm(1), [[3, 4]], { margin: 0.05 }),
+  ],
+  cumsum: [
+    forward(
+      (a) => a.cumsum(1),
+      (a) => ref.cumsum(a, 1),
+      [[2, 3, 4]],
+    ),
+    gradient((a) => F.cumsum(a, -1), [[3, 4]]),
+  ],
+  prod: [
+    forward(
+      (a) => a.prod([0, 2]),
+      (a) => ref.reduce(a, [0, 2], false, (v) => v.reduce((p, x) => p * x, 1)),
+      [[2, 3, 4]],
+    ),
+    gradient((a) => a.prod(1), [[3, 4]]),
+    gradient((a) => F.prod(a, [0, 1], true), [[2, 3]]),
+  ],
+  topk: [
+    forward(
+      (a) => a.topk(2, 1).values,
+      (a) => ref.topk(a, 2, 1, true),
+      [[3, 5]],
+    ),
+    forward(
+      (a) => F.topk(a, 3, 0, false).indices.to("float32"),
+      (a) => ref.topk(a, 3, 0, false, true),
+      [[4, 3]],
+    ),
+    gradient((a) => a.topk(2, 0).values, [[4, 3]]),
   ],
   argmax: [
     forward(

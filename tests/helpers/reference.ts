@@ -488,3 +488,30 @@ export function matmulNd(a: Ref, b: Ref): Ref {
   if (b.shape.length !== 1) shape.push(n);
   return { shape, data: full.data };
 }
+
+/** Running sums along `dim`. */
+export function cumsum(a: Ref, dim: number): Ref {
+  return build(a.shape, (idx) => {
+    let s = 0;
+    for (let t = 0; t <= idx[dim]; t++) s += at(a, idx.map((v, d) => (d === dim ? t : v)));
+    return s;
+  });
+}
+
+/** The k largest (or smallest) values along `dim`, sorted, or their indices (`indices` true). */
+export function topk(a: Ref, k: number, dim: number, largest: boolean, indices = false): Ref {
+  const shape = a.shape.map((s, d) => (d === dim ? k : s));
+  return build(shape, (idx) => {
+    const line = Array.from(
+      { length: a.shape[dim] },
+      (_, t) => [at(a, idx.map((v, d) => (d === dim ? t : v))), t],
+    );
+    line.sort((x, y) => (largest ? y[0] - x[0] : x[0] - y[0]) || x[1] - y[1]);
+    return line[idx[dim]][indices ? 1 : 0];
+  });
+}
+
+/** (Σ|x|^p)^(1/p) over a list. */
+export function pnorm(v: number[], p: number): number {
+  return v.reduce((s, x) => s + Math.abs(x) ** p, 0) ** (1 / p);
+}
