@@ -17,6 +17,7 @@ import { linearOp, matmulOp } from "./matmul.ts";
 import { layerNormOp } from "./norm.ts";
 import type { OpDef } from "./op.ts";
 import { maxOp, meanOp, sumOp } from "./reduce.ts";
+import { cumsumOp, prodOp } from "./stats.ts";
 import { crossEntropyOp, logSoftmaxOp, nllLossOp, softmaxOp } from "./softmax.ts";
 import {
   absOp,
@@ -88,6 +89,8 @@ export type Primitive =
   | "sum"
   | "mean"
   | "max"
+  | "cumsum"
+  | "prod"
   | "softmax"
   | "logSoftmax"
   | "crossEntropy"
@@ -137,6 +140,8 @@ export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
   sum: sumOp,
   mean: meanOp,
   max: maxOp,
+  cumsum: cumsumOp,
+  prod: prodOp,
   softmax: softmaxOp,
   logSoftmax: logSoftmaxOp,
   crossEntropy: crossEntropyOp,
