@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { crossEntropy, randn, Rng, Tensor, tensor } from "../autograd/mod.ts";
 import {
+  Adagrad,
   Adam,
   AdamW,
   Linear,
@@ -8,6 +9,7 @@ import {
   type OptimizerStateDict,
   Parameter,
   ReLU,
+  RMSprop,
   Sequential,
   SGD,
 } from "../nn/mod.ts";
@@ -314,6 +316,15 @@ const factories: [string, (net: Sequential) => Optimizer][] = [
   ["SGD dampening", (n) => new SGD(n.parameters(), { lr: 0.1, momentum: 0.5, dampening: 0.3 })],
   ["Adam", (n) => new Adam(n.parameters(), { lr: 0.01, weightDecay: 1e-2 })],
   ["AdamW", (n) => new AdamW(n.parameters(), { lr: 0.01 })],
+  [
+    "RMSprop centered momentum",
+    (n) =>
+      new RMSprop(n.parameters(), { lr: 0.01, momentum: 0.9, centered: true, weightDecay: 1e-3 }),
+  ],
+  [
+    "Adagrad",
+    (n) => new Adagrad(n.parameters(), { lr: 0.1, lrDecay: 0.01, initialAccumulatorValue: 0.1 }),
+  ],
 ];
 
 for (const [name, make] of factories) {
@@ -379,4 +390,76 @@ Deno.test("optimizer stateDict: contents and refusals", () => {
     /buffer "exp_avg" of parameter 1 \[8\] has 3 values/,
   );
   assert.equal(fresh.getState(net.parameters()[0]), undefined); // nothing applied
+});
+
+Deno.test("RMSprop: plain, centred, momentum and weight decay, by hand (PyTorch's rule)", () => {
+  const cases: [string, { alpha: number; momentum: number; centered: boolean; wd: number }][] = [
+    ["plain", { alpha: 0.99, momentum: 0, centered: false, wd: 0 }],
+    ["centred momentum decay", { alpha: 0.9, momentum: 0.8, centered: true, wd: 0.1 }],
+  ];
+  for (const [label, h] of cases) {
+    const lr = 0.01;
+    const eps = 1e-8;
+    const p = [...P0];
+    const v = [0, 0, 0];
+    const avg = [0, 0, 0];
+    const b = [0, 0, 0];
+    const expected = [G1, G2].map((grads) => {
+      grads.forEach((g0, i) => {
+        const g = g0 + h.wd * p[i];
+        v[i] = h.alpha * v[i] + (1 - h.alpha) * g * g;
+        let d = Math.sqrt(v[i]) + eps;
+        if (h.centered) {
+          avg[i] = h.alpha * avg[i] + (1 - h.alpha) * g;
+          d = Math.sqrt(v[i] - avg[i] * avg[i]) + eps;
+        }
+        if (h.momentum > 0) {
+          b[i] = h.momentum * b[i] + g / d;
+          p[i] -= lr * b[i];
+        } else p[i] -= lr * g / d;
+      });
+      return [...p];
+    });
+    const got = run((ps) =>
+      new RMSprop(ps, {
+        lr,
+        alpha: h.alpha,
+        momentum: h.momentum,
+        centered: h.centered,
+        weightDecay: h.wd,
+      })
+    );
+    got.forEach((step, t) => assertClose(step, expected[t], `${label} step ${t + 1}`, 1e-5));
+  }
+  const o = new RMSprop([Parameter.zeros([1])]);
+  assert.deepEqual(
+    { ...o.defaults },
+    { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false },
+  );
+  assert.throws(() => new RMSprop([Parameter.zeros([1])], { alpha: -1 }), /RMSprop: alpha/);
+});
+
+Deno.test("Adagrad: rate decay, weight decay and initial accumulator, by hand (PyTorch's rule)", () => {
+  const [lr, lrDecay, wd, init, eps] = [0.1, 0.5, 0.2, 0.3, 1e-10];
+  const p = [...P0];
+  const s = [init, init, init];
+  const expected = [G1, G2].map((grads, t) => {
+    const rate = lr / (1 + t * lrDecay);
+    grads.forEach((g0, i) => {
+      const g = g0 + wd * p[i];
+      s[i] += g * g;
+      p[i] -= rate * g / (Math.sqrt(s[i]) + eps);
+    });
+    return [...p];
+  });
+  const got = run((ps) =>
+    new Adagrad(ps, { lr, lrDecay, weightDecay: wd, initialAccumulatorValue: init })
+  );
+  got.forEach((step, t) => assertClose(step, expected[t], `Adagrad step ${t + 1}`, 1e-6));
+  const o = new Adagrad([Parameter.zeros([1])]);
+  assert.deepEqual(
+    { ...o.defaults },
+    { lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-10 },
+  );
+  assert.throws(() => new Adagrad([Parameter.zeros([1])], { lrDecay: -1 }), /Adagrad: lrDecay/);
 });

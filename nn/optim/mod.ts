@@ -1,6 +1,6 @@
 /**
- * Optimizers: {@linkcode SGD}, {@linkcode Adam} and {@linkcode AdamW} on the
- * {@linkcode Optimizer} base class.
+ * Optimizers: {@linkcode SGD}, {@linkcode Adam}, {@linkcode AdamW}, {@linkcode RMSprop} and
+ * {@linkcode Adagrad} on the {@linkcode Optimizer} base class.
  *
  * @module
  */
@@ -20,3 +20,5 @@ export {
 } from "./optimizer.ts";
 export { SGD, type SGDHyper, type SGDOptions } from "./sgd.ts";
 export { Adam, type AdamHyper, type AdamOptions, AdamW, type AdamWOptions } from "./adam.ts";
+export { RMSprop, type RMSpropHyper, type RMSpropOptions } from "./rmsprop.ts";
+export { Adagrad, type AdagradHyper, type AdagradOptions } from "./adagrad.ts";
