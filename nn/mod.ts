@@ -89,6 +89,8 @@ export {
   MultiStepLR,
   OneCycleLR,
   type OneCycleLROptions,
+  ReduceLROnPlateau,
+  type ReduceLROnPlateauOptions,
   type SchedulerStateDict,
   StepLR,
 } from "./schedule.ts";

@@ -603,3 +603,207 @@ export class OneCycleLR extends LRScheduler {
     this.finalDivFactor = finalDiv;
   }
 }
+
+/** Options of {@linkcode ReduceLROnPlateau} (PyTorch's names and defaults). */
+export interface ReduceLROnPlateauOptions {
+  /** "min" (default): the metric should fall (a loss); "max": it should rise (an accuracy). */
+  mode?: "min" | "max";
+  /** Factor applied to the rate on a plateau (default 0.1; must be < 1). */
+  factor?: number;
+  /** Steps without improvement tolerated before the rate drops (default 10). */
+  patience?: number;
+  /** Minimum change that counts as an improvement (default 1e-4). */
+  threshold?: number;
+  /** "rel" (default): relative to the best value; "abs": absolute. */
+  thresholdMode?: "rel" | "abs";
+  /** Steps to wait after a drop before counting again (default 0). */
+  cooldown?: number;
+  /** Lower bound of the rate, one for all groups or one per group (default 0). */
+  minLr?: number | readonly number[];
+  /** A drop smaller than this is not applied (default 1e-8). */
+  eps?: number;
+}
+
+const PLATEAU = "ReduceLROnPlateau";
+
+/**
+ * Drops the rate by `factor` when a metric has stopped improving for more than `patience` steps
+ * (PyTorch's `ReduceLROnPlateau`): call `step(metric)` after each evaluation. An improvement is
+ * metric < best·(1 − threshold) in "min"/"rel" mode (best − threshold in "abs" mode; the mirror
+ * images in "max" mode). After a drop, `cooldown` steps pass before bad steps are counted again.
+ * Unlike the closed-form schedules its rate depends on the metrics seen, so its state dict holds
+ * the best value and the counters.
+ */
+export class ReduceLROnPlateau {
+  /** The optimizer whose groups' `lr` this scheduler lowers. */
+  readonly optimizer: Optimizer<HyperParams>;
+  /** The scheduler's kind, as written in state dicts. */
+  readonly type = PLATEAU;
+  /** Whether lower or higher metrics are better. */
+  mode: "min" | "max" = "min";
+  /** Factor applied on a plateau. */
+  factor = 0.1;
+  /** Bad steps tolerated. */
+  patience = 10;
+  /** Minimum significant change. */
+  threshold = 1e-4;
+  /** Relative or absolute threshold. */
+  thresholdMode: "rel" | "abs" = "rel";
+  /** Steps to wait after a drop. */
+  cooldown = 0;
+  /** Lower bound of each group's rate. */
+  minLrs: number[];
+  /** Smallest drop applied. */
+  eps = 1e-8;
+  /** The best metric so far (±Infinity before the first). */
+  best: number;
+  /** Consecutive steps without improvement. */
+  numBadSteps = 0;
+  /** Steps of cooldown left. */
+  cooldownCounter = 0;
+  /** Steps taken so far. */
+  lastStep = 0;
+
+  /**
+   * Creates a ReduceLROnPlateau; the rates are left as they are until a plateau.
+   *
+   * @param optimizer The optimizer to drive.
+   * @param options PyTorch's settings.
+   */
+  constructor(optimizer: Optimizer<HyperParams>, options: ReduceLROnPlateauOptions = {}) {
+    this.optimizer = optimizer;
+    const groups = optimizer.paramGroups.length;
+    const minLr = options.minLr ?? 0;
+    this.minLrs = typeof minLr === "number" ? new Array(groups).fill(minLr) : [...minLr];
+    if (this.minLrs.length !== groups) {
+      throw new RangeError(
+        `${PLATEAU}: minLr has ${this.minLrs.length} values for ${groups} parameter groups`,
+      );
+    }
+    this.minLrs.forEach((lr) => checkNumber(lr, "minLr", PLATEAU, 0));
+    this.#load({
+      mode: options.mode ?? "min",
+      factor: options.factor ?? 0.1,
+      patience: options.patience ?? 10,
+      threshold: options.threshold ?? 1e-4,
+      thresholdMode: options.thresholdMode ?? "rel",
+      cooldown: options.cooldown ?? 0,
+      eps: options.eps ?? 1e-8,
+    });
+    this.best = this.mode === "min" ? Infinity : -Infinity;
+  }
+
+  #load(settings: JsonObject): void {
+    const { mode, thresholdMode } = settings;
+    if (mode !== "min" && mode !== "max") {
+      throw new RangeError(`${PLATEAU}: mode must be "min" or "max", got ${mode}`);
+    }
+    if (thresholdMode !== "rel" && thresholdMode !== "abs") {
+      throw new RangeError(
+        `${PLATEAU}: thresholdMode must be "rel" or "abs", got ${thresholdMode}`,
+      );
+    }
+    const factor = checkNumber(settings.factor, "factor", PLATEAU, 0);
+    if (factor >= 1) throw new RangeError(`${PLATEAU}: factor must be < 1, got ${factor}`);
+    this.mode = mode;
+    this.thresholdMode = thresholdMode;
+    this.factor = factor;
+    this.patience = checkInteger(settings.patience, "patience", PLATEAU, 0);
+    this.threshold = checkNumber(settings.threshold, "threshold", PLATEAU, 0);
+    this.cooldown = checkInteger(settings.cooldown, "cooldown", PLATEAU, 0);
+    this.eps = checkNumber(settings.eps, "eps", PLATEAU, 0);
+  }
+
+  /** Whether `value` improves on the best so far by more than the threshold. */
+  isBetter(value: number): boolean {
+    const best = this.best;
+    const t = this.threshold;
+    if (this.mode === "min") {
+      return this.thresholdMode === "rel" ? value < best * (1 - t) : value < best - t;
+    }
+    return this.thresholdMode === "rel" ? value > best * (1 + t) : value > best + t;
+  }
+
+  /** Records one evaluation's metric and drops the rates after more than `patience` bad steps. */
+  step(metric: number): void {
+    if (typeof metric !== "number") {
+      throw new TypeError(`${PLATEAU}.step: the metric must be a number, got ${typeof metric}`);
+    }
+    this.lastStep += 1;
+    if (this.isBetter(metric)) {
+      this.best = metric;
+      this.numBadSteps = 0;
+    } else this.numBadSteps += 1;
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter -= 1;
+      this.numBadSteps = 0;
+    }
+    if (this.numBadSteps > this.patience) {
+      this.optimizer.paramGroups.forEach((group, i) => {
+        const lowered = Math.max(group.lr * this.factor, this.minLrs[i]);
+        if (group.lr - lowered > this.eps) group.lr = lowered;
+      });
+      this.cooldownCounter = this.cooldown;
+      this.numBadSteps = 0;
+    }
+  }
+
+  /** The current rate of each group. */
+  getLastLr(): number[] {
+    return this.optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  /**
+   * The counters, the best value (null while infinite, for JSON), the current rates (as
+   * `baseLrs`) and the settings.
+   */
+  stateDict(): SchedulerStateDict {
+    return {
+      type: PLATEAU,
+      lastStep: this.lastStep,
+      baseLrs: this.getLastLr(),
+      settings: {
+        mode: this.mode,
+        factor: this.factor,
+        patience: this.patience,
+        threshold: this.threshold,
+        thresholdMode: this.thresholdMode,
+        cooldown: this.cooldown,
+        eps: this.eps,
+        minLrs: [...this.minLrs],
+        best: Number.isFinite(this.best) ? this.best : null,
+        numBadSteps: this.numBadSteps,
+        cooldownCounter: this.cooldownCounter,
+      },
+    };
+  }
+
+  /** Restores a state dict of a ReduceLROnPlateau, rates included. */
+  loadStateDict(state: SchedulerStateDict): void {
+    const where = `${PLATEAU}.loadStateDict`;
+    if (state.type !== PLATEAU) {
+      throw new TypeError(`${where}: the state dict is from ${state.type}, not ${PLATEAU}`);
+    }
+    const groups = this.optimizer.paramGroups;
+    const s = state.settings;
+    const minLrs = s.minLrs;
+    if (
+      !Array.isArray(state.baseLrs) || state.baseLrs.length !== groups.length ||
+      !Array.isArray(minLrs) || minLrs.length !== groups.length
+    ) {
+      throw new RangeError(`${where}: the state dict does not fit ${groups.length} groups`);
+    }
+    this.#load(s);
+    this.lastStep = checkInteger(state.lastStep, "lastStep", where, 0);
+    this.minLrs = minLrs.map((v) => checkNumber(v, "minLr", where, 0));
+    this.best = s.best === null ? (this.mode === "min" ? Infinity : -Infinity) : checkNumber(
+      s.best,
+      "best",
+      where,
+      -Infinity,
+    );
+    this.numBadSteps = checkInteger(s.numBadSteps, "numBadSteps", where, 0);
+    this.cooldownCounter = checkInteger(s.cooldownCounter, "cooldownCounter", where, 0);
+    state.baseLrs.forEach((lr, i) => (groups[i].lr = checkNumber(lr, "lr", where, 0)));
+  }
+}

@@ -7,6 +7,7 @@ import {
   MultiStepLR,
   OneCycleLR,
   Parameter,
+  ReduceLROnPlateau,
   SGD,
   StepLR,
 } from "../nn/mod.ts";
@@ -235,4 +236,57 @@ Deno.test("OneCycleLR: β₁ of Adam cycles, three phases, linear, per-group max
     () => new OneCycleLR(new SGD([Parameter.zeros([1])]), { maxLr: 1 }),
     /give totalSteps, or epochs and stepsPerEpoch/,
   );
+});
+
+/** The lr of group 0 after each `step(metric)`. */
+function plateau(scheduler: ReduceLROnPlateau, metrics: number[]): number[] {
+  return metrics.map((m) => (scheduler.step(m), scheduler.optimizer.paramGroups[0].lr));
+}
+
+Deno.test("ReduceLROnPlateau: PyTorch's patience, threshold, cooldown and minLr", () => {
+  // Traced by PyTorch's rule: a drop after more than `patience` bad steps, counters reset.
+  const a = new ReduceLROnPlateau(sgd(1), { patience: 2, factor: 0.5 });
+  assert.deepEqual(plateau(a, [10, 9, 9, 9, 9, 8, 8, 8, 8]), [
+    1,
+    1,
+    1,
+    1,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.25,
+  ]);
+  const b = new ReduceLROnPlateau(sgd(1), { patience: 1, factor: 0.5, cooldown: 2, minLr: 0.3 });
+  assert.deepEqual(plateau(b, [5, 5, 5, 5, 5, 5, 5, 5]), [1, 1, 0.5, 0.5, 0.5, 0.5, 0.3, 0.3]);
+  // "max" with an absolute threshold: +0.4 is not an improvement of more than 0.5, +0.6 is.
+  const c = new ReduceLROnPlateau(sgd(1), {
+    mode: "max",
+    thresholdMode: "abs",
+    threshold: 0.5,
+    patience: 0,
+  });
+  assert.deepEqual(plateau(c, [1, 1.4, 2, 2.6]), [1, 0.1, 0.1, 0.1]);
+  // A relative threshold: 9.9995 is not below 10·(1 − 1e-4).
+  const d = new ReduceLROnPlateau(sgd(1), { patience: 0 });
+  assert.deepEqual(plateau(d, [10, 9.9995]), [1, 0.1]);
+  assert.throws(() => new ReduceLROnPlateau(sgd(), { factor: 1 }), /factor must be < 1/);
+});
+
+Deno.test("ReduceLROnPlateau: the state dict resumes the counters and the rates", () => {
+  const a = new ReduceLROnPlateau(sgd(1), { patience: 2, factor: 0.5, cooldown: 1 });
+  plateau(a, [3, 2, 2, 2, 2]);
+  const saved = JSON.parse(JSON.stringify(a.stateDict()));
+  const b = new ReduceLROnPlateau(sgd(7));
+  b.loadStateDict(saved);
+  assert.equal(b.optimizer.paramGroups[0].lr, 0.5);
+  const rest = [2, 2, 2, 1.5, 1.5, 1.5, 1.5];
+  assert.deepEqual(plateau(b, rest), plateau(a, rest));
+  // Before any metric the best is infinite, stored as null.
+  const fresh = new ReduceLROnPlateau(sgd(1), { mode: "max" });
+  const state = JSON.parse(JSON.stringify(fresh.stateDict()));
+  assert.equal(state.settings.best, null);
+  const restored = new ReduceLROnPlateau(sgd(1));
+  restored.loadStateDict(state);
+  assert.equal(restored.best, -Infinity);
 });
