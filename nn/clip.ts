@@ -1,10 +1,11 @@
 /**
- * Gradient clipping by global norm, like `torch.nn.utils.clip_grad_norm_`.
+ * Gradient clipping by global norm, like `torch.nn.utils.clip_grad_norm_`, and by value, like
+ * `torch.nn.utils.clip_grad_value_`.
  *
  * @module
  */
 
-import { noGrad, type Tensor } from "../autograd/mod.ts";
+import { clamp, noGrad, type Tensor } from "../autograd/mod.ts";
 import { kernels } from "../autograd/kernels/mod.ts";
 import { sumOfSquares } from "../autograd/kernels/optim.ts";
 
@@ -37,4 +38,29 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number
     else p.grad = noGrad(() => g.mul(factor));
   }
   return norm;
+}
+
+/**
+ * Clamps every gradient of `params` in place to [−clipValue, clipValue] (PyTorch's
+ * `clip_grad_value_`); NaN stays NaN. Parameters without `.grad` are skipped.
+ */
+export function clipGradValue(params: readonly Tensor[], clipValue: number): void {
+  if (!(clipValue >= 0) || !Number.isFinite(clipValue)) {
+    throw new RangeError(`clipGradValue: clipValue must be a finite number >= 0, got ${clipValue}`);
+  }
+  for (const p of params) {
+    const g = p.grad;
+    if (g === null) continue;
+    if (!g.isContiguous()) {
+      p.grad = noGrad(() => clamp(g, -clipValue, clipValue));
+      continue;
+    }
+    const data = g.data;
+    const end = g.offset + g.size;
+    for (let i = g.offset; i < end; i++) {
+      const v = data[i];
+      if (v > clipValue) data[i] = clipValue;
+      else if (v < -clipValue) data[i] = -clipValue;
+    }
+  }
 }

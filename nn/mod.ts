@@ -81,7 +81,7 @@ export * from "./activations.ts";
 export * from "./attention.ts";
 export * from "./pool.ts";
 export * from "./optim/mod.ts";
-export { clipGradNorm, gradNorm } from "./clip.ts";
+export { clipGradNorm, clipGradValue, gradNorm } from "./clip.ts";
 export {
   CosineAnnealingLR,
   LinearWarmup,

@@ -1,7 +1,7 @@
-/** Gradient clipping by global norm. */
+/** Gradient clipping by global norm and by value. */
 
 import assert from "node:assert/strict";
-import { clipGradNorm, gradNorm, tensor } from "../mod.ts";
+import { clipGradNorm, clipGradValue, gradNorm, tensor } from "../mod.ts";
 
 Deno.test("gradNorm is the L2 norm over all gradients; clipGradNorm scales them down to maxNorm", () => {
   const a = tensor([1, 1], { requiresGrad: true });
@@ -20,4 +20,18 @@ Deno.test("clipGradNorm reports a non-finite norm and leaves the gradients alone
   const a = tensor([1], { requiresGrad: true });
   a.mul(Infinity).sum().backward();
   assert.equal(clipGradNorm([a], 1), Infinity);
+});
+
+Deno.test("clipGradValue clamps each gradient element in place, NaN kept, no grad skipped", () => {
+  const a = tensor([1, 1, 1, 1], { requiresGrad: true });
+  const b = tensor([1], { requiresGrad: true });
+  a.mul(tensor([3, -0.2, -7, Number.NaN])).sum().backward();
+  const storage = a.grad!.data;
+  clipGradValue([a, b], 0.5);
+  assert.equal(a.grad!.data, storage, "in place");
+  const g = a.grad!.toFloat32Array();
+  assert.deepEqual([g[0], g[1], g[2]], [0.5, Math.fround(-0.2), -0.5]);
+  assert.ok(Number.isNaN(g[3]));
+  assert.equal(b.grad, null);
+  assert.throws(() => clipGradValue([a], -1), /clipValue must be a finite number >= 0/);
 });
