@@ -16,7 +16,7 @@ export const optimizerNames = ["sgd", "adam", "adamw"] as const;
 export type OptimizerName = typeof optimizerNames[number];
 
 /** Learning-rate schedules, stepped once per batch. */
-export const scheduleNames = ["multistep", "cosine", "constant"] as const;
+export const scheduleNames = ["multistep", "cosine", "constant", "onecycle"] as const;
 /** A schedule name. */
 export type ScheduleName = typeof scheduleNames[number];
 
@@ -25,13 +25,18 @@ export interface TrainConfig {
   /** Name of the recipe this run started from. */
   name: string;
   /** Registry name of the model. */
-  model: "mlp" | "alexnet";
+  model: "mlp" | "alexnet" | "names-gpt" | "names-mlp";
   /** Options of the model (JSON). */
   modelOptions: JsonObject;
-  /** Dataset to train and test on. */
-  dataset: DatasetName;
+  /** Dataset to train and test on ("names": the first-names corpus of data/names.ts). */
+  dataset: DatasetName | "names";
   /** Total number of epochs. */
   epochs: number;
+  /**
+   * Total training steps (batches); when set (> 0) it replaces `epochs`: the run ends after this
+   * many steps, in the middle of an epoch if need be, and the schedule spans them.
+   */
+  steps?: number;
   /** Training batch size. */
   batchSize: number;
   /** Optimizer. */
@@ -40,11 +45,18 @@ export interface TrainConfig {
   lr: number;
   /** Momentum (SGD) or β1 (Adam, AdamW). */
   momentum: number;
+  /** β2 of Adam and AdamW (default 0.999). */
+  beta2?: number;
   /** Nesterov momentum (SGD). */
   nesterov: boolean;
   /** Weight decay: L2 for SGD and Adam, decoupled for AdamW. */
   weightDecay: number;
-  /** Learning-rate schedule after warm-up. */
+  /** Decay biases too, one parameter group as PyTorch's default (default false: biases excluded). */
+  decayBiases?: boolean;
+  /**
+   * Learning-rate schedule after warm-up; "onecycle" is PyTorch's OneCycleLR from lr/25 up to lr
+   * over 30% of the steps and down to lr/25e4 (cosine), momentum not cycled.
+   */
   schedule: ScheduleName;
   /** Epochs at which multistep multiplies the rate by `gamma`. */
   milestones: number[];
@@ -120,7 +132,37 @@ export const configs: Readonly<Record<string, TrainConfig>> = Object.freeze({
     augmentShift: 1,
     labelSmoothing: 0.1,
   },
+  ...namesConfigs(),
 });
+
+/**
+ * The first-names recipes of bench/names_reference.md: 1,000 AdamW steps of 64 names (betas 0.9,
+ * 0.99, weight decay 0.01 on every parameter) under a one-cycle schedule.
+ */
+function namesConfigs(): Record<"names-gpt" | "names-mlp", TrainConfig> {
+  const names = {
+    ...base,
+    milestones: [],
+    modelOptions: {},
+    dataset: "names",
+    epochs: 9,
+    steps: 1000,
+    batchSize: 64,
+    optimizer: "adamw",
+    momentum: 0.9,
+    beta2: 0.99,
+    nesterov: false,
+    weightDecay: 0.01,
+    decayBiases: true,
+    schedule: "onecycle",
+    warmupEpochs: 0,
+    augmentShift: 0,
+  } as const;
+  return {
+    "names-gpt": { ...names, milestones: [], name: "names-gpt", model: "names-gpt", lr: 3e-3 },
+    "names-mlp": { ...names, milestones: [], name: "names-mlp", model: "names-mlp", lr: 1e-2 },
+  };
+}
 
 /** Names of the recipes, in the order they are listed. */
 export const configNames: readonly string[] = Object.keys(configs);
@@ -144,6 +186,9 @@ export function applyOverrides(config: TrainConfig, values: ParsedArgs["values"]
     if (value !== undefined) out[key] = value;
   };
   set("epochs", numberFlag(values, "epochs", { min: 1, integer: true }));
+  set("steps", numberFlag(values, "steps", { min: 1, integer: true }));
+  // --epochs alone on a steps recipe means epochs.
+  if (values["epochs"] !== undefined && values["steps"] === undefined && out.steps) out.steps = 0;
   set("batchSize", numberFlag(values, "batch-size", { min: 1, integer: true }));
   set("lr", numberFlag(values, "lr", { min: 0 }));
   set("optimizer", choiceFlag(values, "optimizer", optimizerNames));
@@ -190,8 +235,13 @@ export function describeConfig(c: TrainConfig): string {
   return `${c.name}: ${c.model}${
     Object.keys(c.modelOptions).length ? ` ${JSON.stringify(c.modelOptions)}` : ""
   } on ${c.dataset}, ` +
-    `${c.epochs} epochs, batch ${c.batchSize}, ${c.optimizer} lr ${c.lr} momentum ${c.momentum}` +
-    `${c.nesterov ? " nesterov" : ""}, weight decay ${c.weightDecay}, ${schedule}` +
+    `${
+      c.steps ? `${c.steps} steps` : `${c.epochs} epochs`
+    }, batch ${c.batchSize}, ${c.optimizer} lr ${c.lr} momentum ${c.momentum}` +
+    `${c.beta2 !== undefined && c.optimizer !== "sgd" ? ` beta2 ${c.beta2}` : ""}` +
+    `${c.nesterov ? " nesterov" : ""}, weight decay ${c.weightDecay}${
+      c.decayBiases ? " (biases too)" : ""
+    }, ${schedule}` +
     `${c.warmupEpochs ? `, warm-up ${c.warmupEpochs} epoch(s)` : ""}` +
     `${c.labelSmoothing ? `, label smoothing ${c.labelSmoothing}` : ""}` +
     `${c.augmentShift ? `, shifts ±${c.augmentShift}px` : ""}, seed ${c.seed}` +

@@ -29,6 +29,7 @@ import {
   percent,
   repoPath,
 } from "./report.ts";
+import { evaluateNames, isNamesCheckpoint, loadNamesModel } from "./names.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   "ckpt": { type: "string", value: "PATH", help: "checkpoint to evaluate (required)" },
@@ -38,7 +39,11 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "mnist or fashion-mnist (default: the one the checkpoint records)",
   },
   "data-dir": SHARED_FLAGS.dataDir,
-  "split": { type: "string", value: "SPLIT", help: "test (default) or train" },
+  "split": {
+    type: "string",
+    value: "SPLIT",
+    help: "test (default) or train; names checkpoints: validation (default) or train",
+  },
   "batch-size": { type: "string", value: "N", help: "images per forward pass (default 500)" },
   "limit": { type: "string", value: "N", help: "evaluate only the first N images" },
   "json": { type: "boolean", help: "print one JSON object instead of the report" },
@@ -59,6 +64,10 @@ async function main(): Promise<number> {
   enterCallerDirectory();
   const path = values.ckpt;
   if (typeof path !== "string" || path === "") throw new UsageError("--ckpt PATH is required");
+  if (await isNamesCheckpoint(path)) {
+    const limit = numberFlag(values, "limit", { min: 1, integer: true });
+    return await evalNames(path, values, limit, values.json === true);
+  }
   const datasetFlag = choiceFlag(values, "dataset", Object.keys(DATASETS) as DatasetName[]);
   const split: Split = choiceFlag(values, "split", ["test", "train"] as const) ?? "test";
   const batchSize = numberFlag(values, "batch-size", { min: 1, integer: true }) ?? 500;
@@ -137,6 +146,51 @@ async function main(): Promise<number> {
     `\nevaluated ${count} images in ${seconds.toFixed(2)} s ` +
       `(${Math.round(count / seconds)} images/s, batch ${batchSize})`,
   );
+  return 0;
+}
+
+/** `deno task eval` of a names checkpoint: the loss in nats (and bits) per character. */
+async function evalNames(
+  path: string,
+  values: Record<string, unknown>,
+  limit: number | undefined,
+  json: boolean,
+): Promise<number> {
+  if (values.dataset !== undefined || values["data-dir"] !== undefined) {
+    throw new UsageError("--dataset and --data-dir do not apply to a names checkpoint");
+  }
+  const split = choiceFlag(
+    values as Record<string, string>,
+    "split",
+    ["validation", "test", "train"] as const,
+  );
+  const which = split === "train" ? "train" : "validation";
+  const loaded = await loadNamesModel(path);
+  const start = performance.now();
+  const result = await evaluateNames(loaded, which, limit);
+  const seconds = (performance.now() - start) / 1000;
+  if (json) {
+    console.log(
+      JSON.stringify({
+        checkpoint: path,
+        model: loaded.modelName,
+        split: which,
+        ...result,
+        seconds,
+      }),
+    );
+    return 0;
+  }
+  const epoch = loaded.checkpoint.epoch === undefined ? "" : `, epoch ${loaded.checkpoint.epoch}`;
+  console.log(`checkpoint: ${path} (${loaded.modelName}${epoch}, trained on names)`);
+  console.log(
+    `data: first names, ${which} split, ${result.names} names, ${result.characters} characters`,
+  );
+  console.log(
+    `\n${which} loss: ${result.loss.toFixed(4)} nats per character ` +
+      `(${result.bitsPerChar.toFixed(4)} bits; next-character error ${percent(result.error)})`,
+  );
+  console.log(`evaluated in ${seconds.toFixed(2)} s`);
   return 0;
 }
 

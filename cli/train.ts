@@ -7,7 +7,7 @@
 
 import { dirname, join } from "node:path";
 import { setThreads } from "../autograd/kernels/mod.ts";
-import { loadDataset } from "../data/datasets.ts";
+import { type DatasetName, loadDataset } from "../data/datasets.ts";
 import {
   checkModelSpec,
   type Checkpoint,
@@ -40,6 +40,7 @@ import type { Dataset } from "../data/datasets.ts";
 import { enterCallerDirectory, repoPath } from "./report.ts";
 import { RunFiles } from "./run_files.ts";
 import { Trainer } from "./trainer.ts";
+import { isNamesConfig, namesTask, type Task } from "./tasks.ts";
 
 const flags: Record<string, FlagSpec> = {
   config: {
@@ -48,6 +49,11 @@ const flags: Record<string, FlagSpec> = {
     help: `recipe: ${configNames.join(", ")} (default mlp)`,
   },
   epochs: { type: "string", value: "N", help: "number of epochs" },
+  steps: {
+    type: "string",
+    value: "N",
+    help: "total training steps (batches), replacing --epochs (names recipes: 1000)",
+  },
   "batch-size": { type: "string", value: "N", help: "training batch size" },
   lr: { type: "string", value: "LR", help: "peak learning rate" },
   optimizer: { type: "string", value: "NAME", help: optimizerNames.join(" | ") },
@@ -152,6 +158,13 @@ function parseResumeConfig(path: string, checkpoint: Checkpoint): TrainConfig {
   field("clipGradNorm", num(0), "a number >= 0");
   field("limitTrain", int(0), "an integer >= 0");
   field("limitTest", int(0), "an integer >= 0");
+  // Fields later recipes added; absent in older checkpoints.
+  const optional = (key: string, ok: (v: unknown) => boolean, expected: string) => {
+    if (Object.hasOwn(c, key)) field(key, ok, expected);
+  };
+  optional("steps", int(0), "an integer >= 0");
+  optional("beta2", num(0, 1, true), "a number in [0, 1)");
+  optional("decayBiases", (v) => typeof v === "boolean", "true or false");
   const config = raw as unknown as TrainConfig;
   try {
     // The weights are compared with the shapes the config implies before the model is built.
@@ -247,16 +260,21 @@ async function main(): Promise<number> {
       : join("runs", `${config.name}-${timestamp()}`);
   }
   const files = new RunFiles(dir);
-  const data = await loadDataset(config.dataset, {
-    baseDir: repoPath(),
-    ...(values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {}),
-  });
-  checkDataset(data, config);
+  let data: Dataset | undefined;
+  let task: Task | undefined;
+  if (isNamesConfig(config)) task = await namesTask(config);
+  else {
+    data = await loadDataset(config.dataset as DatasetName, {
+      baseDir: repoPath(),
+      ...(values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {}),
+    });
+    checkDataset(data, config);
+  }
   let trainer: Trainer;
   try {
     trainer = new Trainer({
       config,
-      data,
+      ...(task ? { task } : { data }),
       files,
       command,
       ...(resume ? { resume, resumePath: String(values.resume) } : {}),

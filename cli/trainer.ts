@@ -18,8 +18,7 @@
 
 import { argmax, crossEntropy, noGrad, Rng, type RngState, type Tensor } from "../autograd/mod.ts";
 import { getThreads, kernels } from "../autograd/kernels/mod.ts";
-import { type Dataset, describeSource } from "../data/datasets.ts";
-import { DataLoader, normalizationFor } from "../data/loader.ts";
+import type { Dataset } from "../data/datasets.ts";
 import { ProgressBar } from "../data/progress.ts";
 import {
   type Checkpoint,
@@ -33,9 +32,16 @@ import type { JsonObject } from "../nn/json.ts";
 import type { Module } from "../nn/module.ts";
 import { createModel } from "../nn/models/registry.ts";
 import { Adam, AdamW, type Optimizer, SGD } from "../nn/optim/mod.ts";
-import { CosineAnnealingLR, LinearWarmup, type LRScheduler, MultiStepLR } from "../nn/schedule.ts";
+import {
+  CosineAnnealingLR,
+  LinearWarmup,
+  type LRScheduler,
+  MultiStepLR,
+  OneCycleLR,
+} from "../nn/schedule.ts";
 import { describeConfig, type TrainConfig } from "./configs.ts";
 import { type EpochRecord, peakRssMiB, type RunFiles } from "./run_files.ts";
+import { type BatchSource, imageTask, type Task } from "./tasks.ts";
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention). */
 export const EXIT_INTERRUPTED = 130;
@@ -84,8 +90,10 @@ export interface TrainResult {
 export interface TrainerOptions {
   /** The run's recipe. */
   config: TrainConfig;
-  /** Both splits of the dataset. */
-  data: Dataset;
+  /** Both splits of an image dataset (used when `task` is not given). */
+  data?: Dataset;
+  /** The batches to train and test on (default: the image task of `data`). */
+  task?: Task;
   /** The run folder. */
   files: RunFiles;
   /** The command line, recorded in checkpoints. */
@@ -101,7 +109,7 @@ export interface TrainerOptions {
 /** A training run. Create it, then `await run()`. */
 export class Trainer {
   readonly #config: TrainConfig;
-  readonly #data: Dataset;
+  readonly #task: Task;
   readonly #files: RunFiles;
   readonly #command: string;
   readonly #print: (line: string) => void;
@@ -109,8 +117,10 @@ export class Trainer {
   readonly #model: Module<[Tensor], Tensor>;
   readonly #optimizer: Optimizer;
   readonly #scheduler: LRScheduler | null;
-  readonly #train: DataLoader;
-  readonly #test: DataLoader;
+  readonly #train: BatchSource;
+  readonly #test: BatchSource;
+  /** Epochs the run lasts: `config.epochs`, or the epochs that `config.steps` reach into. */
+  readonly #epochs: number;
   readonly #state: RunState;
   #interrupts = 0;
   #stopCode = EXIT_INTERRUPTED;
@@ -119,7 +129,10 @@ export class Trainer {
   constructor(options: TrainerOptions) {
     const c = options.config;
     this.#config = c;
-    this.#data = options.data;
+    if (options.task === undefined && options.data === undefined) {
+      throw new TypeError("Trainer: give the data or a task");
+    }
+    this.#task = options.task ?? imageTask(options.data!, c);
     this.#files = options.files;
     this.#command = options.command;
     const print = options.print ?? ((line: string) => console.log(line));
@@ -127,28 +140,14 @@ export class Trainer {
       print(line);
       this.#files.appendLog(line);
     };
-    const normalization = normalizationFor(c.dataset);
-    this.#train = new DataLoader(this.#data.train.images, this.#data.train.labels, {
-      batchSize: c.batchSize,
-      seed: c.seed,
-      maxShift: c.augmentShift,
-      normalization,
-      limit: c.limitTrain || undefined,
-    });
-    // Evaluated at the training batch size: a larger batch would grow the kernels' scratch in
-    // wasm memory (which never shrinks) and leave its activations to a late garbage collection;
-    // at batch 1000, AlexNet's resident memory rose by about 300 MiB.
-    this.#test = new DataLoader(this.#data.test.images, this.#data.test.labels, {
-      batchSize: c.batchSize,
-      shuffle: false,
-      normalization,
-      limit: c.limitTest || undefined,
-    });
+    this.#train = this.#task.train;
+    this.#test = this.#task.test;
+    this.#epochs = c.steps ? Math.ceil(c.steps / this.#train.batchesPerEpoch) : c.epochs;
     // One generator for initial weights and dropout masks; its state goes into every checkpoint.
     this.#rng = new Rng(c.seed);
     this.#model = createModel(c.model, { ...c.modelOptions, rng: this.#rng });
     this.#optimizer = makeOptimizer(c, this.#model);
-    this.#scheduler = makeScheduler(c, this.#optimizer, this.#train.batchesPerEpoch);
+    this.#scheduler = makeScheduler(c, this.#optimizer, this.#train.batchesPerEpoch, this.#epochs);
     this.#state = {
       position: { epoch: 0, batch: 0, lossSum: 0, errors: 0, seen: 0, seconds: 0 },
       history: [],
@@ -201,9 +200,7 @@ export class Trainer {
     });
     this.#print(`config   ${describeConfig(c)}`);
     this.#print(
-      `data     ${c.dataset} from ${
-        describeSource(this.#data.source)
-      }; ${this.#train.size} train, ${this.#test.size} test`,
+      `data     ${this.#task.description}; ${this.#train.size} train, ${this.#test.size} test`,
     );
     this.#print(
       `model    ${c.model}: ${this.#model.numParameters().toLocaleString("en-US")} parameters`,
@@ -218,11 +215,11 @@ export class Trainer {
     await this.#files.writeConfig({ ...c, command: this.#command });
 
     try {
-      while (this.#state.position.epoch < c.epochs) {
+      while (!this.#finished()) {
         const outcome = await this.#trainEpoch();
         if (outcome !== 0) return { exitCode: outcome, history: this.#state.history };
         await this.#finishEpoch();
-        if (this.#interrupts > 0 && this.#state.position.epoch < c.epochs) {
+        if (this.#interrupts > 0 && !this.#finished()) {
           this.#printStopped();
           return { exitCode: this.#stopCode, history: this.#state.history };
         }
@@ -240,7 +237,9 @@ export class Trainer {
     });
     const best = this.#state.best;
     this.#print(
-      `done     ${c.epochs} epochs; best test error ${best ? pct(best.testError) : "-"}` +
+      `done     ${c.steps ? `${c.steps} steps, ` : ""}${this.#epochs} epochs; best test error ${
+        best ? pct(best.testError) : "-"
+      }` +
         `${
           best ? ` (epoch ${best.epoch})` : ""
         }; checkpoints ${this.#files.best} and ${this.#files.last}`,
@@ -248,13 +247,23 @@ export class Trainer {
     return { exitCode: 0, history: this.#state.history };
   }
 
+  /** Whether the run is complete: all epochs, or all `steps` when the config counts steps. */
+  #finished(): boolean {
+    const p = this.#state.position;
+    const c = this.#config;
+    if (c.steps) return p.epoch * this.#train.batchesPerEpoch + p.batch >= c.steps;
+    return p.epoch >= this.#epochs;
+  }
+
   /** Trains the rest of the current epoch; returns 0, or the exit code of an interruption or divergence. */
   async #trainEpoch(): Promise<number> {
     const c = this.#config;
     const p = this.#state.position;
     const steps = this.#train.batchesPerEpoch;
+    // With a step budget, the last epoch ends early.
+    const end = c.steps ? Math.min(steps, c.steps - p.epoch * steps) : steps;
     const bar = new ProgressBar(this.#train.size, {
-      label: `epoch ${p.epoch + 1}/${c.epochs}`,
+      label: `epoch ${p.epoch + 1}/${this.#epochs}`,
       transient: true,
     });
     bar.done = Math.min(p.batch * c.batchSize, this.#train.size);
@@ -262,10 +271,15 @@ export class Trainer {
     this.#model.train();
     let last = performance.now();
     let lastYield = last;
-    for (const { x, y } of this.#train.epoch(p.epoch, p.batch)) {
+    const ignoreIndex = this.#task.ignoreIndex;
+    for (const { x, y, count } of this.#train.epoch(p.epoch, p.batch)) {
+      if (p.batch >= end) break;
       this.#optimizer.zeroGrad();
-      const logits = this.#model.call(x);
-      const loss = crossEntropy(logits, y, { labelSmoothing: c.labelSmoothing });
+      const logits = flatLogits(this.#model.call(x as Tensor));
+      const loss = crossEntropy(logits, y, {
+        labelSmoothing: c.labelSmoothing,
+        ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
+      });
       const lossValue = loss.item();
       if (!Number.isFinite(lossValue)) return this.#diverged(`the loss is ${lossValue}`, bar);
       loss.backward();
@@ -276,8 +290,8 @@ export class Trainer {
       this.#optimizer.step();
       this.#scheduler?.step();
       p.errors += countErrors(logits, y);
-      p.lossSum += lossValue * y.length;
-      p.seen += y.length;
+      p.lossSum += lossValue * count;
+      p.seen += count;
       p.batch++;
       const now = performance.now();
       p.seconds += (now - last) / 1000;
@@ -291,7 +305,7 @@ export class Trainer {
         await new Promise((resolve) => setTimeout(resolve, 0));
         lastYield = performance.now();
       }
-      if (this.#interrupts > 0 && p.batch < steps) {
+      if (this.#interrupts > 0 && p.batch < end) {
         bar.finish();
         await this.#save(this.#files.last);
         this.#printStopped();
@@ -329,7 +343,7 @@ export class Trainer {
   async #finishEpoch(): Promise<void> {
     const c = this.#config;
     const p = this.#state.position;
-    const test = evaluate(this.#model, this.#test);
+    const test = evaluate(this.#model, this.#test, this.#task.ignoreIndex);
     const record: EpochRecord = {
       epoch: p.epoch + 1,
       trainLoss: p.lossSum / Math.max(p.seen, 1),
@@ -344,9 +358,12 @@ export class Trainer {
     this.#state.history.push(record);
     const improved = this.#state.best === null || record.testError < this.#state.best.testError;
     if (improved) this.#state.best = { testError: record.testError, epoch: record.epoch };
+    // An epoch cut short by the step budget stays open, so that a resume with more --steps goes
+    // on with its remaining batches, as an uninterrupted longer run would.
+    const partial = p.batch > 0 && p.batch < this.#train.batchesPerEpoch;
     this.#state.position = {
-      epoch: p.epoch + 1,
-      batch: 0,
+      epoch: partial ? p.epoch : p.epoch + 1,
+      batch: partial ? p.batch : 0,
       lossSum: 0,
       errors: 0,
       seen: 0,
@@ -356,7 +373,7 @@ export class Trainer {
     if (improved) await this.#save(this.#files.best);
     await this.#files.writeMetrics(this.#state.history, `${c.model} on ${c.dataset} (${c.name})`);
     this.#print(
-      `epoch ${String(record.epoch).padStart(3)}/${c.epochs}  loss ${
+      `epoch ${String(record.epoch).padStart(3)}/${this.#epochs}  loss ${
         record.trainLoss.toFixed(4)
       }  ` +
         `train err ${pct(record.trainError)}  test err ${pct(record.testError)}${
@@ -364,7 +381,7 @@ export class Trainer {
         }  ` +
         `lr ${record.lr.toPrecision(3)}  ${record.seconds.toFixed(1)}s  ${
           Math.round(record.imagesPerSecond)
-        } img/s`,
+        } ${this.#task.unit}/s${c.steps ? `  test loss ${record.testLoss.toFixed(4)}` : ""}`,
     );
   }
 
@@ -391,6 +408,7 @@ export class Trainer {
   #metadata(withRunState: boolean): Record<string, string> {
     const c = this.#config;
     const metadata: Record<string, string> = {
+      ...this.#task.metadata,
       dataset: c.dataset,
       config: JSON.stringify(c),
     };
@@ -485,18 +503,29 @@ function pct(fraction: number): string {
   return `${(fraction * 100).toFixed(2)}%`;
 }
 
-/** Misclassified rows of `logits` against `labels`. */
+/** Logits [..., C] as rows [N, C] (sequence models give one row per position). */
+function flatLogits(logits: Tensor): Tensor {
+  return logits.ndim === 2 ? logits : logits.reshape(-1, logits.shape[logits.ndim - 1]);
+}
+
+/** Misclassified rows of `logits` against `labels` (negative labels, ignored ones, skipped). */
 function countErrors(logits: Tensor, labels: Int32Array): number {
   const predicted = noGrad(() => argmax(logits, 1)).data;
   let errors = 0;
-  for (let i = 0; i < labels.length; i++) if (predicted[i] !== labels[i]) errors++;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= 0 && predicted[i] !== labels[i]) errors++;
+  }
   return errors;
 }
 
-/** Mean loss and error of `model` over a loader, in evaluation mode without recording. */
+/**
+ * Mean loss and error of `model` over a loader, in evaluation mode without recording; per
+ * counted target (image or character), skipping targets equal to `ignoreIndex`.
+ */
 export function evaluate(
   model: Module<[Tensor], Tensor>,
-  loader: DataLoader,
+  loader: BatchSource,
+  ignoreIndex?: number,
 ): { loss: number; error: number } {
   const wasTraining = model.training;
   model.eval();
@@ -504,23 +533,29 @@ export function evaluate(
   let errors = 0;
   let seen = 0;
   noGrad(() => {
-    for (const { x, y } of loader.epoch(0)) {
-      const logits = model.call(x);
-      lossSum += crossEntropy(logits, y, { reduction: "sum" }).item();
+    for (const { x, y, count } of loader.epoch(0)) {
+      const logits = flatLogits(model.call(x as Tensor));
+      lossSum += crossEntropy(logits, y, {
+        reduction: "sum",
+        ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
+      }).item();
       errors += countErrors(logits, y);
-      seen += y.length;
+      seen += count;
     }
   });
   model.train(wasTraining);
   return { loss: lossSum / Math.max(seen, 1), error: errors / Math.max(seen, 1) };
 }
 
-/** The optimizer of a config; biases get no weight decay. */
+/** The optimizer of a config; biases get no weight decay unless `decayBiases`. */
 function makeOptimizer(c: TrainConfig, model: Module<[Tensor], Tensor>): Optimizer {
   const named = model.namedParameters();
   const decayed = named.filter(([name]) => !name.endsWith(".bias")).map(([, p]) => p);
   const undecayed = named.filter(([name]) => name.endsWith(".bias")).map(([, p]) => p);
-  const groups = [{ params: decayed }, { params: undecayed, weightDecay: 0 }];
+  const groups = c.decayBiases
+    ? [{ params: named.map(([, p]) => p) }]
+    : [{ params: decayed }, { params: undecayed, weightDecay: 0 }];
+  const beta2 = c.beta2 ?? 0.999;
   switch (c.optimizer) {
     case "sgd":
       return new SGD(groups, {
@@ -530,11 +565,11 @@ function makeOptimizer(c: TrainConfig, model: Module<[Tensor], Tensor>): Optimiz
         weightDecay: c.weightDecay,
       });
     case "adam":
-      return new Adam(groups, { lr: c.lr, betas: [c.momentum, 0.999], weightDecay: c.weightDecay });
+      return new Adam(groups, { lr: c.lr, betas: [c.momentum, beta2], weightDecay: c.weightDecay });
     case "adamw":
       return new AdamW(groups, {
         lr: c.lr,
-        betas: [c.momentum, 0.999],
+        betas: [c.momentum, beta2],
         weightDecay: c.weightDecay,
       });
   }
@@ -545,8 +580,13 @@ function makeScheduler(
   c: TrainConfig,
   optimizer: Optimizer,
   stepsPerEpoch: number,
+  epochs: number,
 ): LRScheduler | null {
-  const total = c.epochs * stepsPerEpoch;
+  const total = c.steps ? c.steps : epochs * stepsPerEpoch;
+  if (c.schedule === "onecycle") {
+    // PyTorch's OneCycleLR defaults, momentum (β1) held: the recipe of bench/names_reference.md.
+    return new OneCycleLR(optimizer, { maxLr: c.lr, totalSteps: total, cycleMomentum: false });
+  }
   const warmup = Math.min(Math.round(c.warmupEpochs * stepsPerEpoch), Math.max(total - 1, 0));
   let after: LRScheduler | undefined;
   if (c.schedule === "cosine") {

@@ -61,8 +61,11 @@ export interface LoaderOptions {
   limit?: number;
 }
 
-/** Mixes (seed, epoch, batch) into one generator seed; distinct triples give unrelated streams. */
-function streamSeed(seed: number, epoch: number, batch: number): number {
+/**
+ * Mixes (seed, epoch, batch) into one generator seed; distinct triples give unrelated streams.
+ * Epoch e's order is `new Rng(streamSeed(seed, e, -1)).permutation(size)`.
+ */
+export function streamSeed(seed: number, epoch: number, batch: number): number {
   // Fold to 53 bits with multipliers that keep small inputs apart; SplitMix64 in Rng does the mixing.
   return ((seed * 1_000_003 + epoch) * 1_000_033 + batch + 1) % Number.MAX_SAFE_INTEGER;
 }

@@ -16,6 +16,7 @@ const PERMISSIONS: Record<string, string[]> = {
   eval: ["--allow-read", "--allow-write", "--allow-env", "--allow-net"],
   demo: ["--allow-read", "--allow-env"],
   samples: ["--allow-read", "--allow-write", "--allow-env"],
+  sample: ["--allow-read", "--allow-env"],
 };
 
 /** What a finished child printed and returned. */
