@@ -60,11 +60,6 @@ export function geluExact(x: number): number {
   return 0.5 * x * erfc(-x * SQRT1_2);
 }
 
-/** d/dx x·Φ(x) = Φ(x) + x·φ(x). */
-export function geluExactGrad(x: number): number {
-  return 0.5 * erfc(-x * SQRT1_2) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
-}
-
 /** The tanh approximation x/2·(1 + tanh(√(2/π)(x + 0.044715x³))), PyTorch's `approximate="tanh"`. */
 export function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)));
@@ -221,8 +216,14 @@ export const unaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, param)
       for (let i = 0; i < n; i++) gx[i] = gy[i] * 1.1283791670955126 * Math.exp(-x[i] * x[i]);
       return;
     case "gelu":
-      if (param === 0) { for (let i = 0; i < n; i++) gx[i] = gy[i] * geluExactGrad(x[i]); }
-      else for (let i = 0; i < n; i++) gx[i] = gy[i] * geluTanhGrad(x[i]);
+      // Φ(x) = y/x from the forward output: one exp per element instead of an erfc and an exp.
+      if (param === 0) {
+        for (let i = 0; i < n; i++) {
+          const v = x[i];
+          const cdf = Math.abs(v) > 1e-30 ? y[i] / v : 0.5;
+          gx[i] = gy[i] * (cdf + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v));
+        }
+      } else for (let i = 0; i < n; i++) gx[i] = gy[i] * geluTanhGrad(x[i]);
       return;
     case "log1p":
       for (let i = 0; i < n; i++) gx[i] = gy[i] / (1 + x[i]);

@@ -1,11 +1,11 @@
 /**
- * The error function and its complement in float64, accurate to about 1e-14 relative on the whole
+ * The error function and its complement in float64, accurate to about 1e-12 relative on the whole
  * line (erfc keeps its relative accuracy far into the tail, where erf rounds to ±1): far more than
  * float32 needs, so exact GELU and its gradient round correctly.
  *
- * Method: a table of Taylor expansions at the nodes c = k/16, 0 ≤ c ≤ 10, built once at load. The
+ * Method: a table of Taylor expansions at the nodes c = k/32, 0 ≤ c ≤ 10, built once at load. The
  * n-th derivative of erfc is −(2/√π)·(−1)ⁿ⁻¹·Hₙ₋₁(c)·e^(−c²) (Hermite polynomials), so every
- * coefficient is exact up to rounding, and with |z − c| ≤ 1/32 thirteen terms reach 1e-14 even at
+ * coefficient is exact up to rounding, and with |z − c| ≤ 1/64 ten terms reach 1e-12 even at
  * c = 10. The values erfc(c) at the nodes come from the positive series
  * erf(z) = (2/√π)·e^(−z²)·Σ (2z²)ⁿ·z / (2n+1)!! for c < 2.5 and from the continued fraction of
  * erfc otherwise. Past 10, erfc(z) < 2e-45 is 0 in float32.
@@ -13,9 +13,9 @@
  * @module
  */
 
-const STEP = 16;
+const STEP = 32;
 const LAST = 10 * STEP;
-const TERMS = 13;
+const TERMS = 10;
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 
 /** erf(z) by its positive series (no cancellation), for 0 ≤ z < 3. */
@@ -33,7 +33,7 @@ function erfSeries(z: number): number {
 /** erfc(z) by its continued fraction, evaluated from the bottom, for z ≥ 2.5. */
 function erfcFraction(z: number): number {
   let f = z;
-  for (let n = 4000; n >= 1; n--) f = z + (n / 2) / f;
+  for (let n = 1500; n >= 1; n--) f = z + (n / 2) / f;
   return Math.exp(-z * z) / (Math.sqrt(Math.PI) * f);
 }
 
@@ -62,10 +62,18 @@ const TABLE = (() => {
   return table;
 })();
 
-/** Σₙ₌₁ erf⁽ⁿ⁾(c)/n!·hⁿ at the node of `base` (Horner). */
+/** Σₙ₌₁ erf⁽ⁿ⁾(c)/n!·hⁿ at the node of `base` (Horner, unrolled for TERMS = 10). */
 function tail(base: number, h: number): number {
-  let s = TABLE[base + TERMS];
-  for (let n = TERMS - 2; n >= 1; n--) s = s * h + TABLE[base + 1 + n];
+  const t = TABLE;
+  let s = t[base + 10];
+  s = s * h + t[base + 9];
+  s = s * h + t[base + 8];
+  s = s * h + t[base + 7];
+  s = s * h + t[base + 6];
+  s = s * h + t[base + 5];
+  s = s * h + t[base + 4];
+  s = s * h + t[base + 3];
+  s = s * h + t[base + 2];
   return s * h;
 }
 
@@ -73,7 +81,7 @@ function tail(base: number, h: number): number {
 export function erf(x: number): number {
   const z = Math.abs(x);
   if (!(z <= 10)) return x !== x ? x : Math.sign(x);
-  const k = Math.round(z * STEP);
+  const k = (z * STEP + 0.5) | 0;
   const base = k * (TERMS + 1);
   const v = TABLE[base] + tail(base, z - k / STEP);
   return x < 0 ? -v : v;
@@ -85,7 +93,7 @@ export function erfc(x: number): number {
   let v: number;
   if (!(z <= 10)) v = z !== z ? z : 0;
   else {
-    const k = Math.round(z * STEP);
+    const k = (z * STEP + 0.5) | 0;
     const base = k * (TERMS + 1);
     v = TABLE[base + 1] - tail(base, z - k / STEP);
   }
