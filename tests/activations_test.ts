@@ -18,6 +18,7 @@ import {
   noGrad,
   randn,
   Rng,
+  silu,
   softplus,
   type Tensor,
   tensor,
@@ -99,7 +100,7 @@ function assertAll(actual: Tensor, expected: number[], tol: number, what: string
   );
 }
 
-Deno.test("second derivatives of gelu (exact and tanh) match the closed forms", () => {
+Deno.test("second derivatives of gelu (exact, tanh), softplus, silu, erf, sin: closed forms", () => {
   const pdf = (x: number) => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
   const k = Math.sqrt(2 / Math.PI);
   const c = 0.044715;
@@ -111,13 +112,18 @@ Deno.test("second derivatives of gelu (exact and tanh) match the closed forms", 
     const s = 1 - t * t;
     return s * du + 0.5 * x * (-2 * t * s * du * du + s * d2u);
   };
+  const sig = (x: number) => 1 / (1 + Math.exp(-x));
   const cases: [string, (x: Tensor) => Tensor, (x: number) => number][] = [
     ["exact", (x) => gelu(x), (x) => pdf(x) * (2 - x * x)],
     ["tanh", (x) => gelu(x, { approximate: "tanh" }), tanhD2],
+    ["softplus", (x) => softplus(x), (x) => sig(x) * (1 - sig(x))],
+    ["silu", (x) => silu(x), (x) => sig(x) * (1 - sig(x)) * (2 + x * (1 - 2 * sig(x)))],
+    ["erf", (x) => erf(x), (x) => (-4 * x / Math.sqrt(Math.PI)) * Math.exp(-x * x)],
+    ["sin", (x) => x.sin(), (x) => -Math.sin(x)],
   ];
   for (const [name, f, d2] of cases) {
     const first = (y: Tensor) => grad((z: Tensor) => f(z).sum())(y).sum();
-    assertAll(grad(first)(tensor(points)), points.map(d2), 2e-4, `gelu ${name}''`);
+    assertAll(grad(first)(tensor(points)), points.map(d2), 2e-4, `${name}''`);
   }
 });
 
