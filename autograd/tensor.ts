@@ -239,6 +239,68 @@ export class Tensor<D extends DType = "float32"> {
     return ops.flatten(this, startDim, endDim);
   }
 
+  // Indexing, joining, splitting (autograd/ops/index.ts, join.ts).
+
+  /** The slice at position `i` of `dim`, that dimension removed (a view). */
+  select(dim: number, i: number): Tensor<D> {
+    return ops.select(this, dim, i);
+  }
+
+  /** Integer indexing of the leading dimensions, PyTorch's `x[i, j]` (a view). */
+  index(...indices: number[]): Tensor<D> {
+    return ops.index(this, ...indices);
+  }
+
+  /** The entries at `indices` along `dim` (PyTorch's `index_select`). */
+  indexSelect(dim: number, indices: ops.Indices): Tensor<D> {
+    return ops.indexSelect(this, dim, indices);
+  }
+
+  /** Values picked along `dim` by `index` (PyTorch's `gather`). */
+  gather(dim: number, index: ops.Indices): Tensor<D> {
+    return ops.gather(this, dim, index);
+  }
+
+  /** A copy with `src` added at the positions `index` names along `dim` (`scatter_add`). */
+  scatterAdd(dim: number, index: ops.Indices, src: Tensor<D>): Tensor<D> {
+    return ops.scatterAdd(this, dim, index, src);
+  }
+
+  /** The entries along `dims` in reverse order (a copy): `x.flip(0)`, `x.flip([0, 1])`. */
+  flip(...dims: ShapeArgs): Tensor<D> {
+    return ops.flip(this, shapeArgs(dims));
+  }
+
+  /** Rolled by `shifts` along `dims` (the flattened tensor without `dims`). */
+  roll(shifts: number | readonly number[], dims?: number | readonly number[]): Tensor<D> {
+    return ops.roll(this, shifts, dims);
+  }
+
+  /** Repeated `sizes[i]` times along each dimension: `x.repeat(2, 1)`. */
+  repeat(...sizes: ShapeArgs): Tensor<D> {
+    return ops.repeat(this, shapeArgs(sizes));
+  }
+
+  /** Tiled like {@linkcode Tensor.repeat}, missing leading counts taken as 1. */
+  tile(...dims: ShapeArgs): Tensor<D> {
+    return ops.tile(this, shapeArgs(dims));
+  }
+
+  /** Views of consecutive pieces along `dim` of one size or of the listed sizes. */
+  split(sizeOrSizes: number | readonly number[], dim = 0): Tensor<D>[] {
+    return ops.split(this, sizeOrSizes, dim);
+  }
+
+  /** `chunks` views along `dim` of ⌈size / chunks⌉ entries each. */
+  chunk(chunks: number, dim = 0): Tensor<D>[] {
+    return ops.chunk(this, chunks, dim);
+  }
+
+  /** The slices along `dim`, each without that dimension (views). */
+  unbind(dim = 0): Tensor<D>[] {
+    return ops.unbind(this, dim);
+  }
+
   // Arithmetic.
 
   /** this + other, broadcasting. */

@@ -77,6 +77,7 @@ export {
   nllLoss,
 } from "./loss.ts";
 export * from "./norm.ts";
+export * from "./embedding.ts";
 export * from "./activations.ts";
 export * from "./attention.ts";
 export * from "./pool.ts";

@@ -25,6 +25,7 @@ import {
   unaryBackward,
   where,
 } from "./elementwise.ts";
+import { gather, type GatherKernel, scatterAdd, type ScatterAddKernel } from "./gather.ts";
 import { type Gemm, gemmReference } from "./gemm.ts";
 import { linearBackwardReference, linearForwardReference } from "./linear.ts";
 import { adamStepReference, sgdStepReference } from "./optim.ts";
@@ -56,6 +57,7 @@ import {
 } from "./reduce.ts";
 
 export type { Gemm } from "./gemm.ts";
+export type { GatherKernel, ScatterAddKernel } from "./gather.ts";
 export type { ConvGeometry } from "./conv.ts";
 export type { BinaryKind, UnaryKind } from "./elementwise.ts";
 export type * from "./types.ts";
@@ -129,6 +131,10 @@ export interface Kernels {
   copyStrided: CopyStridedKernel;
   /** Gradient accumulation dst += src. */
   addInto: AddIntoKernel;
+  /** Gather along one dimension by an int32 index (gather, indexSelect, embedding). */
+  gather: GatherKernel;
+  /** Scatter-add along one dimension by an int32 index (the gradient of gather). */
+  scatterAdd: ScatterAddKernel;
   /** Zeroes a range in place (optimizers' zeroGrad). */
   zero: ZeroKernel;
   /** out = x · s. */
@@ -175,6 +181,8 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   where,
   copyStrided,
   addInto,
+  gather,
+  scatterAdd,
   zero: (x: Float32Array, offset: number, n: number) => {
     x.fill(0, offset, offset + n);
   },

@@ -9,6 +9,8 @@ export { abs, exp, leakyRelu, log, neg, pow, relu, sigmoid, sqrt, tanh } from ".
 export * from "./activations.ts";
 export * from "./math.ts";
 export * from "./stats.ts";
+export * from "./index.ts";
+export * from "./join.ts";
 export { add, div, maximum, minimum, mul, sub } from "./arith.ts";
 export { cast, eq, ge, gt, le, lt, maskedFill, ne, where } from "./compare.ts";
 export { argmax, argmin, max, mean, sum } from "./reduce.ts";

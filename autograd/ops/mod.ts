@@ -13,6 +13,8 @@ import { addOp, divOp, maximumOp, minimumOp, mulOp, subOp } from "./arith.ts";
 import { whereOp } from "./compare.ts";
 import { conv2dOp, maxPool2dOp } from "./conv.ts";
 import { dropoutOp } from "./dropout.ts";
+import { gatherOp, scatterAddOp } from "./index.ts";
+import { catOp } from "./join.ts";
 import { linearOp, matmulOp } from "./matmul.ts";
 import { layerNormOp } from "./norm.ts";
 import type { OpDef } from "./op.ts";
@@ -104,7 +106,10 @@ export type Primitive =
   | "slice"
   | "sliceScatter"
   | "expand"
-  | "contiguous";
+  | "contiguous"
+  | "gather"
+  | "scatterAdd"
+  | "cat";
 
 /** Every primitive by name: forward and backward side by side. */
 export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
@@ -156,6 +161,9 @@ export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
   sliceScatter: sliceScatterOp,
   expand: expandOp,
   contiguous: contiguousOp,
+  gather: gatherOp,
+  scatterAdd: scatterAddOp,
+  cat: catOp,
 });
 
 export * from "./functions.ts";
