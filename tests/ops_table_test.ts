@@ -20,6 +20,12 @@ const variance = (v: number[], correction: number) => {
   return v.reduce((s, x) => s + (x - m) ** 2, 0) / (v.length - correction);
 };
 
+/** Index tensors for the indexing rows (repeats on purpose: gradients must accumulate). */
+const i32 = (v: number[][]) => tensor(v, { dtype: "int32" });
+const gatherIndex = [[0, 3], [2, 2], [1, 0]];
+const scatterIndex = [[0, 2, 2, 1], [2, 2, 0, 1]];
+const tokens = [[0, 4, 2], [2, 2, 1]];
+
 /** Each op's checks. Keys are primitive names and functional-API names. */
 const checks: Record<string, (() => void)[]> = {
   add: [
@@ -564,6 +570,143 @@ const checks: Record<string, (() => void)[]> = {
   expand: [gradient((a) => a.unsqueeze(0).expand(2, -1, -1), [[3, 4]])],
   contiguous: [gradient((a) => a.transpose().contiguous(), [[3, 4]])],
   clone: [gradient((a) => a.clone(), [[3, 4]])],
+  gather: [
+    forward(
+      (a) => F.gather(a, 1, i32(gatherIndex)),
+      (a) => ref.build([3, 2], ([i, j]) => ref.at(a, [i, gatherIndex[i][j]])),
+      [[3, 4]],
+    ),
+    gradient((a) => F.gather(a, 0, i32(scatterIndex)), [[3, 4]]),
+  ],
+  scatterAdd: [
+    forward(
+      (a, b) => F.scatterAdd(a, 0, i32(scatterIndex), b),
+      (a, b) =>
+        ref.build([3, 4], ([i, k]) =>
+          ref.at(a, [i, k]) +
+          [0, 1].reduce((s, j) => s + (scatterIndex[j][k] === i ? ref.at(b, [j, k]) : 0), 0)),
+      [[3, 4], [2, 4]],
+    ),
+    gradient((a, b) => F.scatterAdd(a, 1, i32(gatherIndex), b), [[3, 4], [3, 3]]),
+  ],
+  indexSelect: [
+    forward(
+      (a) => F.indexSelect(a, 0, [2, 0, 2]),
+      (a) => ref.build([3, 4], ([i, j]) => ref.at(a, [[2, 0, 2][i], j])),
+      [[3, 4]],
+    ),
+    gradient((a) => a.indexSelect(1, new Int32Array([3, 1, 3])), [[3, 4]]),
+  ],
+  embedding: [
+    forward(
+      (w) => F.embedding(i32(tokens), w),
+      (w) => ref.build([2, 3, 4], ([i, j, k]) => ref.at(w, [tokens[i][j], k])),
+      [[5, 4]],
+    ),
+    forward(
+      (w) => F.embedding(i32(tokens), w, { paddingIdx: -3 }),
+      (w) => ref.build([2, 3, 4], ([i, j, k]) => ref.at(w, [tokens[i][j], k])),
+      [[5, 4]],
+    ),
+    gradient((w) => F.embedding(i32(tokens), w), [[5, 4]]),
+  ],
+  select: [
+    forward((a) => a.select(1, -1), (a) => ref.build([3], ([i]) => ref.at(a, [i, 3])), [[3, 4]]),
+    gradient((a) => F.select(a, 0, 1), [[3, 4]]),
+  ],
+  index: [
+    forward(
+      (a) => F.index(a, 1, 2),
+      (a) => ref.build([4], ([k]) => ref.at(a, [1, 2, k])),
+      [[2, 3, 4]],
+    ),
+    gradient((a) => a.index(-1), [[3, 4]]),
+  ],
+  flip: [
+    forward(
+      (a) => a.flip(0, 1),
+      (a) => ref.build([3, 4], ([i, j]) => ref.at(a, [2 - i, 3 - j])),
+      [[3, 4]],
+    ),
+    gradient((a) => F.flip(a, [1]), [[3, 4]]),
+  ],
+  roll: [
+    forward(
+      (a) => a.roll([1, -1], [0, 1]),
+      (a) => ref.build([3, 4], ([i, j]) => ref.at(a, [(i + 2) % 3, (j + 1) % 4])),
+      [[3, 4]],
+    ),
+    forward(
+      (a) => F.roll(a, 5),
+      (a) => ref.build([3, 4], ([i, j]) => a.data[(i * 4 + j + 7) % 12]),
+      [[3, 4]],
+    ),
+    gradient((a) => a.roll(2, 1), [[3, 4]]),
+  ],
+  pad: [
+    forward(
+      (a) => F.pad(a, [1, 2, -1, 1], 0.5),
+      (a) =>
+        ref.build([3, 7], ([i, j]) => (i < 2 && j >= 1 && j < 5 ? ref.at(a, [i + 1, j - 1]) : 0.5)),
+      [[3, 4]],
+    ),
+    gradient((a) => F.pad(a, [2, 1]), [[3, 4]]),
+    gradient((a) => F.pad(a, [0, 1, 1, -1, 1, 0], -2), [[2, 3, 4]]),
+  ],
+  repeat: [
+    forward(
+      (a) => a.repeat(2, 1, 2),
+      (a) => ref.build([2, 3, 8], ([, i, j]) => ref.at(a, [i, j % 4])),
+      [[3, 4]],
+    ),
+    gradient((a) => F.repeat(a, [2, 3]), [[3, 4]]),
+  ],
+  tile: [
+    forward((a) => a.tile(2), (a) => ref.build([3, 8], ([i, j]) => ref.at(a, [i, j % 4])), [[3, 4]]),
+    gradient((a) => F.tile(a, [2, 1, 1]), [[3, 4]]),
+  ],
+  cat: [
+    forward(
+      (a, b) => F.cat([a, b, a], 1),
+      (a, b) =>
+        ref.build([3, 10], ([i, j]) =>
+          j < 4 ? ref.at(a, [i, j]) : j < 6 ? ref.at(b, [i, j - 4]) : ref.at(a, [i, j - 6])),
+      [[3, 4], [3, 2]],
+    ),
+    gradient((a, b) => F.cat([a, b, a], 0), [[3, 4], [2, 4]]),
+  ],
+  stack: [
+    forward(
+      (a, b) => F.stack([a, b], -1),
+      (a, b) => ref.build([3, 4, 2], ([i, j, k]) => ref.at(k ? b : a, [i, j])),
+      [[3, 4], [3, 4]],
+    ),
+    gradient((a, b) => F.stack([a, b], 1), [[3, 4], [3, 4]]),
+  ],
+  split: [
+    forward(
+      (a) => F.cat(F.split(a, [1, 3], 1).reverse(), 1),
+      (a) => ref.build([3, 4], ([i, j]) => ref.at(a, [i, j < 3 ? j + 1 : 0])),
+      [[3, 4]],
+    ),
+    gradient((a) => a.split(2, 0)[1], [[3, 4]]),
+  ],
+  chunk: [
+    forward(
+      (a) => F.chunk(a, 3, 1)[1],
+      (a) => ref.build([3, 2], ([i, j]) => ref.at(a, [i, j + 2])),
+      [[3, 4]],
+    ),
+    gradient((a) => a.chunk(2, 1)[0], [[3, 4]]),
+  ],
+  unbind: [
+    forward(
+      (a) => F.stack(F.unbind(a, 1), 0),
+      (a) => ref.build([4, 3], ([j, i]) => ref.at(a, [i, j])),
+      [[3, 4]],
+    ),
+    gradient((a) => a.unbind(0)[2], [[3, 4]]),
+  ],
 };
 
 /** Functional-API names that are not ops (types are erased; these are plain values). */
