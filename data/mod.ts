@@ -23,6 +23,7 @@ export * from "./datasets.ts";
 export * from "./download.ts";
 export * from "./errors.ts";
 export * from "./loader.ts";
+export * from "./tensor_loader.ts";
 export * from "./image.ts";
 export * from "./names.ts";
 export * from "./progress.ts";
