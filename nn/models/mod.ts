@@ -7,6 +7,13 @@
 export { MLP, type MLPOptions } from "./mlp.ts";
 export { AlexNet, type AlexNetOptions } from "./alexnet.ts";
 export {
+  NamesBlock,
+  NamesGPT,
+  type NamesGPTOptions,
+  NamesMLP,
+  type NamesMLPOptions,
+} from "./names.ts";
+export {
   createModel,
   isModelName,
   type ModelName,
