@@ -662,15 +662,22 @@ const checks: Record<string, (() => void)[]> = {
     gradient((a) => F.repeat(a, [2, 3]), [[3, 4]]),
   ],
   tile: [
-    forward((a) => a.tile(2), (a) => ref.build([3, 8], ([i, j]) => ref.at(a, [i, j % 4])), [[3, 4]]),
+    forward(
+      (a) => a.tile(2),
+      (a) => ref.build([3, 8], ([i, j]) => ref.at(a, [i, j % 4])),
+      [[3, 4]],
+    ),
     gradient((a) => F.tile(a, [2, 1, 1]), [[3, 4]]),
   ],
   cat: [
     forward(
       (a, b) => F.cat([a, b, a], 1),
       (a, b) =>
-        ref.build([3, 10], ([i, j]) =>
-          j < 4 ? ref.at(a, [i, j]) : j < 6 ? ref.at(b, [i, j - 4]) : ref.at(a, [i, j - 6])),
+        ref.build(
+          [3, 10],
+          ([i, j]) =>
+            j < 4 ? ref.at(a, [i, j]) : j < 6 ? ref.at(b, [i, j - 4]) : ref.at(a, [i, j - 6]),
+        ),
       [[3, 4], [3, 2]],
     ),
     gradient((a, b) => F.cat([a, b, a], 0), [[3, 4], [2, 4]]),
