@@ -1,6 +1,7 @@
 /**
- * `deno task train`: trains a model on MNIST or Fashion-MNIST from a named recipe, with any field
- * overridden by a flag, writing checkpoints, metrics, a log and plots to a run folder.
+ * `deno task train`: trains a model on MNIST, Fashion-MNIST or the first-names corpus (configs
+ * names-gpt, names-mlp) from a named recipe, with any field overridden by a flag, writing
+ * checkpoints, metrics, a log and plots to a run folder.
  *
  * @module
  */

@@ -334,7 +334,7 @@ Deno.test("AlexNet: PyTorch state_dict names and shapes, layer shapes, dropout",
 });
 
 Deno.test("createModel: registry by name, errors list the valid names", () => {
-  assert.deepEqual(modelNames, ["mlp", "alexnet"]);
+  assert.deepEqual(modelNames, ["mlp", "alexnet", "names-gpt", "names-mlp"]);
   assert.ok(createModel("mlp", { seed: 1 }) instanceof MLP);
   assert.ok(createModel("alexnet", { dropout: 0.5 }) instanceof AlexNet);
   assert.deepEqual(
@@ -343,7 +343,7 @@ Deno.test("createModel: registry by name, errors list the valid names", () => {
   );
   assert.throws(
     () => createModel("resnet"),
-    /unknown model "resnet"; valid names: mlp, alexnet/,
+    /unknown model "resnet"; valid names: mlp, alexnet, names-gpt, names-mlp/,
   );
   assert.throws(
     () => createModel("mlp", { dropout: 0.5 }),
