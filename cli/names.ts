@@ -18,6 +18,7 @@ import {
 import type { Module } from "../nn/module.ts";
 import { StateDictError } from "../nn/module.ts";
 import { createModel, type ModelOptions } from "../nn/models/registry.ts";
+import { namesParameterShapes } from "../nn/models/names.ts";
 import { describeStateDictError } from "./common.ts";
 import { NamesBatches, namesEncoding, vocabFromMetadata } from "./tasks.ts";
 import { evaluate } from "./trainer.ts";
@@ -85,6 +86,22 @@ export async function loadNamesModel(path: string): Promise<LoadedNamesModel> {
   }
   let model: Module<[Tensor<"int32">], Tensor>;
   try {
+    // Options and the shapes they imply are checked against the file before anything is built.
+    const shapes = namesParameterShapes(spec.name, spec.options);
+    const missing = Object.keys(shapes).filter((k) => !Object.hasOwn(checkpoint.modelState, k));
+    const unexpected = Object.keys(checkpoint.modelState).filter((k) => !Object.hasOwn(shapes, k));
+    const mismatched = Object.entries(shapes).filter(([k, shape]) =>
+      Object.hasOwn(checkpoint.modelState, k) &&
+      checkpoint.modelState[k].shape.join(",") !== shape.join(",")
+    ).map(([key, expected]) => ({
+      key,
+      expected,
+      actual: [...checkpoint.modelState[key].shape],
+    }));
+    if (missing.length + unexpected.length + mismatched.length > 0) {
+      const module = spec.name === "names-gpt" ? "NamesGPT" : "NamesMLP";
+      throw new StateDictError(module, missing, unexpected, mismatched);
+    }
     checkModelSpec(path, spec, checkpoint.modelState);
     model = createModel(spec.name, spec.options as ModelOptions) as unknown as Module<
       [Tensor<"int32">],

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadCheckpoint } from "../nn/checkpoint.ts";
+import { loadSafetensors, saveSafetensors } from "../nn/serialize.ts";
 import { hasStackTrace, runTask } from "./helpers/cli.ts";
 
 Deno.test("names-mlp: train 3 steps, resume to 6, eval in nats per character, sample", async () => {
@@ -67,6 +68,18 @@ Deno.test("names-mlp: train 3 steps, resume to 6, eval in nats per character, sa
       "3",
     ]);
     assert.equal(again.stdout, sampled.stdout, "the same seed gives the same names");
+
+    // Recorded options far bigger than the weights are refused before anything is built.
+    const { tensors, metadata } = await loadSafetensors(join(dir, "model.safetensors"));
+    const hostile = join(dir, "hostile.safetensors");
+    await saveSafetensors(hostile, tensors, {
+      ...metadata,
+      model_options: JSON.stringify({ hidden: 60000 }),
+    });
+    const refused = await runTask("sample", ["--ckpt", hostile]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /Shape mismatch for "hidden.weight".*\[60000, 48\]/);
+    assert.ok(!hasStackTrace(refused));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

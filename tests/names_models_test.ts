@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { crossEntropy, noGrad, Rng, Tensor } from "../autograd/mod.ts";
-import { NamesGPT, NamesMLP } from "../nn/models/names.ts";
+import { NamesGPT, NamesMLP, namesParameterShapes } from "../nn/models/names.ts";
 import { AdamW } from "../nn/optim/mod.ts";
 
 function tokens(rows: number, cols: number, seed: number, vocab = 28): Tensor<"int32"> {
@@ -113,4 +113,23 @@ Deno.test("a few AdamW steps lower the loss of both models", () => {
     const last = noGrad(() => lossOf().item());
     assert.ok(last < first - 0.1, `${model.constructor.name}: ${first} → ${last}`);
   }
+});
+
+Deno.test("namesParameterShapes gives the models' state-dict shapes without building them", () => {
+  for (
+    const [name, model] of [
+      ["names-gpt", new NamesGPT({ layers: 2, width: 32, heads: 2 })],
+      ["names-mlp", new NamesMLP({ hidden: 64 })],
+    ] as const
+  ) {
+    assert.deepEqual(
+      Object.fromEntries(shapes(model)),
+      namesParameterShapes(name, model.spec.options),
+    );
+  }
+  assert.throws(
+    () => namesParameterShapes("names-gpt", { width: 1e9 }),
+    /names-gpt: option "width" must be an integer in 1\.\.65536, got 1000000000/,
+  );
+  assert.throws(() => namesParameterShapes("names-mlp", { depth: 2 }), /no option "depth"/);
 });

@@ -7,11 +7,13 @@
 export { MLP, type MLPOptions } from "./mlp.ts";
 export { AlexNet, type AlexNetOptions } from "./alexnet.ts";
 export {
+  MAX_NAMES_MODEL_SIZE,
   NamesBlock,
   NamesGPT,
   type NamesGPTOptions,
   NamesMLP,
   type NamesMLPOptions,
+  namesParameterShapes,
 } from "./names.ts";
 export {
   createModel,

@@ -269,3 +269,88 @@ export class NamesMLP extends Module<[Tensor<"int32">], Tensor> {
     return this.out.call(this.hidden.call(this.emb.call(ctx).flatten(1)).tanh());
   }
 }
+
+/** Largest size any option of a names model may take when read from a file (2^16). */
+export const MAX_NAMES_MODEL_SIZE = 1 << 16;
+
+/**
+ * The parameter shapes, by PyTorch name, that a names model's options imply, computed without
+ * building it, so a file's tensors can be checked before anything is allocated.
+ *
+ * @param name "names-gpt" or "names-mlp".
+ * @param options The model's recorded options (`spec.options`).
+ * @throws {RangeError} For another name, an unknown option, or a size that is not an integer in
+ *   1..{@linkcode MAX_NAMES_MODEL_SIZE}.
+ */
+export function namesParameterShapes(
+  name: string,
+  options: Readonly<Record<string, unknown>>,
+): Record<string, number[]> {
+  const keys = name === "names-gpt"
+    ? ["vocabSize", "blockSize", "width", "layers", "heads", "mlpWidth"]
+    : name === "names-mlp"
+    ? ["vocabSize", "contextSize", "embeddingDim", "hidden"]
+    : undefined;
+  if (keys === undefined) throw new RangeError(`namesParameterShapes: unknown model "${name}"`);
+  const size = (key: string, fallback: number): number => {
+    const v = Object.hasOwn(options, key) ? options[key] : fallback;
+    if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > MAX_NAMES_MODEL_SIZE) {
+      throw new RangeError(
+        `${name}: option "${key}" must be an integer in 1..${MAX_NAMES_MODEL_SIZE}, got ${
+          JSON.stringify(v)?.slice(0, 40)
+        }`,
+      );
+    }
+    return v as number;
+  };
+  for (const key of Object.keys(options)) {
+    if (key !== "seed" && !keys.includes(key)) {
+      throw new RangeError(`${name}: no option "${key}" (options: ${keys.join(", ")}, seed)`);
+    }
+  }
+  const vocab = size("vocabSize", 28);
+  if (name === "names-mlp") {
+    const context = size("contextSize", 3);
+    const dim = size("embeddingDim", 16);
+    const hidden = size("hidden", 256);
+    return {
+      "emb.weight": [vocab, dim],
+      "hidden.weight": [hidden, context * dim],
+      "hidden.bias": [hidden],
+      "out.weight": [vocab, hidden],
+      "out.bias": [vocab],
+    };
+  }
+  const width = size("width", 64);
+  const layers = size("layers", 4);
+  const mlp = size("mlpWidth", 4 * width);
+  const shapes: Record<string, number[]> = {
+    "tok.weight": [vocab, width],
+    "pos.weight": [size("blockSize", 16), width],
+  };
+  size("heads", 4);
+  for (let i = 0; i < layers; i++) {
+    const b = `blocks.${i}.`;
+    Object.assign(shapes, {
+      [`${b}ln1.weight`]: [width],
+      [`${b}ln1.bias`]: [width],
+      [`${b}attn.in_proj_weight`]: [3 * width, width],
+      [`${b}attn.in_proj_bias`]: [3 * width],
+      [`${b}attn.out_proj.weight`]: [width, width],
+      [`${b}attn.out_proj.bias`]: [width],
+      [`${b}ln2.weight`]: [width],
+      [`${b}ln2.bias`]: [width],
+      [`${b}fc1.weight`]: [mlp, width],
+      [`${b}fc1.bias`]: [mlp],
+      [`${b}fc2.weight`]: [width, mlp],
+      [`${b}fc2.bias`]: [width],
+    });
+  }
+  Object.assign(shapes, {
+    "ln_f.weight": [width],
+    "ln_f.bias": [width],
+    "head.weight": [vocab, width],
+    "head.bias": [vocab],
+  });
+  return shapes;
+}
