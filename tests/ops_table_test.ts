@@ -505,7 +505,11 @@ const checks: Record<string, (() => void)[]> = {
       [[2, 2, 7], [4, 2, 3], [4]],
       { atol: 1e-4, seed: 99 },
     ),
-    gradient((x, w) => F.conv1d(x, w, undefined, { groups: 2, padding: 1 }), [[1, 4, 5], [2, 2, 3]]),
+    gradient((x, w) => F.conv1d(x, w, undefined, { groups: 2, padding: 1 }), [[1, 4, 5], [
+      2,
+      2,
+      3,
+    ]]),
   ],
   avgPool2d: [
     forward(

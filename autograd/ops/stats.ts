@@ -14,11 +14,12 @@ import { normalizeDim, normalizeDims, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { add, div, mul, sub } from "./arith.ts";
 import { cast, eq, expectFloat, ne, where } from "./compare.ts";
+import { gather } from "./index.ts";
 import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { max, mean, sum } from "./reduce.ts";
 import { abs, exp, log, neg, pow, sqrt } from "./unary.ts";
 import { dense, empty } from "./util.ts";
-import { permute, reshape, transpose, unsqueeze } from "./view.ts";
+import { permute, reshape, transpose } from "./view.ts";
 
 /** The shape after reducing `dims` (kept as size 1 with `keepDim`). */
 function reducedShape(shape: readonly number[], dims: readonly number[], keepDim: boolean) {
@@ -210,8 +211,8 @@ export interface TopK {
 /**
  * The `k` largest (`largest`, default) or smallest elements along `dim` (default −1), sorted, and
  * their indices (PyTorch's `topk`; NaN counts as the largest; ties keep the lower index first).
- * The values are selected from `x` through a one-hot mask [.., k, n], differentiable, with
- * gradient to the chosen elements only.
+ * The values are gathered from `x` at the indices, so the gradient goes to the chosen elements
+ * only.
  */
 export function topk(x: Tensor, k: number, dim = -1, largest = true): TopK {
   expectFloat("topk", x);
@@ -241,9 +242,7 @@ export function topk(x: Tensor, k: number, dim = -1, largest = true): TopK {
     for (let j = 0; j < k; j++) idx[r * k + j] = order[j];
   }
   const movedIndices = new Tensor<"int32">(idx, [...lead, k]);
-  const positions = new Tensor<"int32">(Int32Array.from({ length: n }, (_, i) => i), [n]);
-  const oneHot = eq(unsqueeze(movedIndices, -1), positions);
-  const picked = sum(where(oneHot, unsqueeze(moved, -2), 0), -1);
+  const picked = gather(moved, -1, movedIndices);
   if (x.ndim === 0) return { values: reshape(picked, []), indices: reshape(movedIndices, []) };
   return { values: transpose(picked, d, -1), indices: transpose(movedIndices, d, -1) };
 }
