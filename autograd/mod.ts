@@ -71,3 +71,4 @@ export {
   useKernels,
 } from "./kernels/mod.ts";
 export type * from "./kernels/types.ts";
+export type { GatherKernel, ScatterAddKernel } from "./kernels/gather.ts";

@@ -71,17 +71,22 @@ export function isNamesConfig(c: Pick<TrainConfig, "dataset">): boolean {
   return c.dataset === "names";
 }
 
-/** The task of an image dataset: the MNIST loader, with shifts, normalisation and limits. */
-export function imageTask(data: Dataset, c: TrainConfig): Task {
-  const normalization = normalizationFor(c.dataset);
-  const wrap = (loader: DataLoader): BatchSource => ({
+/** The MNIST loader as a task's batch source (every label counts). */
+export function imageBatches(loader: DataLoader): BatchSource {
+  return {
     size: loader.size,
     batchSize: loader.batchSize,
     batchesPerEpoch: loader.batchesPerEpoch,
     *epoch(epoch, start = 0) {
       for (const { x, y } of loader.epoch(epoch, start)) yield { x, y, count: y.length };
     },
-  });
+  };
+}
+
+/** The task of an image dataset: the MNIST loader, with shifts, normalisation and limits. */
+export function imageTask(data: Dataset, c: TrainConfig): Task {
+  const normalization = normalizationFor(c.dataset);
+  const wrap = imageBatches;
   const train = new DataLoader(data.train.images, data.train.labels, {
     batchSize: c.batchSize,
     seed: c.seed,

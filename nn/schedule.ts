@@ -638,7 +638,7 @@ export class ReduceLROnPlateau {
   /** The optimizer whose groups' `lr` this scheduler lowers. */
   readonly optimizer: Optimizer<HyperParams>;
   /** The scheduler's kind, as written in state dicts. */
-  readonly type = PLATEAU;
+  readonly type: string = PLATEAU;
   /** Whether lower or higher metrics are better. */
   mode: "min" | "max" = "min";
   /** Factor applied on a plateau. */

@@ -9,6 +9,7 @@ import { loadDataset } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { loadModel } from "../nn/checkpoint.ts";
 import { evaluate } from "../cli/trainer.ts";
+import { imageBatches } from "../cli/tasks.ts";
 import { ROOT, runTask } from "./helpers/cli.ts";
 
 /** Each shipped model and the issue's target for it. */
@@ -30,7 +31,7 @@ for (const { file, model: name, target } of shipped) {
       shuffle: false,
       normalization: normalizationFor("mnist"),
     });
-    const { error } = evaluate(model, test);
+    const { error } = evaluate(model, imageBatches(test));
     // Another CPU may round the last bit of a fused multiply-add differently: allow 3 images.
     assert.ok(Math.abs(error - recorded) <= 3 / 10_000, `error ${error} vs recorded ${recorded}`);
     assert.ok(error <= target, `test error ${(error * 100).toFixed(2)}% above the target`);

@@ -57,7 +57,6 @@ import {
 } from "./reduce.ts";
 
 export type { Gemm } from "./gemm.ts";
-export type { GatherKernel, ScatterAddKernel } from "./gather.ts";
 export type { ConvGeometry } from "./conv.ts";
 export type { BinaryKind, UnaryKind } from "./elementwise.ts";
 export type * from "./types.ts";

@@ -18,7 +18,7 @@ import { formatShape, normalizeDim, normalizeDims } from "../shape.ts";
 import { type AnyTensor, Tensor } from "../tensor.ts";
 import { cast, eq, where } from "./compare.ts";
 import { cat } from "./join.ts";
-import { applyOp, defineOp } from "./op.ts";
+import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { empty } from "./util.ts";
 import {
   clone,
@@ -47,7 +47,9 @@ function toIndex(indices: Indices, op: string): Tensor<"int32"> {
   return new Tensor(data, [data.length]);
 }
 
-interface GatherAttrs {
+/** Attributes of {@linkcode gatherOp}. */
+export interface GatherAttrs {
+  /** The dimension indexed along. */
   dim: number;
   /** The op named in errors (indexSelect and embedding run as gathers). */
   op: string;
@@ -60,7 +62,11 @@ function outOfRange(op: string, value: number, dim: number, size: number): Range
 }
 
 /** out[p] = x[p with coordinate `dim` replaced by index[p]]; out has the index's shape. */
-export const gatherOp = defineOp<[AnyTensor, Tensor<"int32">], GatherAttrs, null>({
+export const gatherOp: OpDef<[AnyTensor, Tensor<"int32">], GatherAttrs, null> = defineOp<
+  [AnyTensor, Tensor<"int32">],
+  GatherAttrs,
+  null
+>({
   name: "gather",
   forward([x, index], { dim, op }) {
     const out = empty(index.shape, x.dtype);
@@ -86,7 +92,11 @@ export const gatherOp = defineOp<[AnyTensor, Tensor<"int32">], GatherAttrs, null
 });
 
 /** A copy of x with src[p] added at x[p with coordinate `dim` replaced by index[p]]. */
-export const scatterAddOp = defineOp<
+export const scatterAddOp: OpDef<
+  [AnyTensor, Tensor<"int32">, AnyTensor],
+  { dim: number },
+  null
+> = defineOp<
   [AnyTensor, Tensor<"int32">, AnyTensor],
   { dim: number },
   null

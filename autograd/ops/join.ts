@@ -10,12 +10,20 @@ import type { DType } from "../dtype.ts";
 import { kernels } from "../kernels/mod.ts";
 import { formatShape, normalizeDim } from "../shape.ts";
 import type { AnyTensor, Tensor } from "../tensor.ts";
-import { applyOp, defineOp } from "./op.ts";
+import { applyOp, defineOp, type OpDef } from "./op.ts";
 import { empty } from "./util.ts";
 import { narrow, squeeze, unsqueeze } from "./view.ts";
 
+/** Attributes of {@linkcode catOp}. */
+export interface CatAttrs {
+  /** The dimension joined along. */
+  dim: number;
+  /** Each input's size along it. */
+  sizes: number[];
+}
+
 /** Concatenation along `dim`; `sizes` are the inputs' sizes along it. */
-export const catOp = defineOp<AnyTensor[], { dim: number; sizes: number[] }, null>({
+export const catOp: OpDef<AnyTensor[], CatAttrs, null> = defineOp<AnyTensor[], CatAttrs, null>({
   name: "cat",
   forward(inputs, { dim, sizes }) {
     const shape = [...inputs[0].shape];

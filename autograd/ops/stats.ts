@@ -112,7 +112,8 @@ export function norm(
 }
 
 /** Attributes of {@linkcode cumsumOp}. */
-interface ScanAttrs {
+export interface ScanAttrs {
+  /** The dimension scanned. */
   dim: number;
   /** Sum from the end of the dim backwards (the gradient of a forward scan). */
   reverse: boolean;
@@ -155,8 +156,10 @@ export function cumsum(x: Tensor, dim: number): Tensor {
 }
 
 /** Attributes of {@linkcode prodOp}. */
-interface ProdAttrs {
+export interface ProdAttrs {
+  /** The dimensions multiplied over. */
   dims: number[];
+  /** Keep them as size 1. */
   keepDim: boolean;
 }
 
