@@ -69,3 +69,19 @@ Deno.test("README: the gradient example prints what its comment says", async () 
     await Deno.remove(run.dir, { recursive: true });
   }
 });
+
+Deno.test("README: the library's other examples print what their comments say", async () => {
+  const examples = blocks("The library").slice(2);
+  assert.ok(examples.length >= 2, "the dtype / gradient / extending examples are there");
+  for (const example of examples) {
+    // Each `console.log(...); // text` line promises one line of output.
+    const expected = [...example.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => m[1]);
+    const run = await runBlock(example);
+    try {
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.stdout.trim().split("\n"), expected, example);
+    } finally {
+      await Deno.remove(run.dir, { recursive: true });
+    }
+  }
+});
