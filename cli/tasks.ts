@@ -14,9 +14,9 @@
  * @module
  */
 
-import { type AnyTensor, Rng, Tensor } from "../autograd/mod.ts";
+import { type AnyTensor, Tensor } from "../autograd/mod.ts";
 import { type Dataset, describeSource } from "../data/datasets.ts";
-import { DataLoader, normalizationFor, streamSeed } from "../data/loader.ts";
+import { batchCount, DataLoader, epochOrder, normalizationFor } from "../data/loader.ts";
 import {
   CharVocab,
   encodeContexts,
@@ -197,15 +197,12 @@ export class NamesBatches implements BatchSource {
 
   /** Batches in one epoch. */
   get batchesPerEpoch(): number {
-    return this.#dropLast
-      ? Math.floor(this.size / this.batchSize)
-      : Math.ceil(this.size / this.batchSize);
+    return batchCount(this.size, this.batchSize, this.#dropLast);
   }
 
   /** The order in which epoch `epoch` visits the names. */
   order(epoch: number): Int32Array {
-    if (!this.#shuffle) return Int32Array.from({ length: this.size }, (_, i) => i);
-    return new Rng(streamSeed(this.#seed, epoch, -1)).permutation(this.size);
+    return epochOrder(this.size, this.#shuffle, this.#seed, epoch);
   }
 
   /** The batches of epoch `epoch` from batch `start` on. */

@@ -70,6 +70,26 @@ export function streamSeed(seed: number, epoch: number, batch: number): number {
   return ((seed * 1_000_003 + epoch) * 1_000_033 + batch + 1) % Number.MAX_SAFE_INTEGER;
 }
 
+/**
+ * The order in which epoch `epoch` visits `size` examples: `new Rng(streamSeed(seed, epoch,
+ * -1)).permutation(size)` when shuffling, else 0..size−1. Every loader of the library uses it, so
+ * they all visit examples alike and resume alike.
+ */
+export function epochOrder(
+  size: number,
+  shuffle: boolean,
+  seed: number,
+  epoch: number,
+): Int32Array {
+  if (!shuffle) return Int32Array.from({ length: size }, (_, i) => i);
+  return new Rng(streamSeed(seed, epoch, -1)).permutation(size);
+}
+
+/** Batches in an epoch of `size` examples: a last, smaller batch counts unless `dropLast`. */
+export function batchCount(size: number, batchSize: number, dropLast: boolean): number {
+  return dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
+}
+
 /** Batches over a byte image set with labels; iterate with {@linkcode DataLoader.epoch}. */
 export class DataLoader {
   /** Images as bytes. */
@@ -116,15 +136,12 @@ export class DataLoader {
 
   /** Number of batches in one epoch. */
   get batchesPerEpoch(): number {
-    return this.#dropLast
-      ? Math.floor(this.size / this.batchSize)
-      : Math.ceil(this.size / this.batchSize);
+    return batchCount(this.size, this.batchSize, this.#dropLast);
   }
 
   /** The order in which epoch `epoch` visits the examples. */
   order(epoch: number): Int32Array {
-    if (!this.#shuffle) return Int32Array.from({ length: this.size }, (_, i) => i);
-    return new Rng(streamSeed(this.#seed, epoch, -1)).permutation(this.size);
+    return epochOrder(this.size, this.#shuffle, this.#seed, epoch);
   }
 
   /** The batches of epoch `epoch` (0-based), starting at batch `start` (for resuming mid-epoch). */

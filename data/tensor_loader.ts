@@ -14,9 +14,8 @@
 
 import type { DType, StorageOf } from "../autograd/dtype.ts";
 import { kernels } from "../autograd/kernels/mod.ts";
-import { Rng } from "../autograd/rng.ts";
 import { Tensor } from "../autograd/tensor.ts";
-import { streamSeed } from "./loader.ts";
+import { batchCount, epochOrder } from "./loader.ts";
 
 /** Input dtypes a {@linkcode TensorDataset} holds. */
 export type DatasetInputDType = "float32" | "int32";
@@ -137,15 +136,12 @@ export class TensorDataLoader<D extends DatasetInputDType = "float32"> {
 
   /** Number of batches in one epoch (PyTorch's `len(loader)`). */
   get length(): number {
-    const n = this.dataset.length;
-    return this.#dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+    return batchCount(this.dataset.length, this.batchSize, this.#dropLast);
   }
 
   /** The order in which epoch `epoch` visits the examples. */
   order(epoch: number): Int32Array {
-    const n = this.dataset.length;
-    if (!this.#shuffle) return Int32Array.from({ length: n }, (_, i) => i);
-    return new Rng(streamSeed(this.#seed, epoch, -1)).permutation(n);
+    return epochOrder(this.dataset.length, this.#shuffle, this.#seed, epoch);
   }
 
   /** The batches of epoch `epoch` (0-based) as [x, y], starting at batch `start`. */
