@@ -28,6 +28,18 @@ import { copyOut, placeIn, placeOut, region } from "./scratch.ts";
 export const WASM_ELEMENTWISE_MIN = 4096;
 
 /**
+ * Above this many elements an elementwise pass runs on the calling thread over the arrays where
+ * they are: its operands would need gigabytes of scratch in the wasm memory (capped at 2 GiB),
+ * and a memory-bound pass gains little from the copy in and out.
+ */
+export const WASM_ELEMENTWISE_MAX = 1 << 26;
+
+/** Whether a pass over `n` elements goes to the wasm kernels. */
+function inWasmRange(n: number): boolean {
+  return n >= WASM_ELEMENTWISE_MIN && n <= WASM_ELEMENTWISE_MAX;
+}
+
+/**
  * ReLU without a data-dependent branch: the output's bits are the input's where x > 0, else 0
  * (+0), which is exactly `x > 0 ? x : 0` (NaN and −0 give +0). A branch on random signs
  * mispredicts half the time; this loop does not.
@@ -66,7 +78,7 @@ export const wasmUnary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
     reluSmall(x, xo, out, oo, n);
     return;
   }
-  if (n < WASM_ELEMENTWISE_MIN || (kind !== "relu" && kind !== "leakyRelu")) {
+  if (!inWasmRange(n) || (kind !== "relu" && kind !== "leakyRelu")) {
     unaryReference(kind, x, xo, out, oo, n, param);
     return;
   }
@@ -87,7 +99,7 @@ export const wasmUnaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, pa
     reluBackwardSmall(gy, x, gx, n);
     return;
   }
-  if (n < WASM_ELEMENTWISE_MIN || (kind !== "relu" && kind !== "leakyRelu")) {
+  if (!inWasmRange(n) || (kind !== "relu" && kind !== "leakyRelu")) {
     unaryBackwardReference(kind, gy, x, y, gx, n, param);
     return;
   }
@@ -105,7 +117,7 @@ export const wasmUnaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, pa
 
 /** dst += src in wasm for large arrays. */
 export const wasmAddInto: AddIntoKernel = (dst, dOffset, src, sOffset, n) => {
-  if (n < WASM_ELEMENTWISE_MIN) {
+  if (!inWasmRange(n)) {
     addIntoReference(dst, dOffset, src, sOffset, n);
     return;
   }
