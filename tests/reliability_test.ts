@@ -290,6 +290,21 @@ Deno.test("wasm memory: an array past the 2 GiB cap fails naming its size and th
   });
 });
 
+Deno.test("backward on a leaf of 2^28 elements (1 GiB) works: elementwise passes that large skip the wasm scratch", async () => {
+  // In a child process, so the test runner does not keep gigabytes of arrays alive.
+  const script = `import { zeros } from ${JSON.stringify(join(ROOT, "mod.ts"))};
+    const x = zeros([2 ** 28], { requiresGrad: true });
+    x.mul(2).sum().backward();
+    console.log(x.grad.data[12345], x.grad.size);`;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", script],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder();
+  assert.equal(code, 0, text.decode(stderr));
+  assert.equal(text.decode(stdout).trim(), `2 ${2 ** 28}`);
+});
+
 function existsSync(path: string): boolean {
   try {
     Deno.statSync(path);
