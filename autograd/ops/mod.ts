@@ -2,9 +2,10 @@
  * The primitive table: every differentiable primitive, each one object with its forward pass and
  * its backward rule side by side. The table's type is mapped over {@linkcode Primitive}, so a
  * primitive named there without an entry (or an entry without a backward rule) does not compile,
- * and the tests enumerate the table, so an entry without a gradient check fails the suite.
- * Everything else (`gelu`, `layerNorm`, `maskedFill`, …) is a composite of these and gets its
- * backward for free.
+ * and the tests enumerate the table, so an entry without a gradient check fails the suite. The
+ * unary primitives come in one piece from `unaryOps`, one per `UnaryKind`. Everything else
+ * (`silu`, `batchNorm`, `maskedFill`, `stack`, …) is a composite of these and gets its backward
+ * for free.
  *
  * @module
  */
@@ -21,27 +22,8 @@ import type { OpDef } from "./op.ts";
 import { maxOp, meanOp, sumOp } from "./reduce.ts";
 import { cumsumOp, prodOp } from "./stats.ts";
 import { crossEntropyOp, logSoftmaxOp, nllLossOp, softmaxOp } from "./softmax.ts";
-import {
-  absOp,
-  cosOp,
-  erfOp,
-  expm1Op,
-  expOp,
-  floorOp,
-  geluOp,
-  leakyReluOp,
-  log1pOp,
-  logOp,
-  negOp,
-  powOp,
-  reluOp,
-  roundOp,
-  sigmoidOp,
-  signOp,
-  sinOp,
-  sqrtOp,
-  tanhOp,
-} from "./unary.ts";
+import { unaryOps } from "./unary.ts";
+import type { UnaryKind } from "../kernels/mod.ts";
 import {
   contiguousOp,
   expandOp,
@@ -59,6 +41,7 @@ export type AnyOp = OpDef<readonly AnyTensor[], any, any>;
 
 /** The names of the differentiable primitives: the closed set every backend implements. */
 export type Primitive =
+  | UnaryKind
   | "add"
   | "sub"
   | "mul"
@@ -66,25 +49,6 @@ export type Primitive =
   | "maximum"
   | "minimum"
   | "where"
-  | "neg"
-  | "pow"
-  | "exp"
-  | "log"
-  | "sqrt"
-  | "abs"
-  | "relu"
-  | "leakyRelu"
-  | "sigmoid"
-  | "tanh"
-  | "erf"
-  | "gelu"
-  | "log1p"
-  | "expm1"
-  | "sin"
-  | "cos"
-  | "sign"
-  | "floor"
-  | "round"
   | "matmul"
   | "linear"
   | "layerNorm"
@@ -113,6 +77,7 @@ export type Primitive =
 
 /** Every primitive by name: forward and backward side by side. */
 export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
+  ...unaryOps,
   add: addOp,
   sub: subOp,
   mul: mulOp,
@@ -120,25 +85,6 @@ export const opTable: { readonly [P in Primitive]: AnyOp } = Object.freeze({
   maximum: maximumOp,
   minimum: minimumOp,
   where: whereOp,
-  neg: negOp,
-  pow: powOp,
-  exp: expOp,
-  log: logOp,
-  sqrt: sqrtOp,
-  abs: absOp,
-  relu: reluOp,
-  leakyRelu: leakyReluOp,
-  sigmoid: sigmoidOp,
-  tanh: tanhOp,
-  erf: erfOp,
-  gelu: geluOp,
-  log1p: log1pOp,
-  expm1: expm1Op,
-  sin: sinOp,
-  cos: cosOp,
-  sign: signOp,
-  floor: floorOp,
-  round: roundOp,
   matmul: matmulOp,
   linear: linearOp,
   layerNorm: layerNormOp,

@@ -99,45 +99,54 @@ function unaryOp(kind: UnaryKind): OpDef<[Tensor], UnaryAttrs, Tensor> {
   });
 }
 
+/**
+ * Every unary primitive by kind, one op per kind of {@linkcode derivative} (whose type lists every
+ * `UnaryKind`): the primitive table takes them all from here.
+ */
+export const unaryOps: { readonly [K in UnaryKind]: OpDef<[Tensor], UnaryAttrs, Tensor> } = Object
+  .fromEntries(
+    (Object.keys(derivative) as UnaryKind[]).map((kind) => [kind, unaryOp(kind)]),
+  ) as { readonly [K in UnaryKind]: OpDef<[Tensor], UnaryAttrs, Tensor> };
+
 /** −x. */
-export const negOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("neg");
+export const negOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.neg;
 /** x^p for a scalar p: d/dx = p·x^(p−1). */
-export const powOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("pow");
+export const powOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.pow;
 /** e^x: d/dx = e^x. */
-export const expOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("exp");
+export const expOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.exp;
 /** ln x: d/dx = 1/x. */
-export const logOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("log");
+export const logOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.log;
 /** √x: d/dx = 1/(2√x). */
-export const sqrtOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sqrt");
+export const sqrtOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.sqrt;
 /** |x|: d/dx = sign(x) (0 at 0). */
-export const absOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("abs");
+export const absOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.abs;
 /** max(x, 0): d/dx = 1 for x > 0, else 0. */
-export const reluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("relu");
+export const reluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.relu;
 /** x for x > 0, slope·x otherwise. */
-export const leakyReluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("leakyRelu");
+export const leakyReluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.leakyRelu;
 /** 1/(1 + e^−x): d/dx = σ(1 − σ). */
-export const sigmoidOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sigmoid");
+export const sigmoidOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.sigmoid;
 /** tanh x: d/dx = 1 − tanh². */
-export const tanhOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("tanh");
+export const tanhOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.tanh;
 
 /** erf(x): d/dx = (2/√π)·e^(−x²). */
-export const erfOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("erf");
+export const erfOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.erf;
 /** GELU, exact (param 0) or tanh-approximated (param 1): d/dx = Φ(x) + x·φ(x) for the exact one. */
-export const geluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("gelu");
+export const geluOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.gelu;
 /** ln(1 + x), accurate near 0: d/dx = 1/(1 + x). */
-export const log1pOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("log1p");
+export const log1pOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.log1p;
 /** e^x − 1, accurate near 0: d/dx = e^x. */
-export const expm1Op: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("expm1");
+export const expm1Op: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.expm1;
 /** sin x: d/dx = cos x. */
-export const sinOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sin");
+export const sinOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.sin;
 /** cos x: d/dx = −sin x. */
-export const cosOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("cos");
+export const cosOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.cos;
 /** The sign (−1, 0, 1; NaN stays NaN): zero gradient. */
-export const signOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("sign");
+export const signOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.sign;
 /** ⌊x⌋: zero gradient. */
-export const floorOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("floor");
+export const floorOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.floor;
 /** x rounded to the nearest integer, halves to even (PyTorch's `round`): zero gradient. */
-export const roundOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOp("round");
+export const roundOp: OpDef<[Tensor], UnaryAttrs, Tensor> = unaryOps.round;
 
 /** The attributes of a unary op without a parameter. */
 export const none: UnaryAttrs = { param: 0 };
