@@ -48,11 +48,3 @@ export function scalarLike(x: AnyTensor | number, like: AnyTensor): AnyTensor {
   data[0] = x;
   return new Tensor(data, []);
 }
-
-/** s · t as a new contiguous tensor, straight through the kernel (no recording). */
-export function scaled(t: Tensor, s: number): Tensor {
-  const source = dense(t);
-  const out = empty(t.shape);
-  kernels.scale(source.data, source.offset, s, out.data, 0, t.size);
-  return out;
-}
