@@ -329,13 +329,27 @@ function differentiableRule(
     });
   }
   if (entry.onceDifferentiable) {
-    throw new Error(
-      `backward({ createGraph: true }): the backward of '${entry.op}' is a fused kernel that cannot ` +
-        "be differentiated again (no composite definition); build the model from differentiable ops " +
-        "for higher-order gradients",
-    );
+    // First-order values are right; only differentiating them again is not possible. Each
+    // gradient is handed on behind a recorded barrier that says so by name if a later backward
+    // pass reaches it, so a first-order use under createGraph (grad of a conv net) still works.
+    const grads = withGradMode(false, () => rule(gradOutput, NO_SINKS));
+    const sources = [gradOutput, ...inputs].filter((t) => t.requiresGrad);
+    return grads.map((g) => (g === null || sources.length === 0 ? g : barrier(g, sources, entry)));
   }
   return rule(gradOutput, NO_SINKS);
+}
+
+/** `g` behind an op whose backward refuses, naming the fused op `entry` that produced `g`. */
+function barrier(g: Tensor, sources: readonly AnyTensor[], entry: TapeEntry): Tensor {
+  const out = g.detach();
+  record({ name: `${entry.op} gradient` }, sources, out, () => {
+    throw new Error(
+      `backward(): the gradient of '${entry.op}' was computed by a fused kernel and cannot be ` +
+        "differentiated again (the op has no composite definition); build the model from " +
+        "differentiable ops for higher-order gradients",
+    );
+  }, null);
+  return out;
 }
 
 /**
