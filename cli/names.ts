@@ -20,6 +20,7 @@ import { StateDictError } from "../nn/module.ts";
 import { createModel, type ModelOptions } from "../nn/models/registry.ts";
 import { namesParameterShapes } from "../nn/models/names.ts";
 import { describeStateDictError } from "./common.ts";
+import { readCheckpointFile } from "./report.ts";
 import { NamesBatches, namesEncoding, vocabFromMetadata } from "./tasks.ts";
 import { evaluate } from "./trainer.ts";
 
@@ -57,15 +58,7 @@ export async function isNamesCheckpoint(path: string): Promise<boolean> {
  *   or its weights do not fit.
  */
 export async function loadNamesModel(path: string): Promise<LoadedNamesModel> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new CheckpointError(path, "no such file");
-    throw error;
-  }
-  if (!info.isFile) throw new CheckpointError(path, "not a file");
-  const checkpoint = await loadCheckpoint(path);
+  const checkpoint = await readCheckpointFile(path);
   const spec = checkpoint.spec;
   if (spec === undefined || !NAMES_MODELS.includes(spec.name)) {
     throw new CheckpointError(

@@ -23,6 +23,23 @@ import {
 import { checkModelSpec } from "../nn/checkpoint.ts";
 import { describeStateDictError } from "./common.ts";
 
+/**
+ * Reads the checkpoint at `path`, first telling a missing file or a folder apart from a bad one.
+ *
+ * @throws {CheckpointError} When the path is missing, not a file, or not a valid checkpoint.
+ */
+export async function readCheckpointFile(path: string): Promise<Checkpoint> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new CheckpointError(path, "no such file");
+    throw error;
+  }
+  if (!info.isFile) throw new CheckpointError(path, "not a file");
+  return await loadCheckpoint(path);
+}
+
 /** An absolute path under the repository root, so tasks find shipped files from any directory. */
 export function repoPath(...segments: string[]): string {
   return fileURLToPath(new URL(`../${segments.join("/")}`, import.meta.url));
@@ -77,15 +94,7 @@ export async function loadClassifier(
   path: string,
   dataset?: DatasetName,
 ): Promise<LoadedClassifier> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new CheckpointError(path, "no such file");
-    throw error;
-  }
-  if (!info.isFile) throw new CheckpointError(path, "not a file");
-  const checkpoint = await loadCheckpoint(path);
+  const checkpoint = await readCheckpointFile(path);
   const spec = checkpoint.spec;
   if (spec === undefined) {
     throw new CheckpointError(path, 'the file does not record its model ("model" metadata)');
