@@ -14,6 +14,7 @@
  */
 
 import { writeFileAtomic } from "../util/atomic.ts";
+import { openSequential, type SequentialFile } from "../util/read.ts";
 
 /** One tensor as stored in a safetensors file: row-major data, `data.length` = product(shape). */
 export interface StoredTensor {
@@ -563,26 +564,21 @@ export function decodeSafetensors(
 
 /** Reads exactly `length` bytes from the current position, or explains the short file. */
 async function readExactly(
-  file: Deno.FsFile,
+  file: SequentialFile,
   length: number,
   what: string,
   source: string,
 ): Promise<Uint8Array> {
-  const buffer = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) {
-      throw new SafetensorsError(
-        source,
-        undefined,
-        `file ended after ${filled} of the ${length} bytes of the ${what} ` +
-          `(file changed while reading?)`,
-      );
-    }
-    filled += n;
+  const bytes = await file.read(length);
+  if (bytes.length < length) {
+    throw new SafetensorsError(
+      source,
+      undefined,
+      `file ended after ${bytes.length} of the ${length} bytes of the ${what} ` +
+        `(file changed while reading?)`,
+    );
   }
-  return buffer;
+  return bytes;
 }
 
 /**
@@ -595,8 +591,19 @@ async function readExactly(
  * @throws {SafetensorsError} On any deviation from the format, naming the file and key.
  */
 export async function loadSafetensors(path: string): Promise<SafetensorsContents> {
-  using file = await Deno.open(path, { read: true });
-  const size = (await file.stat()).size;
+  const file = await openSequential(path);
+  try {
+    return await readSafetensorsFile(file, path);
+  } finally {
+    file.close();
+  }
+}
+
+async function readSafetensorsFile(
+  file: SequentialFile,
+  path: string,
+): Promise<SafetensorsContents> {
+  const size = file.size;
   if (size < 8) {
     throw new SafetensorsError(
       path,
