@@ -79,6 +79,28 @@ export function defineOp<I extends readonly AnyTensor[], A, S>(
   return def;
 }
 
+/** Sees each op a caller applies: its name, tensor inputs, attributes and output. */
+export type OpTracer = (
+  op: string,
+  inputs: readonly AnyTensor[],
+  attrs: unknown,
+  out: AnyTensor,
+) => void;
+
+let tracer: OpTracer | null = null;
+/** How many forward passes are running; ops inside one are its implementation, not traced. */
+let forwardDepth = 0;
+
+/**
+ * Installs `next` (or none) as the observer of the ops applied outside any forward pass, and
+ * returns the previous one. Exporters (ONNX) run a model once under a tracer to read its graph.
+ */
+export function setOpTracer(next: OpTracer | null): OpTracer | null {
+  const previous = tracer;
+  tracer = next;
+  return previous;
+}
+
 /** Runs `op` forward on `inputs` and records its backward rule when gradients are needed. */
 export function applyOp<I extends readonly AnyTensor[], A, S, O extends AnyTensor = Tensor>(
   op: OpDef<I, A, S>,
@@ -89,12 +111,15 @@ export function applyOp<I extends readonly AnyTensor[], A, S, O extends AnyTenso
   // Ops used inside a forward pass (views, sums) are implementation details: never record them.
   const previous = setGradEnabled(false);
   let result: ForwardResult<S, AnyTensor>;
+  forwardDepth++;
   try {
     result = op.forward(inputs, attrs, recording);
   } finally {
+    forwardDepth--;
     setGradEnabled(previous);
   }
   const { out, saved } = result;
+  if (tracer !== null && forwardDepth === 0) tracer(op.name, inputs, attrs, out);
   if (recording && out.dtype === "float32") {
     const output = out as Tensor;
     record(
