@@ -69,7 +69,7 @@ Deno.test("demo: classifies files with a freshly trained model", async (t) => {
     const photo = await photoOf(test.images.pixels.slice(0, 784));
 
     await t.step(
-      "the shipped samples: a line each with class, top-3 and time; most right",
+      "the shipped samples: a line each with class, top-3 and both times; most right",
       async () => {
         const run = await runDemo(["--model", modelPath]);
         assert.equal(run.code, 0, run.stderr);
@@ -78,13 +78,26 @@ Deno.test("demo: classifies files with a freshly trained model", async (t) => {
         for (const line of lines) {
           assert.match(
             line,
-            /^data\/samples\/digit-\d-test-\d+\.png +→ \d +\((\d \d+\.\d%(, )?){3}\) +\d+\.\d\d ms +(ok|WRONG)/,
+            /^data\/samples\/digit-\d-test-\d+\.png +→ \d +\((\d \d+\.\d%(, )?){3}\) +\d+\.\d\d ms first, \d+\.\d{3} ms warm +(ok|WRONG)/,
           );
         }
-        assert.match(run.stdout, /forward pass at batch 1: mean \d+\.\d\d ms, median \d+\.\d\d ms/);
+        assert.match(run.stdout, /first pass per image: mean \d+\.\d\d ms, median \d+\.\d\d ms/);
         assert.match(run.stdout, /after 3 warm-up passes/);
+        assert.match(
+          run.stdout,
+          /steady state: +mean \d+\.\d{3} ms, median \d+\.\d{3} ms \(median of 20 warm passes per image\)/,
+        );
 
-        const json = await runDemo(["--model", modelPath, "--json", "--warmup", "1", SAMPLES]);
+        const json = await runDemo([
+          "--model",
+          modelPath,
+          "--json",
+          "--warmup",
+          "1",
+          "--repeat",
+          "5",
+          SAMPLES,
+        ]);
         assert.equal(json.code, 0, json.stderr);
         const records = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
         const files = records.filter((r) => !r.summary);
@@ -95,15 +108,29 @@ Deno.test("demo: classifies files with a freshly trained model", async (t) => {
           assert.equal(r.top3.length, 3);
           assert.ok(r.top3[0].probability >= r.top3[1].probability);
           assert.equal(r.label, r.top3[0].label);
-          assert.ok(r.ms >= 0);
+          assert.ok(r.firstMs >= 0 && r.steadyMs >= 0);
           if (r.label === stated) correct++;
         }
         assert.ok(correct >= 16, `only ${correct} of 20 samples classified correctly`);
         const summary = records.at(-1);
         assert.deepEqual(
-          [summary.summary, summary.files, summary.failed, summary.warmup, summary.correct],
-          [true, 20, 0, 1, correct],
+          [
+            summary.summary,
+            summary.files,
+            summary.failed,
+            summary.warmup,
+            summary.repeat,
+            summary.correct,
+          ],
+          [true, 20, 0, 1, 5, correct],
         );
+        assert.ok(summary.firstMedianMs >= 0 && summary.steadyMedianMs >= 0);
+
+        // --repeat 0 leaves the steady-state time out rather than printing a made-up one.
+        const once = await runDemo(["--model", modelPath, "--repeat", "0", SAMPLES]);
+        assert.equal(once.code, 0, once.stderr);
+        assert.match(once.stdout, /\d ms first +ok/);
+        assert.doesNotMatch(once.stdout, /ms warm|steady state/);
       },
     );
 
@@ -155,6 +182,7 @@ Deno.test("demo: classifies files with a freshly trained model", async (t) => {
       const help = await runDemo(["--help"]);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /--warmup N +untimed forward passes/);
+      assert.match(help.stdout, /--repeat N +warm passes per image/);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
