@@ -61,6 +61,16 @@ function inferShape(value: NestedArray): number[] {
  * (its dtype is float32, int32 or bool); nested arrays become float32 unless `dtype` says
  * otherwise (booleans in nested arrays are fine for bool).
  *
+ * @example A leaf that records its gradient
+ * ```ts
+ * import { tensor } from "@tapegrad/tapegrad";
+ *
+ * const w = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+ * const loss = w.mul(w).sum(); // Σ w²
+ * loss.backward();
+ * console.log(loss.item(), w.grad?.toArray()); // 30 [[2, 4], [6, 8]]
+ * ```
+ *
  * @example Labels as an int32 tensor
  * ```ts
  * import { tensor } from "@tapegrad/tapegrad";

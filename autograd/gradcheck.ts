@@ -62,6 +62,16 @@ export interface GradcheckResult {
 /**
  * Checks the gradients of `fn` with respect to every input with `requiresGrad` against central finite
  * differences. Inputs must be contiguous leaves; `fn` must be deterministic (seed any dropout inside).
+ *
+ * @example
+ * ```ts
+ * import { gradcheck, tensor } from "@tapegrad/tapegrad";
+ *
+ * const x = tensor([0.5, -1, 2], { requiresGrad: true });
+ * const result = gradcheck((t) => t.tanh().mul(t).sum(), [x]);
+ * console.log(result.ok, result.checked); // true 3
+ * if (!result.ok) throw new Error(result.report);
+ * ```
  */
 export function gradcheck(
   fn: (...inputs: Tensor[]) => Tensor,

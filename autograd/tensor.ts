@@ -25,6 +25,18 @@ export type NestedArray = number | NestedArray[];
 /**
  * An n-dimensional array with reverse-mode automatic differentiation. `D` is its dtype
  * (`Tensor` alone means a float32 tensor; `Tensor<"int32">` holds indices, `Tensor<"bool">` masks).
+ *
+ * @example Views, products and reductions
+ * ```ts
+ * import { Tensor } from "@tapegrad/tapegrad";
+ *
+ * // Wraps the storage without copying: row-major [2, 3].
+ * const x = new Tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+ * const t = x.transpose(); // a view, [3, 2]
+ * console.log(t.shape, t.toArray()); // [3, 2] [[1, 4], [2, 5], [3, 6]]
+ * console.log(x.matmul(t).toArray()); // [[14, 32], [32, 77]]
+ * console.log(x.sum(1).toArray(), await x.mean().read()); // [6, 15] Float32Array [3.5]
+ * ```
  */
 export class Tensor<D extends DType = "float32"> {
   /** The storage, possibly shared with other views. Element (i, j, …) is at offset + Σ index·stride. */

@@ -90,7 +90,22 @@ export function batchCount(size: number, batchSize: number, dropLast: boolean): 
   return dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
 }
 
-/** Batches over a byte image set with labels; iterate with {@linkcode DataLoader.epoch}. */
+/**
+ * Batches over a byte image set with labels; iterate with {@linkcode DataLoader.epoch}.
+ *
+ * @example
+ * ```ts
+ * import { DataLoader } from "@tapegrad/tapegrad/data";
+ *
+ * // Ten blank 28×28 images (loadDataset("mnist") gives real ones) and their labels.
+ * const images = { count: 10, rows: 28, cols: 28, pixels: new Uint8Array(10 * 784) };
+ * const labels = Uint8Array.from({ length: 10 }, (_, i) => i);
+ * const loader = new DataLoader(images, labels, { batchSize: 4, seed: 1 });
+ * for (const { x, y } of loader.epoch(0)) {
+ *   console.log(x.shape, y.length); // [4, 1, 28, 28] 4, twice, then [2, 1, 28, 28] 2
+ * }
+ * ```
+ */
 export class DataLoader {
   /** Images as bytes. */
   readonly images: IdxImages;

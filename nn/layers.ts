@@ -52,6 +52,17 @@ export interface LinearOptions {
 /**
  * Fully connected layer y = x·Wᵀ + b, with W [outFeatures, inFeatures] and b [outFeatures]
  * (PyTorch's `nn.Linear`, same names, layout and default initialisation). Input [..., inFeatures].
+ *
+ * @example
+ * ```ts
+ * import { Linear, tensor } from "@tapegrad/tapegrad";
+ *
+ * const layer = new Linear(3, 2); // weight [2, 3], bias [2]
+ * const y = layer.call(tensor([[1, 0, -1], [0.5, 0.5, 0.5]]));
+ * console.log(y.shape); // [2, 2]
+ * y.sum().backward();
+ * console.log(layer.weight.grad?.shape); // [2, 3]
+ * ```
  */
 export class Linear extends Module {
   /** Size of each input sample. */
@@ -122,6 +133,15 @@ function checkGroups(groups: number, inChannels: number, outChannels: number, la
 /**
  * 2-D convolution over [N, inChannels, H, W] with weight [outChannels, inChannels/groups, kh, kw]
  * and bias [outChannels] (PyTorch's `nn.Conv2d`: same names, layout and default initialisation).
+ *
+ * @example
+ * ```ts
+ * import { Conv2d, zeros } from "@tapegrad/tapegrad";
+ *
+ * // 1 channel in, 8 filters of 3×3; padding 1 keeps 28×28.
+ * const conv = new Conv2d(1, 8, 3, { padding: 1 });
+ * console.log(conv.call(zeros([4, 1, 28, 28])).shape); // [4, 8, 28, 28]
+ * ```
  */
 export class Conv2d extends Module {
   /** Channels of the input. */

@@ -51,6 +51,22 @@ export interface AdamOptions {
  * ```
  *
  * State: `exp_avg` (m) and `exp_avg_sq` (v) per parameter, and its step count t.
+ *
+ * @example A classifier of three points
+ * ```ts
+ * import { Adam, crossEntropy, Linear, tensor } from "@tapegrad/tapegrad";
+ *
+ * const model = new Linear(2, 3);
+ * const optimizer = new Adam(model.parameters(), { lr: 0.1 });
+ * const x = tensor([[1, 0], [0, 1], [1, 1]]);
+ * const labels = new Int32Array([0, 1, 2]);
+ * for (let step = 0; step < 50; step++) {
+ *   optimizer.zeroGrad();
+ *   crossEntropy(model.call(x), labels).backward();
+ *   optimizer.step();
+ * }
+ * console.log(crossEntropy(model.call(x), labels).item() < 0.1); // true
+ * ```
  */
 export class Adam extends Optimizer<AdamHyper> {
   /** Whether weight decay is decoupled (AdamW) or an L2 term (Adam). */

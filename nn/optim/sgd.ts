@@ -49,6 +49,21 @@ export interface SGDOptions {
  * ```
  *
  * State: `momentum_buffer` per parameter (when μ ≠ 0).
+ *
+ * @example Fit w so that w·x ≈ 2x
+ * ```ts
+ * import { mseLoss, SGD, tensor } from "@tapegrad/tapegrad";
+ *
+ * const w = tensor([0], { requiresGrad: true });
+ * const x = tensor([1, 2, 3]), target = tensor([2, 4, 6]);
+ * const optimizer = new SGD([w], { lr: 0.05 });
+ * for (let step = 0; step < 50; step++) {
+ *   optimizer.zeroGrad();
+ *   mseLoss(w.mul(x), target).backward();
+ *   optimizer.step();
+ * }
+ * console.log(w.item().toFixed(3)); // 2.000
+ * ```
  */
 export class SGD extends Optimizer<SGDHyper> {
   /**
