@@ -1,0 +1,30 @@
+/**
+ * ONNX export: {@linkcode exportOnnx} traces a model's forward pass on the tape and writes an
+ * `.onnx` file (opset 18) that ONNX Runtime and other ONNX tools run. A separate entry point
+ * (`@tapegrad/tapegrad/onnx`), so the core library carries no protobuf code.
+ *
+ * ```ts ignore
+ * import { exportOnnx } from "@tapegrad/tapegrad/onnx";
+ * await Deno.writeFile("mlp.onnx", exportOnnx(model, zeros([1, 1, 28, 28])));
+ * ```
+ *
+ * @module
+ */
+
+export {
+  exportOnnx,
+  type ExportOnnxOptions,
+  ONNX_OP_MAPPING,
+  ONNX_OPSET,
+  OnnxExportError,
+} from "./export.ts";
+export {
+  encodeOnnxModel,
+  type OnnxAttribute,
+  OnnxDataType,
+  type OnnxDim,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from "./proto.ts";
