@@ -1,8 +1,10 @@
 /**
  * The backend boundary: every hot loop the ops run goes through the {@linkcode kernels} table, so a
- * faster implementation (WebAssembly SIMD, workers) can replace the reference TypeScript kernels one
- * by one with {@linkcode useKernels}, and tests can compare each replacement with
- * {@linkcode referenceKernels}.
+ * faster implementation (WebAssembly SIMD, workers, a system BLAS) can replace the reference
+ * TypeScript kernels one by one with {@linkcode useKernels}, and tests can compare each
+ * replacement with {@linkcode referenceKernels}. {@linkcode useBackend} installs a whole backend
+ * ("auto", "native", "wasm", "reference") and says which it chose and why; the thread count
+ * ({@linkcode setThreads}) goes to whichever backend runs the large products.
  *
  * @module
  */
@@ -44,8 +46,8 @@ import {
   wasmZero,
 } from "./wasm/mod.ts";
 import { persistentFloat32 } from "./wasm/memory.ts";
-
-export { getThreads, setThreads } from "./wasm/mod.ts";
+import { getThreads as wasmGetThreads, setThreads as wasmSetThreads } from "./wasm/mod.ts";
+import { type Blas, envIfGranted, loadBlas, nativeKernels } from "./native/mod.ts";
 import {
   argmaxAxis,
   crossEntropyBackward,
@@ -199,30 +201,40 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
 });
 
 /**
- * The kernels in use now. Ops read entries from this object at call time. Where the runtime
- * supports WebAssembly SIMD and shared memory, the defaults are the WebAssembly kernels (on all
- * cores): GEMM, the Linear layer's passes, the batched convolution passes, ReLU / leaky ReLU and their gradients, gradient
- * accumulation, zeroing, the SGD / Adam updates (bitwise equal to the reference), and persistent
- * storage in the wasm memory for long-lived tensors; every other entry is the reference kernel.
+ * The WebAssembly backend's table, where the runtime supports WebAssembly SIMD and shared memory
+ * (else the reference table): GEMM, the Linear layer's passes, the batched convolution passes,
+ * ReLU / leaky ReLU and their gradients, gradient accumulation, zeroing, the SGD / Adam updates
+ * (bitwise equal to the reference), and persistent storage in the wasm memory for long-lived
+ * tensors; every other entry is the reference kernel. Its results are bitwise identical for any
+ * thread count.
  */
-export const kernels: Kernels = wasmAvailable
-  ? {
-    ...referenceKernels,
-    name: "wasm-simd",
-    allocPersistent: persistentFloat32,
-    gemm: wasmGemm,
-    linearForward: wasmLinearForward,
-    linearBackward: wasmLinearBackward,
-    convForward: wasmConvForward,
-    convBackward: wasmConvBackward,
-    unary: wasmUnary,
-    unaryBackward: wasmUnaryBackward,
-    addInto: wasmAddInto,
-    zero: wasmZero,
-    sgdStep: wasmSgdStep,
-    adamStep: wasmAdamStep,
-  }
-  : { ...referenceKernels };
+export const wasmKernels: Readonly<Kernels> = Object.freeze(
+  wasmAvailable
+    ? {
+      ...referenceKernels,
+      name: "wasm-simd",
+      allocPersistent: persistentFloat32,
+      gemm: wasmGemm,
+      linearForward: wasmLinearForward,
+      linearBackward: wasmLinearBackward,
+      convForward: wasmConvForward,
+      convBackward: wasmConvBackward,
+      unary: wasmUnary,
+      unaryBackward: wasmUnaryBackward,
+      addInto: wasmAddInto,
+      zero: wasmZero,
+      sgdStep: wasmSgdStep,
+      adamStep: wasmAdamStep,
+    }
+    : { ...referenceKernels },
+);
+
+/**
+ * The kernels in use now. Ops read entries from this object at call time. On import it holds
+ * {@linkcode wasmKernels} (the reference kernels where WebAssembly SIMD is missing): importing
+ * tapegrad never loads native code; {@linkcode useBackend} switches.
+ */
+export const kernels: Kernels = { ...wasmKernels };
 
 /**
  * Replaces some kernels (the others stay as they are) and returns a function that restores the
@@ -234,4 +246,171 @@ export function useKernels(replacements: Partial<Kernels>): () => void {
   return () => {
     Object.assign(kernels, previous);
   };
+}
+
+// ---- backends ----
+
+/** A backend that {@linkcode useBackend} can install. */
+export type BackendName = "native" | "wasm" | "reference";
+/** What {@linkcode useBackend} accepts: a backend, or "auto" (the fastest that loads here). */
+export type BackendRequest = "auto" | BackendName;
+/** Every value {@linkcode useBackend} accepts (for flag parsing and error messages). */
+export const BACKEND_REQUESTS: readonly BackendRequest[] = ["auto", "native", "wasm", "reference"];
+
+/** What {@linkcode useBackend} installed, and why. */
+export interface BackendChoice {
+  /** What was asked for. */
+  readonly requested: BackendRequest;
+  /** What runs now. */
+  readonly backend: BackendName;
+  /** One line: the library and build for native, or why native (or wasm) is not running. */
+  readonly reason: string;
+  /** The BLAS library's path when `backend` is "native", else null. */
+  readonly library: string | null;
+}
+
+/** A backend was asked for by name but cannot run here; the message says why. */
+export class BackendUnavailableError extends Error {
+  /** Creates the error for `backend` with the reason it cannot run. */
+  constructor(readonly backend: BackendName, reason: string) {
+    super(`the ${backend} backend is unavailable: ${reason}`);
+    this.name = "BackendUnavailableError";
+  }
+}
+
+let active: BackendChoice = {
+  requested: "wasm",
+  backend: wasmAvailable ? "wasm" : "reference",
+  reason: wasmAvailable
+    ? "the default on import"
+    : "the default on import (WebAssembly SIMD or shared memory is unavailable)",
+  library: null,
+};
+let activeBlas: Blas | null = null;
+/** The thread count asked for with setThreads (null: the wasm default, cores or env). */
+let threadCount: number | null = null;
+
+/** The backend installed now. */
+export function currentBackend(): BackendChoice {
+  return active;
+}
+
+/**
+ * The backend named by env `TAPEGRAD_BACKEND` (read only when `--allow-env` already grants it,
+ * so it never prompts), or undefined when unset. An invalid value throws, naming the valid ones.
+ */
+export function backendFromEnv(): BackendRequest | undefined {
+  const raw = envIfGranted("TAPEGRAD_BACKEND");
+  if (raw === undefined || raw === "") return undefined;
+  if (!(BACKEND_REQUESTS as readonly string[]).includes(raw)) {
+    throw new RangeError(
+      `TAPEGRAD_BACKEND must be one of ${BACKEND_REQUESTS.join(", ")}; got "${raw}"`,
+    );
+  }
+  return raw as BackendRequest;
+}
+
+/**
+ * Installs a whole backend into {@linkcode kernels} and returns what runs and why:
+ * - "native": the GEMMs of Linear, matmul and the convolutions on the system BLAS (Deno with
+ *   `--allow-ffi`; the library from `TAPEGRAD_BLAS` or the usual names), everything else on the
+ *   wasm kernels. Throws {@linkcode BackendUnavailableError} when no library loads.
+ * - "wasm": WebAssembly SIMD on a worker pool, bitwise identical for any thread count.
+ * - "reference": the plain TypeScript kernels (the definition of correct).
+ * - "auto" (the default, or env `TAPEGRAD_BACKEND`): native when a BLAS loads, else wasm, else
+ *   reference; never throws for want of a library.
+ *
+ * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS gets all the
+ * threads and tapegrad's own workers get no jobs (the remaining wasm kernels run on the calling
+ * thread), so the two pools never spin on the same cores.
+ */
+export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto"): BackendChoice {
+  if (!(BACKEND_REQUESTS as readonly string[]).includes(request)) {
+    throw new RangeError(
+      `useBackend: expected one of ${BACKEND_REQUESTS.join(", ")}, got ${JSON.stringify(request)}`,
+    );
+  }
+  const threads = effectiveThreads();
+  if (request === "reference") {
+    install(referenceKernels, null);
+    active = { requested: request, backend: "reference", reason: "asked for", library: null };
+    return active;
+  }
+  const wasmWhy = "WebAssembly SIMD or shared memory is unavailable";
+  if (request === "native" || request === "auto") {
+    const load = loadBlas();
+    if (load.blas !== null) {
+      const blas = load.blas;
+      const table: Kernels = {
+        ...wasmKernels,
+        ...nativeKernels(blas),
+        name: `native-blas+${wasmKernels.name}`,
+      };
+      install(table, blas);
+      active = {
+        requested: request,
+        backend: "native",
+        reason: `${load.reason}, ${threads} thread(s)`,
+        library: blas.path,
+      };
+      return active;
+    }
+    if (request === "native") throw new BackendUnavailableError("native", load.reason);
+    const backend: BackendName = wasmAvailable ? "wasm" : "reference";
+    install(wasmKernels, null);
+    active = {
+      requested: request,
+      backend,
+      reason: `native unavailable: ${load.reason}${wasmAvailable ? "" : `; ${wasmWhy}`}`,
+      library: null,
+    };
+    return active;
+  }
+  if (!wasmAvailable) throw new BackendUnavailableError("wasm", wasmWhy);
+  install(wasmKernels, null);
+  active = { requested: request, backend: "wasm", reason: "asked for", library: null };
+  return active;
+}
+
+/** Puts `table` into `kernels` and hands the thread count to the backend that uses it. */
+function install(table: Readonly<Kernels>, blas: Blas | null): void {
+  const threads = effectiveThreads();
+  Object.assign(kernels, table);
+  activeBlas = blas;
+  applyThreads(threads);
+}
+
+function effectiveThreads(): number {
+  threadCount ??= wasmAvailable
+    ? wasmGetThreads()
+    : Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+  return threadCount;
+}
+
+function applyThreads(n: number): void {
+  if (activeBlas !== null) {
+    activeBlas.setThreads(n);
+    // tapegrad's workers get no jobs while BLAS owns the cores: idle, they sleep (pool.ts).
+    if (wasmAvailable) wasmSetThreads(1);
+  } else if (wasmAvailable) {
+    wasmSetThreads(n);
+  }
+}
+
+/**
+ * Sets how many threads (the calling thread included) large products may use: the wasm worker
+ * pool's size, or with the native backend the BLAS library's thread count. 1 runs everything on
+ * the calling thread.
+ */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`setThreads: expected an integer ≥ 1, got ${n}`);
+  }
+  threadCount = Math.min(64, n);
+  applyThreads(threadCount);
+}
+
+/** The thread count large products use now (see {@linkcode setThreads}). */
+export function getThreads(): number {
+  return activeBlas !== null ? effectiveThreads() : wasmGetThreads();
 }

@@ -1,0 +1,71 @@
+/**
+ * The Linear layer on a system BLAS: the contracts of `linearForwardReference` /
+ * `linearBackwardReference` (products written once in `../linear.ts`) over a native
+ * {@link Gemm}. X, W, Y and the gradients are read and written where they are; the only extra
+ * memory is the masked output gradient when ReLU was fused (G must not be masked in place: it may
+ * be the caller's own array) and a vector of ones for the bias gradient's 1ᵀ·G.
+ *
+ * ReLU and its mask use the WebAssembly elementwise kernels where they run, else the reference.
+ *
+ * @module
+ */
+
+import { unary, unaryBackward } from "../elementwise.ts";
+import type { Gemm } from "../gemm.ts";
+import { linearGradients, linearProduct } from "../linear.ts";
+import type { LinearBackwardKernel, LinearForwardKernel } from "../types.ts";
+import { wasmAvailable, wasmFloat32, wasmUnary, wasmUnaryBackward } from "../wasm/mod.ts";
+
+const relu = wasmAvailable ? wasmUnary : unary;
+const reluBackward = wasmAvailable ? wasmUnaryBackward : unaryBackward;
+
+/** A grow-only scratch array (in the wasm memory when it exists, so the mask runs in place). */
+export class Scratch {
+  #array: Float32Array = new Float32Array(0);
+
+  /** At least `n` floats; the contents are whatever the last user left. */
+  get(n: number): Float32Array {
+    if (this.#array.length < n) {
+      const size = Math.max(n, Math.ceil(this.#array.length * 1.25));
+      this.#array = wasmAvailable ? wasmFloat32(size) : new Float32Array(size);
+    }
+    return this.#array;
+  }
+}
+
+const masked = new Scratch();
+let ones: Float32Array = new Float32Array(0);
+
+function onesOf(n: number): Float32Array {
+  if (ones.length < n) ones = new Float32Array(Math.max(n, 1024)).fill(1);
+  return ones;
+}
+
+/** Y = X·Wᵀ + bias (+ ReLU) with `gemm` (see `linearForwardReference`). */
+export function createNativeLinearForward(gemm: Gemm): LinearForwardKernel {
+  return (a) => {
+    linearProduct(gemm, a, a.bias, a.biasOffset, a.out, a.outOffset);
+    if (a.relu) {
+      const n = a.rows * a.outFeatures;
+      relu("relu", a.out, a.outOffset, a.out, a.outOffset, n, 0);
+    }
+  };
+}
+
+/** gx = G'·W, gw += G'ᵀ·X, gb += 1ᵀ·G' with `gemm` (see `linearBackwardReference`). */
+export function createNativeLinearBackward(gemm: Gemm): LinearBackwardKernel {
+  return (a) => {
+    const n = a.rows * a.outFeatures;
+    let g = a.gy;
+    let go = a.gyOffset;
+    if (a.y !== null) {
+      const m = masked.get(n).subarray(0, n);
+      const y = a.y.subarray(a.yOffset, a.yOffset + n);
+      // y > 0 exactly where the pre-activation was > 0, so the mask comes from the output.
+      reluBackward("relu", a.gy.subarray(go, go + n), y, y, m, n, 0);
+      g = m;
+      go = 0;
+    }
+    linearGradients(gemm, a, g, go, onesOf(a.rows));
+  };
+}
