@@ -1,10 +1,21 @@
 /**
  * Atomic file writes: the data goes to a temporary file beside the target, is flushed to disk,
  * then renamed over the target. A crash at any moment leaves either the old file or the new one
- * under the final name, never a truncated mix.
+ * under the final name, never a truncated mix. Works in Deno and Node (through the platform
+ * layer, `autograd/platform/files.ts`); a browser has no files and gets a clear error.
  *
  * @module
  */
+
+import { processId } from "../autograd/platform/env.ts";
+import {
+  openFile,
+  openFileSync,
+  remove,
+  removeSync,
+  rename,
+  renameSync,
+} from "../autograd/platform/files.ts";
 
 let counter = 0;
 
@@ -64,7 +75,7 @@ function wrapped(path: string, error: unknown): unknown {
 /** The temporary name used while writing `path`: unique per process and call. */
 function temporaryName(path: string): string {
   counter += 1;
-  return `${path}.${Deno.pid}.${counter}.tmp`;
+  return `${path}.${processId()}.${counter}.tmp`;
 }
 
 /**
@@ -78,7 +89,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const tmp = temporaryName(path);
   try {
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    const file = await openFile(tmp, "write");
     try {
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
@@ -86,9 +97,9 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     } finally {
       file.close();
     }
-    await Deno.rename(tmp, path);
+    await rename(tmp, path);
   } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
+    await remove(tmp).catch(() => {});
     throw wrapped(path, error);
   }
 }
@@ -98,18 +109,18 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const tmp = temporaryName(path);
   try {
-    const file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+    const file = openFileSync(tmp);
     try {
       let written = 0;
-      while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
-      file.syncSync();
+      while (written < bytes.length) written += file.write(bytes.subarray(written));
+      file.sync();
     } finally {
       file.close();
     }
-    Deno.renameSync(tmp, path);
+    renameSync(tmp, path);
   } catch (error) {
     try {
-      Deno.removeSync(tmp);
+      removeSync(tmp);
     } catch {
       // The temporary file may never have been created.
     }

@@ -1,10 +1,13 @@
 /**
  * Reading a file in order when its size must be known before its contents are: checkpoint readers
  * check a length prefix against the file size before they allocate for what it announces. The
- * one place the readers touch the file system, so the platform layer can replace it.
+ * one place the readers touch the file system; it goes through the platform layer
+ * (`autograd/platform/files.ts`), so it works in Deno and Node.
  *
  * @module
  */
+
+import { openFile } from "../autograd/platform/files.ts";
 
 /** A file open for reading from the start, in order. */
 export interface SequentialFile {
@@ -24,9 +27,9 @@ export interface SequentialFile {
  * @throws The runtime's error when the file cannot be opened (missing, a folder, no permission).
  */
 export async function openSequential(path: string): Promise<SequentialFile> {
-  const file = await Deno.open(path, { read: true });
+  const file = await openFile(path, "read");
   try {
-    const size = (await file.stat()).size;
+    const size = await file.size();
     return {
       size,
       async read(length: number): Promise<Uint8Array> {

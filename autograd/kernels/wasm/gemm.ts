@@ -40,7 +40,8 @@
  * matrix had to be copied, N = 10 over a copied batch) stays on one thread: moving the fresh
  * copy between cores costs more than the second core saves. Workers start
  * at the first large GEMM; thread count: {@link setThreads}, else env `TAPEGRAD_THREADS` (read
- * only when --allow-env already grants it), else `navigator.hardwareConcurrency`.
+ * only when --allow-env already grants it), else the core count (`node:os` in Node,
+ * `navigator.hardwareConcurrency` elsewhere).
  *
  * When the runtime lacks SIMD or shared memory, {@link wasmAvailable} is false and callers keep
  * the TypeScript reference kernel.
@@ -62,6 +63,8 @@ import {
 } from "./kernels.ts";
 import { allocBytes, freeBytes, heapF32, MAX_PAGES, memory, pointerOf } from "./memory.ts";
 import { KernelPool } from "./pool.ts";
+import { readEnv } from "../../platform/env.ts";
+import { hardwareConcurrency } from "../../platform/threads.ts";
 import type { Gemm } from "../gemm.ts";
 
 export type { Gemm } from "../gemm.ts";
@@ -482,21 +485,8 @@ function copyRows(
 }
 
 function defaultThreads(): number {
-  let n = 0;
-  try {
-    // Only read the variable when permission is already granted: asking would prompt.
-    const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-    if (
-      deno?.permissions.querySync?.({ name: "env", variable: "TAPEGRAD_THREADS" }).state ===
-        "granted"
-    ) {
-      n = Number.parseInt(deno.env.get("TAPEGRAD_THREADS") ?? "", 10);
-    }
-  } catch {
-    n = 0;
-  }
-  if (!Number.isInteger(n) || n < 1) n = globalThis.navigator?.hardwareConcurrency ?? 1;
-  return Math.max(1, Math.min(64, n));
+  const n = Number.parseInt(readEnv("TAPEGRAD_THREADS") ?? "", 10);
+  return Math.max(1, Math.min(64, Number.isInteger(n) && n >= 1 ? n : hardwareConcurrency()));
 }
 
 function createEngine(config: KernelConfig, withPool: boolean): Engine {

@@ -13,13 +13,15 @@
  * both sides spin), and only after a while blocks in `Atomics.wait`, so idle workers burn no CPU;
  * flags in the control block make the other side call `Atomics.notify` only when someone sleeps.
  *
- * Workers come from `node:worker_threads` with a `data:` URL because a node Worker can be
- * `unref()`ed: the pool never keeps the process alive, and it leaves no pending operation on the
- * calling thread, so `deno test`'s sanitizers stay quiet. (A web Worker from a Blob URL keeps a
- * Deno process alive with no way to unref it; Deno's node Worker takes file and data URLs, not
- * blob URLs; a data URL needs no permission flag.) A worker announces readiness through
- * the control block; the caller only hands jobs to ready workers, so nothing ever waits for a
- * worker to start (callers that want all threads can await {@link KernelPool.whenReady}).
+ * Threads come from the platform layer (`autograd/platform/threads.ts`): `node:worker_threads`
+ * in Deno and Node, whose Workers can be `unref()`ed, so the pool never keeps the process alive
+ * and leaves no pending operation on the calling thread (`deno test`'s sanitizers stay quiet; a
+ * Deno Web Worker cannot be unref'd); Web Workers in a cross-origin-isolated browser page. Where
+ * there are none the pool starts nothing, the kernels run on the calling thread, and one line
+ * says why. A worker announces readiness through the control block; the caller only hands jobs
+ * to ready workers, so nothing ever waits for a worker to start (callers that want all threads
+ * can await {@link KernelPool.whenReady}). A browser page's main thread may not block in
+ * `Atomics.wait`, so there the caller only spins while a worker finishes its share.
  *
  * Limit: a worker that dies in the middle of a job (not an exception, which is caught and
  * reported, but e.g. being killed) leaves the caller waiting forever.
@@ -27,7 +29,8 @@
  * @module
  */
 
-import { Worker } from "node:worker_threads";
+import { builtinsReady } from "../../platform/runtime.ts";
+import { canBlock, startThread, type Thread, threadSupport } from "../../platform/threads.ts";
 import { allocBytes, freeBytes } from "./memory.ts";
 
 // Int32 slots of a control block: below 32 the job (caller → worker), from 32 on, in their own
@@ -52,9 +55,9 @@ const OPEN = 1;
 const CLOSED = 2;
 const JOINED = 3;
 
+// The thread's main(init, reply) (see platform/threads.ts): it never returns.
 const WORKER_SOURCE = `
-import { parentPort } from "node:worker_threads";
-parentPort.once("message", (init) => {
+function main(init, reply) {
   const { module, memory, ctrl, jobs, spinMs } = init;
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const fns = jobs.map((name) => exports[name]);
@@ -62,7 +65,7 @@ parentPort.once("message", (init) => {
   const pause = typeof Atomics.pause === "function" ? () => Atomics.pause() : () => {};
   let seen = Atomics.load(c, ${SEQ});
   Atomics.store(c, ${READY}, 1);
-  parentPort.postMessage("ready");
+  reply("ready");
   for (;;) {
     let seq = Atomics.load(c, ${SEQ});
     if (seq === seen) {
@@ -94,11 +97,11 @@ parentPort.once("message", (init) => {
     Atomics.store(c, ${DONE}, seen);
     if (Atomics.load(c, ${CALLER_SLEEPING}) !== 0) Atomics.notify(c, ${DONE});
   }
-});
+}
 `;
 
 interface PoolWorker {
-  worker: Worker;
+  worker: Thread;
   ctrl: Int32Array;
   seq: number;
   ready: Promise<void>;
@@ -109,7 +112,7 @@ export class KernelPool {
   private readonly workers: PoolWorker[] = [];
   /** Jobs a worker took part in (diagnostics and tests). */
   joinedJobs = 0;
-  private readonly url = new URL("data:text/javascript," + encodeURIComponent(WORKER_SOURCE));
+  private noThreadsSaid = false;
 
   /**
    * Creates an empty pool; workers start on demand ({@link KernelPool.ensure}).
@@ -138,8 +141,20 @@ export class KernelPool {
     return n;
   }
 
-  /** Starts workers until there are `count` (never stops any). Returns at once. */
+  /**
+   * Starts workers until there are `count` (never stops any). Returns at once. Where the runtime
+   * has no threads, starts none and says so once.
+   */
   ensure(count: number): void {
+    if (this.workers.length >= count) return;
+    const support = threadSupport();
+    if (support.kind === null) {
+      if (!this.noThreadsSaid) {
+        this.noThreadsSaid = true;
+        console.info(`tapegrad: no worker threads (${support.reason}); kernels run on one thread`);
+      }
+      return;
+    }
     while (this.workers.length < count) this.workers.push(this.spawn());
   }
 
@@ -148,14 +163,10 @@ export class KernelPool {
     const ctrlPtr = allocBytes(CTRL_BYTES);
     const ctrl = new Int32Array(this.memory.buffer, ctrlPtr, CTRL_BYTES / 4);
     ctrl.fill(0);
-    const worker = new Worker(this.url);
-    const ready = new Promise<void>((resolve, reject) => {
-      worker.once("message", () => resolve());
-      worker.once("error", (e: unknown) => reject(e));
-    });
-    // A worker that fails to start must not become an unhandled rejection; readyCount() simply
+    // A worker that fails to start rejects `started` (never unhandled); readyCount() simply
     // never counts it.
-    ready.catch(() => {});
+    const worker = startThread(WORKER_SOURCE);
+    const ready = worker.started;
     worker.postMessage({
       module: this.module,
       memory: this.memory,
@@ -169,7 +180,9 @@ export class KernelPool {
 
   /** Resolves when the first `count` workers are ready (starting them if needed). */
   async whenReady(count: number = this.workers.length): Promise<void> {
+    await builtinsReady; // an old Node 20 loads node:worker_threads asynchronously
     this.ensure(count);
+    count = Math.min(count, this.workers.length);
     for (let i = 0; i < count; i++) {
       const w = this.workers[i];
       if (Atomics.load(w.ctrl, READY) === 1) continue;
@@ -213,7 +226,7 @@ export class KernelPool {
     if (waitForJoin) {
       for (let n = 0; Atomics.load(c, STATE) === OPEN; n++) {
         pause();
-        if (n > 20000) Atomics.wait(c, DONE, Atomics.load(c, DONE), 1);
+        if (n > 20000 && canBlock) Atomics.wait(c, DONE, Atomics.load(c, DONE), 1);
       }
     } else if (Atomics.compareExchange(c, STATE, OPEN, CLOSED) === OPEN) {
       return;
@@ -224,7 +237,7 @@ export class KernelPool {
       const done = Atomics.load(c, DONE);
       if (done === w.seq) break;
       pause();
-      if (++spins > 20000) {
+      if (++spins > 20000 && canBlock) {
         Atomics.store(c, CALLER_SLEEPING, 1);
         Atomics.wait(c, DONE, done, 100);
         Atomics.store(c, CALLER_SLEEPING, 0);
