@@ -46,6 +46,8 @@ export interface ExportOnnxOptions {
   dynamicBatch?: boolean;
   /** Graph name (default: the model's class name). */
   graphName?: string;
+  /** String pairs stored as the model's `metadata_props` (ONNX Runtime's `customMetadataMap`). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /** An op the exporter cannot write, or a model whose graph cannot be traced; names the op. */
@@ -725,6 +727,7 @@ export function exportOnnx(
     irVersion: IR_VERSION,
     producerName: "tapegrad",
     producerVersion: "0.1.0",
+    metadata: options.metadata,
     nodes: g.nodes,
     initializers: g.initializers.filter((t) => read.has(t.name)),
     inputs: [{

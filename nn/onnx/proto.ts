@@ -88,6 +88,8 @@ export interface OnnxModel {
   outputs: readonly OnnxValueInfo[];
   /** Free text shown by viewers. */
   docString?: string;
+  /** `metadata_props`: string pairs a runtime hands back (the model's name, a vocabulary). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 const utf8 = new TextEncoder();
@@ -256,5 +258,11 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
     o.string(1, "");
     o.int(2, model.opset);
   });
+  for (const [key, value] of Object.entries(model.metadata ?? {})) {
+    w.message(14, (entry) => { // StringStringEntryProto
+      entry.string(1, key);
+      entry.string(2, value);
+    });
+  }
   return w.finish();
 }
