@@ -1,7 +1,8 @@
 /**
  * Drivers of the WebAssembly elementwise kernels (`elementwise_kernels.ts`), with the reference
  * kernels' contracts and bitwise their results: ReLU and leaky ReLU forward and backward, and
- * gradient accumulation. Operands outside the wasm memory are copied in and out: a copy runs at
+ * gradient accumulation; the exact GELU and its gradient to a few ulp (`gelu_kernels.ts`), where
+ * the reference's float64 erf costs 20–40 ns per element. Operands outside the wasm memory are copied in and out: a copy runs at
  * memcpy speed (about 0.1 ns per float here), so even with two copies the SIMD loop beats a
  * JavaScript loop whose data-dependent branch mispredicts (about 5 ns per element for ReLU on
  * random signs). Small arrays use branch-free TypeScript loops for ReLU and the reference
@@ -72,13 +73,18 @@ function f64Param(value: number): number {
   return ptr;
 }
 
-/** ReLU and leaky ReLU in wasm; other maps and small arrays use the reference kernel. */
+/** The exact GELU (param 0) has a vector kernel; the tanh form stays in TypeScript. */
+function isExactGelu(kind: string, param: number): boolean {
+  return kind === "gelu" && param === 0;
+}
+
+/** ReLU, leaky ReLU and exact GELU in wasm; other maps and small arrays use the reference kernel. */
 export const wasmUnary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
   if (kind === "relu" && n < WASM_ELEMENTWISE_MIN) {
     reluSmall(x, xo, out, oo, n);
     return;
   }
-  if (!inWasmRange(n) || (kind !== "relu" && kind !== "leakyRelu")) {
+  if (!inWasmRange(n) || !(kind === "relu" || kind === "leakyRelu" || isExactGelu(kind, param))) {
     unaryReference(kind, x, xo, out, oo, n, param);
     return;
   }
@@ -86,6 +92,8 @@ export const wasmUnary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
   const op = placeOut("ew.out", out, oo, n);
   if (kind === "relu") {
     run("relu", n, (chunk, ctr) => [xp, op, n, chunk, ctr]);
+  } else if (kind === "gelu") {
+    run("gelu", n, (chunk, ctr) => [xp, op, n, chunk, ctr]);
   } else {
     const slope = f64Param(param);
     run("leakyRelu", n, (chunk, ctr) => [xp, op, n, slope, chunk, ctr]);
@@ -93,13 +101,13 @@ export const wasmUnary: UnaryKernel = (kind, x, xo, out, oo, n, param) => {
   copyOut(op, out, oo, n);
 };
 
-/** Gradients of ReLU and leaky ReLU in wasm; the rest uses the reference kernel. */
+/** Gradients of ReLU, leaky ReLU and exact GELU in wasm; the rest uses the reference kernel. */
 export const wasmUnaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, param) => {
   if (kind === "relu" && n < WASM_ELEMENTWISE_MIN) {
     reluBackwardSmall(gy, x, gx, n);
     return;
   }
-  if (!inWasmRange(n) || (kind !== "relu" && kind !== "leakyRelu")) {
+  if (!inWasmRange(n) || !(kind === "relu" || kind === "leakyRelu" || isExactGelu(kind, param))) {
     unaryBackwardReference(kind, gy, x, y, gx, n, param);
     return;
   }
@@ -108,6 +116,9 @@ export const wasmUnaryBackward: UnaryBackwardKernel = (kind, gy, x, y, gx, n, pa
   const op = placeOut("ew.out", gx, 0, n);
   if (kind === "relu") {
     run("reluBackward", n, (chunk, ctr) => [gp, xp, op, n, chunk, ctr]);
+  } else if (kind === "gelu") {
+    const yp = placeIn("ew.c", y, 0, n);
+    run("geluBackward", n, (chunk, ctr) => [gp, xp, yp, op, n, chunk, ctr]);
   } else {
     const slope = f64Param(param);
     run("leakyReluBackward", n, (chunk, ctr) => [gp, xp, op, n, slope, chunk, ctr]);

@@ -12,6 +12,8 @@
  *   computes it, so this matches `dst[i] += src[i]`).
  * - `zero(dst, n, chunk, counter)`: dst = +0 (`memory.fill`, much faster than
  *   `TypedArray.prototype.fill` on a shared buffer).
+ * - `gelu` and `geluBackward` (`gelu_kernels.ts`): float32 arithmetic, a few ulp from the
+ *   reference rather than bitwise.
  *
  * Units are elements; `chunk` must be a multiple of 4 so that every chunk but the last starts and
  * ends on a whole vector. Pointers are byte addresses.
@@ -20,7 +22,8 @@
  */
 
 import { I32, type Local, type ModuleBuilder, V128 } from "./encoder.ts";
-import { addConst, chunkLoop, whileLoop } from "./emit.ts";
+import { chunkLoop, elementLoop } from "./emit.ts";
+import { emitGeluKernels, GELU_JOB_NAMES } from "./gelu_kernels.ts";
 import type { FunctionBuilder } from "./encoder.ts";
 
 type F = FunctionBuilder;
@@ -33,35 +36,12 @@ export const ELEMENTWISE_JOB_NAMES = [
   "leakyReluBackward",
   "addInto",
   "zero",
+  ...GELU_JOB_NAMES,
 ] as const;
-
-/**
- * Emits the element loop over [lo, hi): `vec(i)` for each whole vector (byte offset i), then
- * `one(i)` for each leftover element. `i` is a byte offset from the operands' starts.
- */
-function elementLoop(
-  f: F,
-  lo: Local,
-  hi: Local,
-  vec: (i: Local) => void,
-  one: (i: Local) => void,
-): void {
-  const i = f.local(I32);
-  const end = f.local(I32);
-  f.get(lo).i32Const(2).i32Shl().set(i);
-  f.get(hi).i32Const(2).i32Shl().set(end);
-  whileLoop(f, () => f.get(i).i32Const(16).i32Add().get(end).i32LeS(), () => {
-    vec(i);
-    addConst(f, i, 16);
-  });
-  whileLoop(f, () => f.get(i).get(end).i32LtS(), () => {
-    one(i);
-    addConst(f, i, 4);
-  });
-}
 
 /** Adds the elementwise exports ({@link ELEMENTWISE_JOB_NAMES}) to `mod`. */
 export function emitElementwiseKernels(mod: ModuleBuilder): void {
+  emitGeluKernels(mod);
   mod.func("relu", new Array(5).fill(I32), [], (f, [x, out, n, chunk, counter]) => {
     const zero = f.local(V128);
     f.v128Zero().set(zero);

@@ -93,3 +93,28 @@ export function forRange(
     addConst(f, i, step);
   });
 }
+
+/**
+ * Emits the element loop over [lo, hi): `vec(i)` for each whole vector (byte offset i), then
+ * `one(i)` for each leftover element. `i` is a byte offset from the operands' starts.
+ */
+export function elementLoop(
+  f: F,
+  lo: Local,
+  hi: Local,
+  vec: (i: Local) => void,
+  one: (i: Local) => void,
+): void {
+  const i = f.local(I32);
+  const end = f.local(I32);
+  f.get(lo).i32Const(2).i32Shl().set(i);
+  f.get(hi).i32Const(2).i32Shl().set(end);
+  whileLoop(f, () => f.get(i).i32Const(16).i32Add().get(end).i32LeS(), () => {
+    vec(i);
+    addConst(f, i, 16);
+  });
+  whileLoop(f, () => f.get(i).get(end).i32LtS(), () => {
+    one(i);
+    addConst(f, i, 4);
+  });
+}

@@ -92,11 +92,14 @@ const SIMD = {
   "v128.store": 0x0b,
   "v128.const": 0x0c,
   "i8x16.shuffle": 0x0d,
+  "i32x4.splat": 0x11,
   "f32x4.splat": 0x13,
   "f64x2.splat": 0x14,
   "f32x4.extract_lane": 0x1f,
   "f64x2.extract_lane": 0x21,
+  "f32x4.lt": 0x43,
   "f32x4.gt": 0x44,
+  "f32x4.ge": 0x46,
   "v128.and": 0x4e,
   "v128.bitselect": 0x52,
   "v128.store32_lane": 0x5a,
@@ -105,15 +108,25 @@ const SIMD = {
   "v128.load64_zero": 0x5d,
   "f32x4.demote_f64x2_zero": 0x5e,
   "f64x2.promote_low_f32x4": 0x5f,
+  "f32x4.nearest": 0x6a,
+  "i32x4.shl": 0xab,
+  "i32x4.shr_s": 0xac,
+  "i32x4.add": 0xae,
+  "i32x4.sub": 0xb1,
+  "f32x4.abs": 0xe0,
   "f32x4.add": 0xe4,
   "f32x4.sub": 0xe5,
   "f32x4.mul": 0xe6,
+  "f32x4.div": 0xe7,
+  "f32x4.min": 0xe8,
+  "f32x4.max": 0xe9,
   "f32x4.pmax": 0xeb,
   "f64x2.sqrt": 0xef,
   "f64x2.add": 0xf0,
   "f64x2.sub": 0xf1,
   "f64x2.mul": 0xf2,
   "f64x2.div": 0xf3,
+  "i32x4.trunc_sat_f32x4_s": 0xf8,
   "f32x4.relaxed_madd": 0x105,
 } as const;
 
@@ -448,6 +461,10 @@ export class FunctionBuilder {
     }
     return this;
   }
+  /** `i32x4.splat`. */
+  i32x4Splat(): this {
+    return this.simd("i32x4.splat");
+  }
   /** `f32x4.splat`. */
   f32x4Splat(): this {
     return this.simd("f32x4.splat");
@@ -537,6 +554,54 @@ export class FunctionBuilder {
   /** `f32x4.mul`. */
   f32x4Mul(): this {
     return this.simd("f32x4.mul");
+  }
+  /** `f32x4.div`. */
+  f32x4Div(): this {
+    return this.simd("f32x4.div");
+  }
+  /** `f32x4.min` (NaN if either lane is NaN). */
+  f32x4Min(): this {
+    return this.simd("f32x4.min");
+  }
+  /** `f32x4.max` (NaN if either lane is NaN). */
+  f32x4Max(): this {
+    return this.simd("f32x4.max");
+  }
+  /** `f32x4.abs` (clears the sign bit). */
+  f32x4Abs(): this {
+    return this.simd("f32x4.abs");
+  }
+  /** `f32x4.nearest` (round to the nearest integer, ties to even). */
+  f32x4Nearest(): this {
+    return this.simd("f32x4.nearest");
+  }
+  /** `f32x4.lt` (lane mask: all ones where a < b). */
+  f32x4Lt(): this {
+    return this.simd("f32x4.lt");
+  }
+  /** `f32x4.ge` (lane mask: all ones where a ≥ b). */
+  f32x4Ge(): this {
+    return this.simd("f32x4.ge");
+  }
+  /** `i32x4.trunc_sat_f32x4_s` (f32 lanes to i32 toward zero, saturating; NaN gives 0). */
+  i32x4TruncSatF32x4S(): this {
+    return this.simd("i32x4.trunc_sat_f32x4_s");
+  }
+  /** `i32x4.add`. */
+  i32x4Add(): this {
+    return this.simd("i32x4.add");
+  }
+  /** `i32x4.sub`. */
+  i32x4Sub(): this {
+    return this.simd("i32x4.sub");
+  }
+  /** `i32x4.shl` by an i32 count (pops the vector, then the count). */
+  i32x4Shl(): this {
+    return this.simd("i32x4.shl");
+  }
+  /** `i32x4.shr_s` by an i32 count (arithmetic: the sign is kept). */
+  i32x4ShrS(): this {
+    return this.simd("i32x4.shr_s");
   }
   /** `f32x4.relaxed_madd` (a·b + c, fused or not at the engine's choice; relaxed-SIMD). */
   f32x4RelaxedMadd(): this {
