@@ -14,7 +14,7 @@ import type { AdamStepKernel, SgdStepKernel } from "../types.ts";
 import { defaultEngine } from "./gemm.ts";
 import type { JobName } from "./kernels.ts";
 import { heapF32, pointerOf } from "./memory.ts";
-import { copyOut, placeIn, region } from "./scratch.ts";
+import { copyOut, placeIn, placeOut, region } from "./scratch.ts";
 
 /** Tensors with fewer elements than this are updated in TypeScript. */
 export const WASM_OPTIM_MIN = 1024;
@@ -54,11 +54,13 @@ export const wasmSgdStep: SgdStepKernel = (...args) => {
   const hyper = hyperBlock([lr, weightDecay, momentum, 1 - dampening]);
   const pp = placeIn("opt.p", param, paramOffset, n);
   const gp = placeIn("opt.g", grad, gradOffset, n);
-  // Without momentum the buffer is not read: any valid address will do.
+  // Without momentum the buffer is not read: any valid address will do. On the first step it is
+  // only written: in place when it lives in the wasm memory (copyOut skips such a buffer, so
+  // writing it into scratch would lose the first step's momentum), else into scratch.
   const bp = hasMomentum && !firstStep
     ? placeIn("opt.b", buffer!, 0, n)
     : hasMomentum
-    ? region("opt.b", 4 * n)
+    ? placeOut("opt.b", buffer!, 0, n)
     : pp;
   const flags = (hasMomentum ? 1 : 0) | (nesterov ? 2 : 0) | (firstStep ? 4 : 0) |
     (weightDecay !== 0 ? 8 : 0);
