@@ -529,12 +529,14 @@ export function setThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) {
     throw new RangeError(`wasm setThreads: expected an integer ≥ 1, got ${n}`);
   }
-  defaultEngine().setThreads(Math.min(64, n));
+  // Without the wasm kernels (no shared memory, e.g. a page that is not cross-origin isolated)
+  // everything runs on the calling thread: nothing to set, and nothing to throw about.
+  if (wasmAvailable) defaultEngine().setThreads(Math.min(64, n));
 }
 
-/** The current thread count (calling thread included). */
+/** The current thread count (calling thread included); 1 where the wasm kernels are unavailable. */
 export function getThreads(): number {
-  return defaultEngine().getThreads();
+  return wasmAvailable ? defaultEngine().getThreads() : 1;
 }
 
 /**
@@ -542,7 +544,7 @@ export function getThreads(): number {
  * wait for workers, they run on the threads that are ready (results are identical either way).
  */
 export function threadsReady(): Promise<void> {
-  return defaultEngine().whenReady();
+  return wasmAvailable ? defaultEngine().whenReady() : Promise.resolve();
 }
 
 /** What {@link threadStats} reports. */
@@ -561,6 +563,7 @@ export interface ThreadStats {
 
 /** Diagnostics about the worker threads of `wasmGemm`. */
 export function threadStats(): ThreadStats {
+  if (!wasmAvailable) return { threads: 1, workers: 0, ready: 0, parallelJobs: 0, joinedJobs: 0 };
   const e = defaultEngine();
   return { threads: e.getThreads(), ...e.poolStats(), parallelJobs: e.parallelJobs };
 }

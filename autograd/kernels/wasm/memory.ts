@@ -20,6 +20,8 @@
  * @module
  */
 
+import { threadSupport } from "../../platform/threads.ts";
+
 /** Bytes per wasm page. */
 const PAGE = 65536;
 /** Largest size, in pages, the memory may grow to (2 GiB keeps every address a positive i32). */
@@ -41,6 +43,14 @@ function createMemory(): WebAssembly.Memory | null {
 
 /** The shared memory, or `null` when this runtime lacks shared wasm memories. */
 export const memory: WebAssembly.Memory | null = createMemory();
+if (!memory) {
+  // The one line that says why everything runs in the TypeScript kernels on one thread.
+  const { reason } = threadSupport();
+  console.info(
+    `tapegrad: no shared WebAssembly memory${reason ? ` (${reason})` : ""}; ` +
+      "the TypeScript kernels run on one thread",
+  );
+}
 
 // Every SharedArrayBuffer object `memory.buffer` has returned: after a grow, old views still hold
 // the old (shorter) object, and pointerOf must recognise them as living in the memory too.
