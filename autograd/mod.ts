@@ -59,8 +59,15 @@ export {
 } from "./shape.ts";
 export * from "./ops/mod.ts";
 export {
+  BACKEND_REQUESTS,
+  type BackendChoice,
+  backendFromEnv,
+  type BackendName,
+  type BackendRequest,
+  BackendUnavailableError,
   type BinaryKind,
   type ConvGeometry,
+  currentBackend,
   type Gemm,
   getThreads,
   type Kernels,
@@ -68,7 +75,9 @@ export {
   referenceKernels,
   setThreads,
   type UnaryKind,
+  useBackend,
   useKernels,
+  wasmKernels,
 } from "./kernels/mod.ts";
 export type * from "./kernels/types.ts";
 export type { GatherKernel, ScatterAddKernel } from "./kernels/gather.ts";

@@ -7,6 +7,18 @@
  */
 
 import { parseArgs } from "node:util";
+import {
+  BACKEND_REQUESTS,
+  type BackendChoice,
+  backendFromEnv,
+  type BackendRequest,
+  BackendUnavailableError,
+  currentBackend,
+  getThreads,
+  kernels,
+  setThreads,
+  useBackend,
+} from "../autograd/kernels/mod.ts";
 import { DataError, errorText } from "../data/errors.ts";
 import { CheckpointError } from "../nn/checkpoint.ts";
 import { StateDictError } from "../nn/module.ts";
@@ -41,13 +53,30 @@ export interface FlagSpec {
 }
 
 /** Flags that mean the same in every task that takes them, worded once. */
-export const SHARED_FLAGS: { readonly dataDir: FlagSpec; readonly help: FlagSpec } = {
+export const SHARED_FLAGS: {
+  readonly dataDir: FlagSpec;
+  readonly help: FlagSpec;
+  readonly backend: FlagSpec;
+  readonly threads: FlagSpec;
+} = {
   dataDir: {
     type: "string",
     value: "DIR",
     help: "folder with the four dataset files (IDX, raw or .gz)",
   },
   help: { type: "boolean", short: "h", help: "show this help" },
+  backend: {
+    type: "string",
+    value: "NAME",
+    help: `kernels: ${
+      BACKEND_REQUESTS.join(" | ")
+    } (default auto: native BLAS when one loads, else wasm; or TAPEGRAD_BACKEND)`,
+  },
+  threads: {
+    type: "string",
+    value: "N",
+    help: "compute threads (default: all cores; or TAPEGRAD_THREADS)",
+  },
 };
 
 /** Parsed flags (strings, booleans, string lists) and positional arguments. */
@@ -147,6 +176,45 @@ export function choiceFlag<T extends string>(
   return raw as T;
 }
 
+/**
+ * Applies `--threads` and `--backend` (else env `TAPEGRAD_BACKEND`, else "auto") and returns
+ * what runs: the thread count first, so the backend starts with it. A backend named outright
+ * that cannot run is a {@linkcode BackendUnavailableError} (exit code 1, the reason printed).
+ * Tasks print {@linkcode describeBackend} of the result in their report.
+ */
+export function applyComputeFlags(values: ParsedArgs["values"], task: string): BackendChoice {
+  const threads = numberFlag(values, "threads", { min: 1, max: 64, integer: true });
+  if (threads !== undefined) {
+    const cores = globalThis.navigator?.hardwareConcurrency ?? 0;
+    if (cores > 0 && threads > cores) {
+      console.error(
+        `${task}: warning: --threads ${threads} exceeds the ${cores} cores of this machine; ` +
+          `threads beyond the cores make training much slower (try --threads ${cores})`,
+      );
+    }
+    setThreads(threads);
+  }
+  let request = choiceFlag<BackendRequest>(values, "backend", BACKEND_REQUESTS);
+  if (request === undefined) {
+    try {
+      request = backendFromEnv() ?? "auto";
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return useBackend(request);
+}
+
+/**
+ * One line saying which backend runs, on how many threads, and why, e.g. "native-blas+wasm-simd,
+ * 2 thread(s) (auto: OpenBLAS 0.3.21 … from libopenblas.so.0)".
+ */
+export function describeBackend(choice: BackendChoice = currentBackend()): string {
+  return `${kernels.name}, ${getThreads()} thread(s) (${
+    choice.requested === "auto" ? "auto: " : ""
+  }${choice.reason})`;
+}
+
 /** Most keys an error message lists before it counts the rest. */
 export const MAX_LISTED_KEYS = 20;
 
@@ -183,6 +251,7 @@ export function describeStateDictError(error: StateDictError): string {
 /** Whether an error is a user mistake (printed without a stack trace) rather than a bug. */
 export function isUserError(error: unknown): boolean {
   return error instanceof UsageError || error instanceof DataError ||
+    error instanceof BackendUnavailableError ||
     error instanceof SafetensorsError ||
     error instanceof CheckpointError || error instanceof StateDictError ||
     error instanceof FileWriteError || error instanceof RunFolderError ||

@@ -11,7 +11,9 @@ import { type DatasetName, DATASETS, loadSplit, type Split } from "../data/datas
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { ProgressBar } from "../data/progress.ts";
 import {
+  applyComputeFlags,
   choiceFlag,
+  describeBackend,
   type FlagSpec,
   formatHelp,
   numberFlag,
@@ -47,6 +49,8 @@ const FLAGS: Record<string, FlagSpec> = {
   "batch-size": { type: "string", value: "N", help: "images per forward pass (default 500)" },
   "limit": { type: "string", value: "N", help: "evaluate only the first N images" },
   "json": { type: "boolean", help: "print one JSON object instead of the report" },
+  threads: SHARED_FLAGS.threads,
+  backend: SHARED_FLAGS.backend,
   help: SHARED_FLAGS.help,
 };
 
@@ -62,6 +66,7 @@ async function main(): Promise<number> {
     return 0;
   }
   enterCallerDirectory();
+  const backend = applyComputeFlags(values, "eval");
   const path = values.ckpt;
   if (typeof path !== "string" || path === "") throw new UsageError("--ckpt PATH is required");
   if (await isNamesCheckpoint(path)) {
@@ -81,6 +86,7 @@ async function main(): Promise<number> {
   const data = await loadSplit(dataset, split, {
     dataDir: values["data-dir"] as string | undefined,
     baseDir: repoPath(),
+    progress: Deno.stderr, // a download's progress bar (the library draws none by default)
   });
   const loader = new DataLoader(data.images, data.labels, {
     batchSize,
@@ -96,11 +102,14 @@ async function main(): Promise<number> {
       })`,
     );
     console.log(`data: ${data.source.description}, ${split} split, ${loader.size} images`);
+    console.log(`kernels: ${describeBackend(backend)}`);
   }
 
   const matrix = new ConfusionMatrix(classes);
   let lossSum = 0;
-  const bar = json ? null : new ProgressBar(loader.size, { label: "evaluating" });
+  const bar = json
+    ? null
+    : new ProgressBar(loader.size, { label: "evaluating", writer: Deno.stderr });
   const start = performance.now();
   for (const { x, y } of loader.epoch(0)) {
     noGrad(() => {
@@ -130,6 +139,7 @@ async function main(): Promise<number> {
       confusion: matrix.rows(),
       seconds,
       imagesPerSecond: count / seconds,
+      backend: backend.backend,
     }));
     return 0;
   }
@@ -186,6 +196,7 @@ async function evalNames(
   console.log(
     `data: first names, ${which} split, ${result.names} names, ${result.characters} characters`,
   );
+  console.log(`kernels: ${describeBackend()}`);
   console.log(
     `\n${which} loss: ${result.loss.toFixed(4)} nats per character ` +
       `(${result.bitsPerChar.toFixed(4)} bits; next-character error ${percent(result.error)})`,

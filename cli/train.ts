@@ -7,7 +7,6 @@
  */
 
 import { dirname, join } from "node:path";
-import { setThreads } from "../autograd/kernels/mod.ts";
 import { type DatasetName, loadDataset } from "../data/datasets.ts";
 import {
   checkModelSpec,
@@ -19,10 +18,10 @@ import { isJsonObject } from "../nn/json.ts";
 import { StateDictError } from "../nn/module.ts";
 import { isModelName } from "../nn/models/registry.ts";
 import {
+  applyComputeFlags,
   describeStateDictError,
   type FlagSpec,
   formatHelp,
-  numberFlag,
   parseFlags,
   runTask,
   SHARED_FLAGS,
@@ -97,11 +96,8 @@ const flags: Record<string, FlagSpec> = {
   "data-dir": SHARED_FLAGS.dataDir,
   out: { type: "string", value: "DIR", help: "run folder (default runs/<config>-<time>)" },
   resume: { type: "string", value: "CKPT", help: "continue a run from its last.safetensors" },
-  threads: {
-    type: "string",
-    value: "N",
-    help: "compute threads (default: all cores; or TAPEGRAD_THREADS)",
-  },
+  threads: SHARED_FLAGS.threads,
+  backend: SHARED_FLAGS.backend,
   help: SHARED_FLAGS.help,
 };
 
@@ -216,17 +212,7 @@ async function main(): Promise<number> {
     ));
     return 0;
   }
-  const threads = numberFlag(values, "threads", { min: 1, max: 64, integer: true });
-  if (threads !== undefined) {
-    const cores = navigator.hardwareConcurrency;
-    if (cores > 0 && threads > cores) {
-      console.error(
-        `train: warning: --threads ${threads} exceeds the ${cores} cores of this machine; ` +
-          `threads beyond the cores make training much slower (try --threads ${cores})`,
-      );
-    }
-    setThreads(threads);
-  }
+  applyComputeFlags(values, "train");
   const command = ["deno task train", ...Deno.args].join(" ");
 
   let config: TrainConfig;
@@ -267,6 +253,7 @@ async function main(): Promise<number> {
   else {
     data = await loadDataset(config.dataset as DatasetName, {
       baseDir: repoPath(),
+      progress: Deno.stderr, // a download's progress bar (the library draws none by default)
       ...(values["data-dir"] !== undefined ? { dataDir: String(values["data-dir"]) } : {}),
     });
     checkDataset(data, config);

@@ -17,7 +17,6 @@
  */
 
 import { argmax, crossEntropy, noGrad, Rng, type RngState, type Tensor } from "../autograd/mod.ts";
-import { getThreads, kernels } from "../autograd/kernels/mod.ts";
 import type { Dataset } from "../data/datasets.ts";
 import { ProgressBar } from "../data/progress.ts";
 import {
@@ -39,6 +38,7 @@ import {
   MultiStepLR,
   OneCycleLR,
 } from "../nn/schedule.ts";
+import { describeBackend } from "./common.ts";
 import { describeConfig, type TrainConfig } from "./configs.ts";
 import { type EpochRecord, peakRssMiB, type RunFiles } from "./run_files.ts";
 import { type BatchSource, imageTask, type Task } from "./tasks.ts";
@@ -205,7 +205,7 @@ export class Trainer {
     this.#print(
       `model    ${c.model}: ${this.#model.numParameters().toLocaleString("en-US")} parameters`,
     );
-    this.#print(`kernels  ${kernels.name}, ${getThreads()} thread(s)`);
+    this.#print(`kernels  ${describeBackend()}`);
     this.#print(`run      ${this.#files.dir}`);
     if (p.epoch > 0 || p.batch > 0) {
       this.#print(
@@ -265,6 +265,7 @@ export class Trainer {
     const bar = new ProgressBar(this.#train.size, {
       label: `epoch ${p.epoch + 1}/${this.#epochs}`,
       transient: true,
+      writer: Deno.stderr,
     });
     bar.done = Math.min(p.batch * c.batchSize, this.#train.size);
     const params = this.#model.parameters();

@@ -312,9 +312,10 @@ export function backendFromEnv(): BackendRequest | undefined {
 
 /**
  * Installs a whole backend into {@linkcode kernels} and returns what runs and why:
- * - "native": the GEMMs of Linear, matmul and the convolutions on the system BLAS (Deno with
- *   `--allow-ffi`; the library from `TAPEGRAD_BLAS` or the usual names), everything else on the
- *   wasm kernels. Throws {@linkcode BackendUnavailableError} when no library loads.
+ * - "native": the GEMMs of Linear and matmul on the system BLAS (Deno with `--allow-ffi`; the
+ *   library from `TAPEGRAD_BLAS` or the usual names), everything else (the convolutions too,
+ *   see below) on the wasm kernels. Throws {@linkcode BackendUnavailableError} when no library
+ *   loads.
  * - "wasm": WebAssembly SIMD on a worker pool, bitwise identical for any thread count.
  * - "reference": the plain TypeScript kernels (the definition of correct).
  * - "auto" (the default, or env `TAPEGRAD_BACKEND`): native when a BLAS loads, else wasm, else
@@ -322,7 +323,13 @@ export function backendFromEnv(): BackendRequest | undefined {
  *
  * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS gets all the
  * threads and tapegrad's own workers get no jobs (the remaining wasm kernels run on the calling
- * thread), so the two pools never spin on the same cores.
+ * thread): both pools spin for a while after each job before they sleep (OpenBLAS's for far
+ * longer), so sharing the cores between them would have each pool's spinning threads slow the
+ * other's work; this way at most as many threads run as were asked for.
+ *
+ * Reproducibility: wasm gives bitwise the same results for any thread count; native gives
+ * bitwise the same results run after run on the same library and thread count (tested), and
+ * OpenBLAS may round differently with another thread count.
  */
 export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto"): BackendChoice {
   if (!(BACKEND_REQUESTS as readonly string[]).includes(request)) {
@@ -330,7 +337,6 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
       `useBackend: expected one of ${BACKEND_REQUESTS.join(", ")}, got ${JSON.stringify(request)}`,
     );
   }
-  const threads = effectiveThreads();
   if (request === "reference") {
     install(referenceKernels, null);
     active = { requested: request, backend: "reference", reason: "asked for", library: null };
@@ -341,16 +347,23 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
     const load = loadBlas();
     if (load.blas !== null) {
       const blas = load.blas;
+      const native = nativeKernels(blas);
+      // The convolutions stay on the wasm kernels: the native ones (im2col in TypeScript, then
+      // one BLAS GEMM per group of images) measured slower on AlexNet's layers than wasm's,
+      // whose im2col is fused into the GEMM's packing. They remain in nativeKernels() for
+      // shapes where the GEMM dominates (useKernels can install them).
       const table: Kernels = {
         ...wasmKernels,
-        ...nativeKernels(blas),
+        gemm: native.gemm,
+        linearForward: native.linearForward,
+        linearBackward: native.linearBackward,
         name: `native-blas+${wasmKernels.name}`,
       };
       install(table, blas);
       active = {
         requested: request,
         backend: "native",
-        reason: `${load.reason}, ${threads} thread(s)`,
+        reason: load.reason,
         library: blas.path,
       };
       return active;

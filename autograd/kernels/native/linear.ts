@@ -19,21 +19,28 @@ import { wasmAvailable, wasmFloat32, wasmUnary, wasmUnaryBackward } from "../was
 const relu = wasmAvailable ? wasmUnary : unary;
 const reluBackward = wasmAvailable ? wasmUnaryBackward : unaryBackward;
 
-/** A grow-only scratch array (in the wasm memory when it exists, so the mask runs in place). */
+/**
+ * A grow-only scratch array, on the JavaScript heap or (`inWasm`, where it exists) in the wasm
+ * memory. TypeScript loops over a shared buffer run several times slower than over an ordinary
+ * one, so only scratch that wasm kernels write (the ReLU mask) goes there.
+ */
 export class Scratch {
   #array: Float32Array = new Float32Array(0);
+
+  /** A scratch array; nothing is allocated until the first {@linkcode Scratch.get}. */
+  constructor(readonly inWasm = false) {}
 
   /** At least `n` floats; the contents are whatever the last user left. */
   get(n: number): Float32Array {
     if (this.#array.length < n) {
       const size = Math.max(n, Math.ceil(this.#array.length * 1.25));
-      this.#array = wasmAvailable ? wasmFloat32(size) : new Float32Array(size);
+      this.#array = this.inWasm && wasmAvailable ? wasmFloat32(size) : new Float32Array(size);
     }
     return this.#array;
   }
 }
 
-const masked = new Scratch();
+const masked = new Scratch(true);
 let ones: Float32Array = new Float32Array(0);
 
 function onesOf(n: number): Float32Array {

@@ -1,8 +1,9 @@
 /**
  * The native backend: the GEMMs of the Linear layer, of matmul and of the convolutions on a
  * system BLAS opened through Deno's FFI (`blas.ts`), with operands read and written in place.
- * Selection lives with the kernel table (`useBackend` in `../mod.ts`); this folder only builds
- * the kernels once a library has loaded, and is the only code in tapegrad that touches
+ * Selection lives with the kernel table (`useBackend` in `../mod.ts`, which installs the GEMM
+ * and the Linear kernels and keeps wasm's convolutions, measured faster); this folder only
+ * builds the kernels once a library has loaded, and is the only code in tapegrad that touches
  * `Deno.dlopen` (guarded, so it imports anywhere).
  *
  * @module

@@ -1,0 +1,297 @@
+/**
+ * Choosing the native backend: what useBackend installs and says, the thread count handed to
+ * BLAS (tapegrad's workers then get no jobs), the fallbacks to wasm without `--allow-ffi` or with
+ * a missing `TAPEGRAD_BLAS` (in child processes with those permissions), `--backend` on the train
+ * task, the determinism claim (same library and thread count: bitwise the same results run after
+ * run), and a short MNIST training on native kernels. Skipped, saying why, where no BLAS loads.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import {
+  crossEntropy,
+  currentBackend,
+  getThreads,
+  kernels,
+  noGrad,
+  Rng,
+  setThreads,
+  tensor,
+  useBackend,
+  wasmKernels,
+} from "../mod.ts";
+import { loadBlas } from "../autograd/kernels/native/mod.ts";
+import { getThreads as wasmGetThreads } from "../autograd/kernels/wasm/mod.ts";
+import { loadDataset } from "../data/datasets.ts";
+import { DataLoader } from "../data/loader.ts";
+import { Adam, CosineAnnealingLR, MLP, SGD } from "../nn/mod.ts";
+import { withTempDir } from "./helpers/temp.ts";
+
+const load = loadBlas();
+const ignore = load.blas === null;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MOD = new URL("../mod.ts", import.meta.url).href;
+
+/** Runs `body` with the native backend installed, then puts wasm and the thread count back. */
+async function withNative<T>(threads: number, body: () => T | Promise<T>): Promise<T> {
+  const before = getThreads();
+  setThreads(threads);
+  useBackend("native");
+  try {
+    return await body();
+  } finally {
+    useBackend("wasm");
+    setThreads(before);
+  }
+}
+
+/** Runs a TypeScript snippet in a child `deno run` with the given flags; returns its stdout. */
+async function child(
+  flags: string[],
+  source: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await withTempDirValue(async (dir) => {
+    const file = `${dir}/snippet.ts`;
+    await Deno.writeTextFile(file, source);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...flags, file],
+      cwd: ROOT,
+      env: { NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+  });
+}
+
+async function withTempDirValue<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  let result: T;
+  await withTempDir(async (dir) => {
+    result = await fn(dir);
+  });
+  return result!;
+}
+
+const SNIPPET = `
+import { useBackend, BackendUnavailableError, kernels } from ${JSON.stringify(MOD)};
+const auto = useBackend("auto");
+let native = "installed";
+try { useBackend("native"); } catch (e) {
+  native = e instanceof BackendUnavailableError ? "unavailable: " + e.message : "other: " + e;
+}
+console.log(JSON.stringify({ auto, native, name: kernels.name }));
+`;
+
+Deno.test({
+  name:
+    "useBackend: native installs BLAS GEMM and Linear, keeps the wasm convolutions, says why; wasm puts everything back",
+  ignore,
+  async fn() {
+    await withNative(2, () => {
+      const choice = currentBackend();
+      assert.equal(choice.backend, "native");
+      assert.equal(choice.requested, "native");
+      assert.equal(choice.library, load.blas!.path);
+      assert.match(choice.reason, /from /);
+      assert.match(kernels.name, /^native-blas\+/);
+      assert.notEqual(kernels.gemm, wasmKernels.gemm);
+      assert.notEqual(kernels.linearForward, wasmKernels.linearForward);
+      assert.equal(kernels.convForward, wasmKernels.convForward);
+      assert.equal(kernels.sgdStep, wasmKernels.sgdStep);
+    });
+    assert.equal(currentBackend().backend, "wasm");
+    assert.equal(kernels.gemm, wasmKernels.gemm);
+    assert.equal(kernels.name, wasmKernels.name);
+    const auto = useBackend("auto");
+    try {
+      assert.equal(auto.backend, "native");
+      assert.equal(auto.requested, "auto");
+    } finally {
+      useBackend("wasm");
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "setThreads under native goes to BLAS; tapegrad's own workers get no jobs (wasm at 1 thread)",
+  ignore: ignore || !load.blas?.canSetThreads,
+  async fn() {
+    const before = wasmGetThreads();
+    await withNative(2, () => {
+      assert.equal(getThreads(), 2);
+      assert.equal(load.blas!.getThreads(), 2);
+      assert.equal(wasmGetThreads(), 1);
+      setThreads(1);
+      assert.equal(getThreads(), 1);
+      assert.equal(load.blas!.getThreads(), 1);
+    });
+    assert.equal(wasmGetThreads(), before, "back on wasm, the pool has its thread count again");
+  },
+});
+
+Deno.test("without --allow-ffi, importing works and auto picks wasm, saying why; native names the reason", async () => {
+  const run = await child(["--allow-read", "--allow-env"], SNIPPET);
+  assert.equal(run.code, 0, run.stderr);
+  const r = JSON.parse(run.stdout);
+  assert.equal(r.auto.backend, "wasm");
+  assert.match(r.auto.reason, /native unavailable: --allow-ffi is not granted/);
+  assert.match(r.native, /^unavailable: the native backend is unavailable: --allow-ffi/);
+  assert.equal(r.name, "wasm-simd");
+});
+
+Deno.test("TAPEGRAD_BLAS naming a missing file: auto falls back to wasm and names the path", async () => {
+  const run = await child(["--allow-read", "--allow-env", "--allow-ffi"], SNIPPET, {
+    TAPEGRAD_BLAS: "/nonexistent/libblas-for-test.so",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  const r = JSON.parse(run.stdout);
+  assert.equal(r.auto.backend, "wasm");
+  assert.match(r.auto.reason, /TAPEGRAD_BLAS=\/nonexistent\/libblas-for-test\.so/);
+  assert.match(r.native, /^unavailable: .*libblas-for-test\.so/);
+});
+
+Deno.test("TAPEGRAD_BACKEND: an invalid value is refused naming the valid ones", async () => {
+  const run = await child(
+    ["--allow-read", "--allow-env"],
+    `import { backendFromEnv } from ${JSON.stringify(MOD)};
+try { backendFromEnv(); console.log("accepted"); } catch (e) { console.log(String(e)); }`,
+    { TAPEGRAD_BACKEND: "gpu" },
+  );
+  assert.match(
+    run.stdout,
+    /TAPEGRAD_BACKEND must be one of auto, native, wasm, reference; got "gpu"/,
+  );
+});
+
+/** Parameters after `steps` SGD steps of a fresh MLP on fixed random data. */
+function trainedBits(steps: number): Uint32Array[] {
+  const rng = new Rng(4);
+  const x = tensor(Float32Array.from({ length: 64 * 784 }, () => rng.normal())).reshape(64, 784);
+  const y = Int32Array.from({ length: 64 }, () => Math.floor(rng.uniform() * 10));
+  const model = new MLP({ seed: 3 });
+  const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+  for (let s = 0; s < steps; s++) {
+    optimizer.zeroGrad();
+    crossEntropy(model.call(x), y).backward();
+    optimizer.step();
+  }
+  return model.parameters().map((p) => new Uint32Array(p.toFloat32Array().slice().buffer));
+}
+
+function sameBits(a: Uint32Array[], b: Uint32Array[]): boolean {
+  return a.length === b.length &&
+    a.every((t, i) => t.length === b[i].length && t.every((v, j) => v === b[i][j]));
+}
+
+Deno.test({
+  name: "native determinism: the same thread count gives bitwise the same training, run after run",
+  ignore,
+  async fn() {
+    for (const threads of [1, 2]) {
+      await withNative(threads, () => {
+        const first = trainedBits(4);
+        const second = trainedBits(4);
+        assert.ok(sameBits(first, second), `${threads} thread(s): two runs differ`);
+      });
+    }
+    // Not a promise of the backend (OpenBLAS may split sums differently), only reported.
+    const one = await withNative(1, () => trainedBits(4));
+    const two = await withNative(2, () => trainedBits(4));
+    console.log(
+      `native, 1 vs 2 threads: ${sameBits(one, two) ? "bitwise identical" : "differ"} here`,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "native backend trains the MLP: one epoch on the first 5,000 MNIST images, ≥ 90% on 1,000 test images",
+  ignore,
+  async fn() {
+    const mnist = await loadDataset("mnist");
+    await withNative(getThreads(), () => {
+      const train = new DataLoader(mnist.train.images, mnist.train.labels, {
+        batchSize: 32,
+        seed: 1,
+        limit: 5000,
+      });
+      const test = new DataLoader(mnist.test.images, mnist.test.labels, {
+        batchSize: 500,
+        shuffle: false,
+        limit: 1000,
+      });
+      const model = new MLP({ seed: 1 });
+      const optimizer = new Adam(model.parameters(), { lr: 2e-3 });
+      const schedule = new CosineAnnealingLR(optimizer, train.batchesPerEpoch);
+      for (const { x, y } of train.epoch(0)) {
+        optimizer.zeroGrad();
+        crossEntropy(model.call(x), y).backward();
+        optimizer.step();
+        schedule.step();
+      }
+      model.eval();
+      let correct = 0;
+      noGrad(() => {
+        for (const { x, y } of test.epoch(0)) {
+          const predicted = model.call(x).argmax(1).toFloat32Array();
+          predicted.forEach((p, i) => (correct += p === y[i] ? 1 : 0));
+        }
+      });
+      assert.ok(correct >= 900, `${correct} of 1000 test images correct`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "train --backend native runs on BLAS and says so; --backend with a bad value is a usage error",
+  ignore,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const train = (args: string[]) =>
+        new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--allow-read",
+            "--allow-write",
+            "--allow-env",
+            "--allow-net",
+            "--allow-ffi",
+            "cli/train.ts",
+            ...args,
+          ],
+          cwd: ROOT,
+          env: { NO_COLOR: "1", INIT_CWD: "" },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const text = new TextDecoder();
+      const ok = await train([
+        "--backend",
+        "native",
+        "--threads",
+        "1",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "256",
+        "--limit-test",
+        "100",
+        "--out",
+        `${dir}/run`,
+      ]);
+      const stdout = text.decode(ok.stdout);
+      assert.equal(ok.code, 0, text.decode(ok.stderr));
+      assert.match(stdout, /^kernels +native-blas\+wasm-simd, 1 thread\(s\) \(.*from .*\)$/m);
+      const bad = await train(["--backend", "gpu"]);
+      assert.equal(bad.code, 2);
+      assert.match(
+        text.decode(bad.stderr),
+        /--backend must be one of auto, native, wasm, reference; got "gpu"/,
+      );
+    });
+  },
+});
