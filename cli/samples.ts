@@ -100,6 +100,7 @@ async function main(): Promise<number> {
   const test = await loadSplit(dataset, "test", {
     dataDir: values["data-dir"] as string | undefined,
     baseDir: repoPath(),
+    progress: Deno.stderr, // a download's progress bar (the library draws none by default)
   });
   console.log(`data: ${test.source.description}`);
   try {

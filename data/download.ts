@@ -2,18 +2,20 @@
  * Verified downloads: the body streams to a temporary file beside the destination while its MD5 is
  * computed; only a file whose checksum matches is flushed and renamed to the final name. A
  * corrupted or interrupted download never appears under the final name and its temporary file is
- * removed.
+ * removed. Deno and Node only (files, and MD5 from `node:crypto`, through `autograd/platform/`).
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { processId } from "../autograd/platform/env.ts";
+import { type FileHandle, openFile, remove, rename } from "../autograd/platform/files.ts";
+import { requireBuiltin } from "../autograd/platform/runtime.ts";
 import { DataError, errorText } from "./errors.ts";
 import { ProgressBar, type ProgressWriter } from "./progress.ts";
 
 /** Options of {@linkcode downloadFile}. */
 export interface DownloadOptions {
-  /** Where the progress bar goes; default `Deno.stderr`, `null` for silence. */
+  /** Where a progress bar goes (`Deno.stderr` fits); default none: the library draws no bar. */
   progress?: ProgressWriter | null;
   /** Abort when no data arrives for this long, ms (default 30 000). */
   idleTimeoutMs?: number;
@@ -21,9 +23,15 @@ export interface DownloadOptions {
   fetch?: typeof fetch;
 }
 
-/** The lowercase hex MD5 of `bytes`. */
+type NodeCrypto = typeof import("node:crypto");
+
+function createMd5() {
+  return requireBuiltin<NodeCrypto>("crypto", "MD5").createHash("md5");
+}
+
+/** The lowercase hex MD5 of `bytes` (Deno, Node). */
 export function md5Hex(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
+  return createMd5().update(bytes).digest("hex");
 }
 
 /**
@@ -50,8 +58,8 @@ export async function downloadFile(
     clearTimeout(timer);
     timer = setTimeout(() => controller.abort(new Error(`no data for ${idleMs} ms`)), idleMs);
   };
-  const tmp = `${dest}.${Deno.pid}.download.tmp`;
-  let file: Deno.FsFile | undefined;
+  const tmp = `${dest}.${processId()}.download.tmp`;
+  let file: FileHandle | undefined;
   try {
     arm();
     let response: Response;
@@ -68,13 +76,13 @@ export async function downloadFile(
       );
     }
     const total = Number(response.headers.get("content-length") ?? 0);
-    const bar = options.progress === null ? undefined : new ProgressBar(total, {
+    const bar = options.progress == null ? undefined : new ProgressBar(total, {
       label: url.slice(url.lastIndexOf("/") + 1),
       unit: "bytes",
       writer: options.progress,
     });
-    const hash = createHash("md5");
-    file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    const hash = createMd5();
+    file = await openFile(tmp, "write");
     let received = 0;
     try {
       for await (const chunk of response.body) {
@@ -104,10 +112,10 @@ export async function downloadFile(
     await file.sync();
     file.close();
     file = undefined;
-    await Deno.rename(tmp, dest);
+    await rename(tmp, dest);
   } catch (error) {
     file?.close();
-    await Deno.remove(tmp).catch(() => {});
+    await remove(tmp).catch(() => {});
     throw error;
   } finally {
     clearTimeout(timer);

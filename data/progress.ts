@@ -2,12 +2,16 @@
  * A small terminal progress bar: label, bar, count/total, rate, ETA and free-form extra fields
  * (loss, accuracy, ...). On a terminal it redraws one line in place, at most every `intervalMs`;
  * elsewhere (a log file, CI) it prints a plain line every `plainIntervalMs` and a final one, so logs
- * stay short. The writer and the clock are injectable for tests.
+ * stay short. The caller names the writer (the command-line tasks pass `Deno.stderr`): the library
+ * never draws a bar of its own accord. The clock is injectable for tests.
  *
  * @module
  */
 
-/** Where the bar is written: `Deno.stderr` and `Deno.stdout` fit. */
+/**
+ * Where the bar is written: `Deno.stderr` and `Deno.stdout` fit; in Node,
+ * `{ writeSync: (b) => fs.writeSync(2, b), isTerminal: () => process.stderr.isTTY }`.
+ */
 export interface ProgressWriter {
   /** Writes bytes synchronously (a partial write is retried by the bar). */
   writeSync(p: Uint8Array): number;
@@ -27,8 +31,8 @@ export interface ProgressOptions {
   label?: string;
   /** Counting items (default; rate in items/s) or bytes (sizes in MB, rate in MB/s). */
   unit?: ProgressUnit;
-  /** Destination; default `Deno.stderr`. */
-  writer?: ProgressWriter;
+  /** Destination, e.g. `Deno.stderr`. */
+  writer: ProgressWriter;
   /** Overrides the writer's own terminal detection. */
   isTerminal?: boolean;
   /** Clock in milliseconds; default `performance.now`. */
@@ -86,11 +90,11 @@ export class ProgressBar {
    * @param total The number of units expected; 0 or less when unknown.
    * @param options Label, unit, writer, clock and redraw intervals.
    */
-  constructor(total: number, options: ProgressOptions = {}) {
+  constructor(total: number, options: ProgressOptions) {
     this.total = total;
     this.label = options.label ?? "";
     this.#unit = options.unit ?? "items";
-    this.#writer = options.writer ?? Deno.stderr;
+    this.#writer = options.writer;
     this.#terminal = options.isTerminal ?? this.#writer.isTerminal?.() ?? false;
     this.#now = options.now ?? (() => performance.now());
     this.#barWidth = options.barWidth ?? 24;

@@ -9,6 +9,7 @@
  * - `threads.ts`: threads (node:worker_threads in Deno and Node, Web Workers in a
  *   cross-origin-isolated page), core count, whether this thread may block.
  * - `env.ts`: environment variables, process id.
+ * - `paths.ts`: path joining, file URLs, where an npm package is on disk.
  *
  * @module
  */
@@ -17,3 +18,4 @@ export * from "./runtime.ts";
 export * from "./files.ts";
 export * from "./threads.ts";
 export * from "./env.ts";
+export * from "./paths.ts";

@@ -41,8 +41,16 @@ export function nodeProcessObject(): ProcessLike | undefined {
 }
 
 /** The names of the Node built-ins the platform layer uses. */
-export type BuiltinName = "fs" | "os" | "worker_threads" | "module" | "url" | "crypto";
-const BUILTINS: readonly BuiltinName[] = ["fs", "os", "worker_threads", "module", "url", "crypto"];
+export type BuiltinName = "fs" | "os" | "path" | "worker_threads" | "module" | "url" | "crypto";
+const BUILTINS: readonly BuiltinName[] = [
+  "fs",
+  "os",
+  "path",
+  "worker_threads",
+  "module",
+  "url",
+  "crypto",
+];
 
 const loaded = new Map<BuiltinName, unknown>();
 
