@@ -5,7 +5,10 @@
  * Layout of the file:
  *
  * - Model parameters and buffers under their PyTorch names, as plain keys (`fc1.weight`,
- *   `conv1.bias`, …), F32, the shapes PyTorch uses.
+ *   `conv1.bias`, …), the shapes PyTorch uses: float32 values as F32 (or F16/BF16 when
+ *   {@linkcode saveModel} is asked for them), `num_batches_tracked` counters as I64 (PyTorch's
+ *   dtype for them, so `load_state_dict` takes the file as is), other int32 buffers as I32, bool
+ *   buffers as BOOL.
  * - Optimizer buffers, when an optimizer is saved, under
  *   `optimizer.state.<parameter name>.<buffer>` with the parameter's shape, buffer names as in
  *   PyTorch (`momentum_buffer`, `exp_avg`, `exp_avg_sq`).
@@ -68,6 +71,12 @@ export class CheckpointError extends Error {
   }
 }
 
+/** How a checkpoint stores float32 model values: exact F32, or half the bytes in F16 or BF16. */
+export type CheckpointFloatDType = "f32" | "f16" | "bf16";
+
+/** PyTorch keeps these buffers as int64; writing them as I64 lets `load_state_dict` take them. */
+const INT64_BUFFER_SUFFIX = "num_batches_tracked";
+
 /** What to write into a checkpoint. */
 export interface SaveCheckpointOptions {
   /** The model whose parameters and buffers are saved under their dotted names. */
@@ -84,6 +93,12 @@ export interface SaveCheckpointOptions {
   metrics?: JsonObject;
   /** Extra string entries for `__metadata__` (the reserved keys above are refused). */
   metadata?: Record<string, string>;
+  /**
+   * How the model's float32 values are stored (default "f32", exact). "f16" and "bf16" halve the
+   * file and round each value to the nearest of the smaller format; they are refused with an
+   * optimizer, whose exact resume needs exact weights.
+   */
+  dtype?: CheckpointFloatDType;
 }
 
 /** The optimizer part of a checkpoint, with parameters identified by name rather than index. */
@@ -217,6 +232,17 @@ function toIndexedOptimizerState(
  */
 export async function saveCheckpoint(path: string, options: SaveCheckpointOptions): Promise<void> {
   const { model, optimizer, scheduler } = options;
+  const floatDType = options.dtype ?? "f32";
+  if (!["f32", "f16", "bf16"].includes(floatDType)) {
+    throw new CheckpointError(path, `dtype must be "f32", "f16" or "bf16", got ${floatDType}`);
+  }
+  if (floatDType !== "f32" && optimizer !== undefined) {
+    throw new CheckpointError(
+      path,
+      `dtype "${floatDType}" rounds the weights, so it is for saveModel; a checkpoint with an ` +
+        `optimizer is saved as f32 for an exact resume`,
+    );
+  }
   const tensors: Record<string, StoredTensor> = {};
   for (const [name, t] of Object.entries(model.stateDict())) {
     if (optimizer !== undefined && name.startsWith(OPTIMIZER_KEY_PREFIX)) {
@@ -225,7 +251,16 @@ export async function saveCheckpoint(path: string, options: SaveCheckpointOption
         `model key "${name}" collides with the optimizer keys ("${OPTIMIZER_KEY_PREFIX}…")`,
       );
     }
-    tensors[name] = { shape: [...t.shape], data: t.data };
+    const stored: StoredTensor = { shape: [...t.shape], data: t.data };
+    if (t.dtype === "float32") {
+      stored.dtype = floatDType === "f32" ? "F32" : floatDType === "f16" ? "F16" : "BF16";
+    } else if (
+      t.dtype === "int32" &&
+      (name === INT64_BUFFER_SUFFIX || name.endsWith(`.${INT64_BUFFER_SUFFIX}`))
+    ) {
+      stored.dtype = "I64";
+    }
+    tensors[name] = stored;
   }
 
   const metadata: Record<string, string> = {};
@@ -332,6 +367,12 @@ function parseOptimizer(
       const stored = tensors[key];
       if (stored === undefined || !Object.hasOwn(tensors, key)) {
         throw new CheckpointError(source, `optimizer buffer tensor "${key}" is missing`);
+      }
+      if (!(stored.data instanceof Float32Array)) {
+        throw new CheckpointError(
+          source,
+          `optimizer buffer tensor "${key}" is ${stored.dtype}; optimizer state is floating point`,
+        );
       }
       buffers[buffer] = stored.data;
     }

@@ -100,6 +100,7 @@ export {
   type Checkpoint,
   CHECKPOINT_VERSION,
   CheckpointError,
+  type CheckpointFloatDType,
   loadCheckpoint,
   type LoadedModel,
   loadModel,
@@ -119,8 +120,10 @@ export {
   loadSafetensors,
   MAX_HEADER_BYTES,
   type SafetensorsContents,
+  type SafetensorsDType,
   SafetensorsError,
   saveSafetensors,
+  type StoredData,
   type StoredTensor,
 } from "./serialize.ts";
 export { isJsonObject, type JsonObject, type JsonValue } from "./json.ts";

@@ -22,15 +22,26 @@
  * @module
  */
 
-import { type AnyTensor, contiguousStrides, kernels, type Shape, Tensor } from "../autograd/mod.ts";
+import {
+  type AnyTensor,
+  contiguousStrides,
+  type DType,
+  kernels,
+  type Shape,
+  Tensor,
+} from "../autograd/mod.ts";
+import { dtypeOf, storageFor } from "../autograd/dtype.ts";
 import { Parameter } from "./parameter.ts";
 import type { StoredTensor } from "./serialize.ts";
 
-/** A state dict: every parameter and buffer by dotted name, as `Module.stateDict()` returns it. */
-export type StateDict = Record<string, Tensor>;
+/**
+ * A state dict: every parameter and buffer by dotted name, as `Module.stateDict()` returns it.
+ * Parameters are float32; a buffer keeps its dtype (BatchNorm's `num_batches_tracked` is int32).
+ */
+export type StateDict = Record<string, AnyTensor>;
 
 /** What `Module.loadStateDict` accepts: tensors, or plain `{shape, data}` as read from safetensors. */
-export type StateDictSource = Record<string, Tensor | StoredTensor>;
+export type StateDictSource = Record<string, AnyTensor | StoredTensor>;
 
 /** A key present on both sides whose shapes differ. */
 export interface ShapeMismatch {
@@ -114,8 +125,35 @@ function joinName(prefix: string, name: string): string {
   return prefix === "" ? name : `${prefix}.${name}`;
 }
 
-function shapeOf(value: Tensor | StoredTensor): number[] {
+function shapeOf(value: AnyTensor | StoredTensor): number[] {
   return [...value.shape];
+}
+
+/** The tapegrad dtype of a state-dict value. */
+function dtypeOfValue(value: AnyTensor | StoredTensor): DType {
+  return value instanceof Tensor ? value.dtype : dtypeOf(value.data);
+}
+
+/**
+ * Why `value` cannot be copied into a `target` tensor of another dtype, or undefined when it can:
+ * converting is allowed where it is exact, as PyTorch's `copy_` of a checkpoint's int64
+ * `num_batches_tracked` into a buffer, or an old file's float32 count into an int32 buffer.
+ */
+function conversionProblem(
+  data: ArrayLike<number>,
+  from: DType,
+  to: DType,
+): string | undefined {
+  if (from === to) return undefined;
+  if (from === "bool" || to === "bool") return `cannot convert ${from} to ${to}`;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    const exact = to === "int32"
+      ? Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31
+      : Math.abs(v) <= 2 ** 24;
+    if (!exact) return `element ${i} (${v}) is not exactly representable as ${to}`;
+  }
+  return undefined;
 }
 
 function sameShape(a: Shape, b: Shape): boolean {
@@ -282,14 +320,24 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   /**
    * Every parameter and buffer by dotted name, as contiguous COPIES detached from the graph: the
    * snapshot does not change when training continues, and editing it does not change the module.
-   * Key order and names are those of PyTorch's `state_dict()` for the same structure. Values are
-   * float32 (what safetensors checkpoints store): an integer buffer such as BatchNorm's
-   * `num_batches_tracked` is converted exactly, and `loadStateDict` converts it back.
+   * Key order and names are those of PyTorch's `state_dict()` for the same structure. Each value
+   * keeps its dtype: parameters are float32, an integer buffer such as BatchNorm's
+   * `num_batches_tracked` stays int32 (checkpoints write it as PyTorch's I64).
    */
   stateDict(): StateDict {
     const out: StateDict = {};
     for (const [name, t] of this.#stateEntries()) {
-      out[name] = new Tensor(t.toFloat32Array(), t.shape);
+      const data = storageFor(t.dtype, t.size);
+      kernels.copyStrided(
+        t.shape,
+        t.data,
+        t.offset,
+        t.strides,
+        data,
+        0,
+        contiguousStrides(t.shape),
+      );
+      out[name] = new Tensor<DType>(data, t.shape);
     }
     return out;
   }
@@ -319,7 +367,11 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
       if (!(value instanceof Tensor)) {
         let size = 1;
         for (const d of value.shape) size *= d;
-        if (!(value.data instanceof Float32Array) || value.data.length !== size) {
+        const data = value.data as unknown;
+        if (
+          !(data instanceof Float32Array || data instanceof Int32Array ||
+            data instanceof Uint8Array) || data.length !== size
+        ) {
           throw new RangeError(
             `loadStateDict: "${name}" has shape [${
               value.shape.join(", ")
@@ -329,6 +381,23 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
       }
       if (!sameShape(value.shape, target.shape)) {
         mismatched.push({ key: name, expected: [...target.shape], actual: shapeOf(value) });
+        continue;
+      }
+      const from = dtypeOfValue(value);
+      if (from !== target.dtype) {
+        const values = value instanceof Tensor ? value.contiguous().data : value.data;
+        const offset = value instanceof Tensor ? value.contiguous().offset : 0;
+        const problem = conversionProblem(
+          values.subarray(offset, offset + target.size),
+          from,
+          target.dtype,
+        );
+        if (problem !== undefined) {
+          throw new TypeError(
+            `loadStateDict: "${name}" is ${from} in the state dict and ${target.dtype} in the ` +
+              `module: ${problem}`,
+          );
+        }
       }
     }
     const unexpected = Object.keys(source).filter((k) => !own.has(k));

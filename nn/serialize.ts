@@ -5,10 +5,15 @@
  * name to `{"dtype", "shape", "data_offsets": [begin, end]}` plus an optional `"__metadata__"`
  * string-to-string map; then the data section, tensors packed back to back with no holes.
  *
- * This module works on plain row-major Float32 data ({@linkcode StoredTensor}) so it does not
- * depend on the Tensor class; `Module.stateDict()` converts at the boundary. It writes F32 only,
- * and reads F32, F64, F16 and BF16 (converted to Float32). Every header field is validated before
- * any tensor memory is allocated, because checkpoint files come from strangers.
+ * This module works on plain row-major typed arrays ({@linkcode StoredTensor}) so it does not
+ * depend on the Tensor class; `Module.stateDict()` converts at the boundary. It reads every dtype
+ * of the specification but the sub-byte ones into the three element types tapegrad has: floats
+ * (F64, F32, F16, BF16, F8_E4M3, F8_E5M2, F8_E8M0) into a Float32Array, integers (I64 … U8) into an
+ * Int32Array when every value fits (else an error naming the tensor), BOOL into a Uint8Array of 0
+ * and 1. It writes Float32Array data as F32 (or F64, F16, BF16 on request), Int32Array as I32 (or
+ * another integer dtype such as PyTorch's I64, range-checked) and Uint8Array as BOOL. Every
+ * header field is validated before any tensor memory is allocated, because checkpoint files come
+ * from strangers.
  *
  * @module
  */
@@ -16,17 +21,49 @@
 import { writeFileAtomic } from "../util/atomic.ts";
 import { openSequential, type SequentialFile } from "../util/read.ts";
 
+/**
+ * The element types of the safetensors specification this module reads (all but the sub-byte
+ * F4/F6 formats and complex numbers, which have no tapegrad equivalent).
+ */
+export type SafetensorsDType =
+  | "BOOL"
+  | "U8"
+  | "I8"
+  | "I16"
+  | "U16"
+  | "I32"
+  | "U32"
+  | "I64"
+  | "U64"
+  | "F16"
+  | "BF16"
+  | "F32"
+  | "F64"
+  | "F8_E4M3"
+  | "F8_E5M2"
+  | "F8_E8M0";
+
+/** Row-major element storage: float32, int32, or bool (0/1 bytes), as tapegrad tensors hold. */
+export type StoredData = Float32Array | Int32Array | Uint8Array;
+
 /** One tensor as stored in a safetensors file: row-major data, `data.length` = product(shape). */
-export interface StoredTensor {
+export interface StoredTensor<A extends StoredData = StoredData> {
   /** Dimensions; `[]` is a scalar holding one element. */
   shape: number[];
   /** Row-major values. */
-  data: Float32Array;
+  data: A;
+  /**
+   * The dtype in the file. When reading: the dtype the file stored (the data is converted to its
+   * tapegrad element type). When writing: the dtype to write, which must suit the data (floats:
+   * F32, F64, F16, BF16; integers: any integer dtype whose range holds every value; bool: BOOL);
+   * absent means F32, I32 or BOOL.
+   */
+  dtype?: SafetensorsDType;
 }
 
 /** What a safetensors file holds: tensors by name and the `__metadata__` string map. */
 export interface SafetensorsContents {
-  /** Tensors by name, always converted to Float32. */
+  /** Tensors by name, converted to Float32Array, Int32Array or Uint8Array (see the module doc). */
   tensors: Record<string, StoredTensor>;
   /** The `__metadata__` map; empty when the file has none. */
   metadata: Record<string, string>;
@@ -64,7 +101,56 @@ export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
 /** Bytes per element of each dtype we can read. */
-const DTYPE_BYTES: Readonly<Record<string, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
+const DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  I16: 2,
+  U16: 2,
+  I32: 4,
+  U32: 4,
+  I64: 8,
+  U64: 8,
+  F16: 2,
+  BF16: 2,
+  F32: 4,
+  F64: 8,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  F8_E8M0: 1,
+};
+
+/** The range of each integer dtype, for the checks on writing. */
+const INTEGER_RANGE: Readonly<Partial<Record<SafetensorsDType, readonly [number, number]>>> = {
+  U8: [0, 255],
+  I8: [-128, 127],
+  I16: [-32768, 32767],
+  U16: [0, 65535],
+  I32: [-(2 ** 31), 2 ** 31 - 1],
+  U32: [0, 2 ** 32 - 1],
+  I64: [-(2 ** 63), 2 ** 63],
+  U64: [0, 2 ** 64],
+};
+
+/** The dtypes each kind of data may be written as. */
+const WRITABLE: Readonly<Record<string, readonly SafetensorsDType[]>> = {
+  Float32Array: ["F32", "F64", "F16", "BF16"],
+  Int32Array: ["I32", "I64", "I16", "I8", "U8", "U16", "U32", "U64"],
+  Uint8Array: ["BOOL"],
+};
+
+/** The dtype written when a tensor names none. */
+function defaultDType(data: StoredData): SafetensorsDType {
+  return data instanceof Float32Array ? "F32" : data instanceof Int32Array ? "I32" : "BOOL";
+}
+
+/** The specification's dtypes this module knowingly does not read, for a precise message. */
+const UNSUPPORTED_DTYPES: Readonly<Record<string, string>> = {
+  F4: "4-bit floats are packed two per byte",
+  F6_E2M3: "6-bit floats are packed across bytes",
+  F6_E3M2: "6-bit floats are packed across bytes",
+  C64: "complex numbers have no tapegrad dtype",
+};
 
 const utf8 = new TextEncoder();
 /** Fatal so that invalid UTF-8 is an error rather than silently replaced characters. */
@@ -163,6 +249,7 @@ function encodeWithSource(
   }
 
   let dataBytes = 0;
+  const dtypes: SafetensorsDType[] = [];
   for (const name of names) {
     const { shape, data } = tensors[name];
     if (name === METADATA_KEY) {
@@ -182,11 +269,23 @@ function encodeWithSource(
         `shape must be an array of non-negative integers, found ${describeValue(shape)}`,
       );
     }
-    if (!(data instanceof Float32Array)) {
+    const kind = Object.prototype.toString.call(data).slice(8, -1);
+    if (
+      !(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array)
+    ) {
       throw new SafetensorsError(
         source,
         name,
-        `data must be a Float32Array, found ${Object.prototype.toString.call(data)}`,
+        `data must be a Float32Array, Int32Array or Uint8Array, found ${kind}`,
+      );
+    }
+    const dtype = tensors[name].dtype ?? defaultDType(data);
+    if (!WRITABLE[kind].includes(dtype)) {
+      throw new SafetensorsError(
+        source,
+        name,
+        `${kind} data cannot be written as ${JSON.stringify(dtype)}: expected one of ` +
+          WRITABLE[kind].join(", "),
       );
     }
     const count = elementCount(shape);
@@ -197,10 +296,12 @@ function encodeWithSource(
         `shape [${shape.join(", ")}] needs ${count} elements, but data has ${data.length}`,
       );
     }
+    checkIntegerRange(data, dtype, name, source);
     const begin = dataBytes;
-    dataBytes += data.byteLength;
+    dataBytes += count * DTYPE_BYTES[dtype];
+    dtypes.push(dtype);
     parts.push(
-      `${JSON.stringify(name)}:{"dtype":"F32","shape":[${shape.join(",")}],` +
+      `${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${shape.join(",")}],` +
         `"data_offsets":[${begin},${dataBytes}]}`,
     );
   }
@@ -224,28 +325,141 @@ function encodeWithSource(
   out.fill(0x20, 8 + json.length, 8 + headerBytes);
 
   let at = 8 + headerBytes;
-  for (const name of names) {
-    const data = tensors[name].data;
-    if (LITTLE_ENDIAN_HOST) {
-      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-    } else {
-      const view = new DataView(out.buffer, at, data.byteLength);
-      for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
-    }
-    at += data.byteLength;
-  }
+  names.forEach((name, k) => {
+    at += writeElements(out, at, tensors[name].data, dtypes[k]);
+  });
   return out;
 }
 
+/** Throws naming the tensor when an integer does not fit the dtype it is to be written as. */
+function checkIntegerRange(
+  data: StoredData,
+  dtype: SafetensorsDType,
+  name: string,
+  source: string,
+): void {
+  const range = INTEGER_RANGE[dtype];
+  if (range === undefined || dtype === "I32" || dtype === "I64") return;
+  const [min, max] = range;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] < min || data[i] > max) {
+      throw new SafetensorsError(
+        source,
+        name,
+        `element ${i} is ${data[i]}, outside the range of ${dtype} [${min}, ${max}]`,
+      );
+    }
+  }
+}
+
+/** Writes `data` as `dtype`, little-endian, at `at`; returns the bytes written. */
+function writeElements(
+  out: Uint8Array,
+  at: number,
+  data: StoredData,
+  dtype: SafetensorsDType,
+): number {
+  const bytes = data.length * DTYPE_BYTES[dtype];
+  if (LITTLE_ENDIAN_HOST && (dtype === "F32" || dtype === "I32" || dtype === "BOOL")) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    return bytes;
+  }
+  const view = new DataView(out.buffer, at, bytes);
+  const n = data.length;
+  switch (dtype) {
+    case "F32":
+      for (let i = 0; i < n; i++) view.setFloat32(i * 4, data[i], true);
+      break;
+    case "F64":
+      for (let i = 0; i < n; i++) view.setFloat64(i * 8, data[i], true);
+      break;
+    case "F16":
+      for (let i = 0; i < n; i++) view.setUint16(i * 2, floatToHalf(data[i]), true);
+      break;
+    case "BF16": {
+      const bits = new Uint32Array(Float32Array.from(data).buffer);
+      for (let i = 0; i < n; i++) view.setUint16(i * 2, floatBitsToBfloat(bits[i]), true);
+      break;
+    }
+    case "I32":
+      for (let i = 0; i < n; i++) view.setInt32(i * 4, data[i], true);
+      break;
+    case "I64":
+    case "U64":
+      // int32 values sign-extend into the low and high words (U64 holds only non-negative ones).
+      for (let i = 0; i < n; i++) {
+        view.setInt32(i * 8, data[i], true);
+        view.setInt32(i * 8 + 4, data[i] < 0 ? -1 : 0, true);
+      }
+      break;
+    case "U32":
+      for (let i = 0; i < n; i++) view.setUint32(i * 4, data[i], true);
+      break;
+    case "I16":
+      for (let i = 0; i < n; i++) view.setInt16(i * 2, data[i], true);
+      break;
+    case "U16":
+      for (let i = 0; i < n; i++) view.setUint16(i * 2, data[i], true);
+      break;
+    case "I8":
+      for (let i = 0; i < n; i++) view.setInt8(i, data[i]);
+      break;
+    case "U8":
+    case "BOOL":
+      for (let i = 0; i < n; i++) view.setUint8(i, data[i]);
+      break;
+    default:
+      throw new Error(`unreachable: cannot write ${dtype}`);
+  }
+  return bytes;
+}
+
+/** float32 → IEEE half, rounding to nearest even; overflow gives ±Infinity, NaN stays NaN. */
+function floatToHalf(value: number): number {
+  const f = new Float32Array([value]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  const mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa !== 0 ? 0x200 : 0);
+  // Unbiased exponent e: half normals have e in [-14, 15], subnormals reach 2^-24.
+  const e = exponent - 127;
+  if (e > 15) return sign | 0x7c00;
+  if (e >= -14) {
+    // Normal: keep 10 mantissa bits, round the 13 dropped ones to nearest even.
+    let h = ((e + 15) << 10) | (mantissa >>> 13);
+    const rest = mantissa & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h += 1; // may carry into Infinity
+    return sign | h;
+  }
+  if (e < -25) return sign; // below half the smallest subnormal: rounds to zero
+  // Subnormal: the value is (1.mantissa) · 2^e = m · 2^-24 with m = full >> shift.
+  const full = mantissa | 0x800000;
+  const shift = -e - 14 + 13; // 14..24
+  let h = full >>> shift;
+  const rest = full & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  if (rest > halfway || (rest === halfway && (h & 1) === 1)) h += 1;
+  return sign | h;
+}
+
+/** float32 bits → bfloat16 (the top half), rounding to nearest even; NaN stays a quiet NaN. */
+function floatBitsToBfloat(bits: number): number {
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff;
+  const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
+  return (rounded >>> 16) & 0xffff;
+}
+
 /**
- * Serialises tensors to safetensors bytes (dtype F32). Keys are written sorted by name, data in
+ * Serialises tensors to safetensors bytes (F32, I32 or BOOL unless a tensor names its `dtype`). Keys are written sorted by name, data in
  * the same order, header padded with spaces to a multiple of 8: the same input always gives the
  * same bytes.
  *
  * @param tensors Tensors by name; `"__metadata__"` is reserved and refused.
  * @param metadata Optional string-to-string map stored as `__metadata__` (omitted when empty).
  * @returns The complete file contents.
- * @throws {SafetensorsError} When a shape does not match its data or a name is unusable.
+ * @throws {SafetensorsError} When a shape does not match its data, a name is unusable, or a
+ *   dtype does not suit the data (an integer outside its range, floats as integers).
  */
 export function encodeSafetensors(
   tensors: Record<string, StoredTensor>,
@@ -277,7 +491,7 @@ export async function saveSafetensors(
 /** A validated header entry. */
 interface Entry {
   name: string;
-  dtype: string;
+  dtype: SafetensorsDType;
   shape: number[];
   begin: number;
   end: number;
@@ -387,6 +601,13 @@ function parseEntry(name: string, value: unknown, dataBytes: number, source: str
     );
   }
   const { dtype, shape, data_offsets: offsets } = value;
+  if (typeof dtype === "string" && Object.hasOwn(UNSUPPORTED_DTYPES, dtype)) {
+    throw new SafetensorsError(
+      source,
+      name,
+      `dtype ${JSON.stringify(dtype)} is not supported: ${UNSUPPORTED_DTYPES[dtype]}`,
+    );
+  }
   if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, dtype)) {
     throw new SafetensorsError(
       source,
@@ -429,7 +650,7 @@ function parseEntry(name: string, value: unknown, dataBytes: number, source: str
         `${dataBytes} bytes (file truncated?)`,
     );
   }
-  const needed = elementCount(shape) * DTYPE_BYTES[dtype];
+  const needed = elementCount(shape) * DTYPE_BYTES[dtype as SafetensorsDType];
   if (needed !== end - begin) {
     throw new SafetensorsError(
       source,
@@ -438,7 +659,7 @@ function parseEntry(name: string, value: unknown, dataBytes: number, source: str
         `[${begin}, ${end}] span ${end - begin}`,
     );
   }
-  return { name, dtype, shape: [...shape], begin, end };
+  return { name, dtype: dtype as SafetensorsDType, shape: [...shape], begin, end };
 }
 
 /** The spec forbids holes and overlaps: sorted by offset, entries must tile [0, dataBytes). */
@@ -492,53 +713,163 @@ function halfToFloatBits(h: number): number {
   return sign | ((112 - shift) << 23) | ((fraction & 0x3ff) << 13);
 }
 
-/** Copies one tensor out of the data section, converting to Float32. */
-function readTensor(entry: Entry, data: Uint8Array): Float32Array {
+/** Decodes one byte of an 8-bit float with `mantissaBits` and exponent `bias` (E4M3, E5M2). */
+function float8(byte: number, mantissaBits: number, bias: number, ieeeSpecials: boolean): number {
+  const sign = byte & 0x80 ? -1 : 1;
+  const exponentMask = 0x7f >> mantissaBits;
+  const exponent = (byte >> mantissaBits) & exponentMask;
+  const mantissa = byte & ((1 << mantissaBits) - 1);
+  if (ieeeSpecials && exponent === exponentMask) {
+    // E5M2 is IEEE-like: an all-ones exponent is Infinity (mantissa 0) or NaN.
+    return mantissa === 0 ? sign * Infinity : NaN;
+  }
+  // E4M3 ("fn": finite) has no infinities; only S.1111.111 is NaN.
+  if (!ieeeSpecials && exponent === exponentMask && mantissa === (1 << mantissaBits) - 1) {
+    return NaN;
+  }
+  const scale = 1 << mantissaBits;
+  if (exponent === 0) return sign * (mantissa / scale) * 2 ** (1 - bias);
+  return sign * (1 + mantissa / scale) * 2 ** (exponent - bias);
+}
+
+/** The 256 values of each 8-bit float format, computed once: decoding is then a table lookup. */
+const FLOAT8_TABLES: Readonly<Record<"F8_E4M3" | "F8_E5M2" | "F8_E8M0", Float32Array>> = {
+  F8_E4M3: Float32Array.from({ length: 256 }, (_, b) => float8(b, 3, 7, false)),
+  F8_E5M2: Float32Array.from({ length: 256 }, (_, b) => float8(b, 2, 15, true)),
+  // E8M0 is an unsigned power of two (microscaling block scales): 2^(b − 127), 0xFF is NaN.
+  F8_E8M0: Float32Array.from({ length: 256 }, (_, b) => (b === 255 ? NaN : 2 ** (b - 127))),
+};
+
+/** Where an integer tensor holds a value int32 cannot. */
+function outOfInt32(entry: Entry, source: string, index: number, value: bigint | number) {
+  return new SafetensorsError(
+    source,
+    entry.name,
+    `${entry.dtype} element ${index} is ${value}, outside int32 [-2147483648, 2147483647], the ` +
+      `integer dtype tapegrad reads integers into`,
+  );
+}
+
+/** Copies one tensor out of the data section into its tapegrad element type (see module doc). */
+function readTensor(entry: Entry, data: Uint8Array, source: string): StoredData {
   const count = elementCount(entry.shape);
-  const out = new Float32Array(count);
   const length = entry.end - entry.begin;
-  if (entry.dtype === "F32" && LITTLE_ENDIAN_HOST) {
+  const bytes = data.subarray(entry.begin, entry.end);
+  const dtype = entry.dtype;
+  if (LITTLE_ENDIAN_HOST && (dtype === "F32" || dtype === "I32")) {
     // Byte copy into the fresh, aligned buffer: works whatever the source alignment.
-    new Uint8Array(out.buffer).set(data.subarray(entry.begin, entry.end));
+    const out = dtype === "F32" ? new Float32Array(count) : new Int32Array(count);
+    new Uint8Array(out.buffer).set(bytes);
     return out;
   }
   const view = new DataView(data.buffer, data.byteOffset + entry.begin, length);
-  switch (entry.dtype) {
+  switch (dtype) {
     case "F32":
-      for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-      break;
     case "F64":
-      for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
-      break;
-    case "F16": {
+    case "F16":
+    case "BF16":
+    case "F8_E4M3":
+    case "F8_E5M2":
+    case "F8_E8M0": {
+      const out = new Float32Array(count);
       const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) bits[i] = halfToFloatBits(view.getUint16(i * 2, true));
-      break;
+      if (dtype === "F32") {
+        for (let i = 0; i < count; i++) {
+          out[i] = view.getFloat32(i * 4, true);
+        }
+      } else if (dtype === "F64") {
+        for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
+      } else if (dtype === "F16") {
+        for (let i = 0; i < count; i++) bits[i] = halfToFloatBits(view.getUint16(i * 2, true));
+      } else if (dtype === "BF16") {
+        for (let i = 0; i < count; i++) bits[i] = view.getUint16(i * 2, true) << 16;
+      } else {
+        const table = FLOAT8_TABLES[dtype];
+        for (let i = 0; i < count; i++) out[i] = table[bytes[i]];
+      }
+      return out;
     }
-    case "BF16": {
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) bits[i] = view.getUint16(i * 2, true) << 16;
-      break;
+    case "BOOL": {
+      for (let i = 0; i < count; i++) {
+        if (bytes[i] > 1) {
+          throw new SafetensorsError(
+            source,
+            entry.name,
+            `BOOL element ${i} is the byte ${bytes[i]}; a bool is stored as 0 or 1`,
+          );
+        }
+      }
+      return bytes.slice();
+    }
+    case "I64":
+    case "U64": {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) {
+        const low = view.getInt32(i * 8, true);
+        const high = view.getInt32(i * 8 + 4, true);
+        // It fits int32 exactly when the high word is the sign extension of the low one (for
+        // U64 the value must also be below 2^31: high 0, low non-negative).
+        if (high !== (low < 0 ? -1 : 0) || (dtype === "U64" && high !== 0)) {
+          const value = dtype === "I64"
+            ? view.getBigInt64(i * 8, true)
+            : view.getBigUint64(i * 8, true);
+          throw outOfInt32(entry, source, i, value);
+        }
+        out[i] = low;
+      }
+      return out;
+    }
+    case "U32": {
+      const out = new Int32Array(count);
+      for (let i = 0; i < count; i++) {
+        const value = view.getUint32(i * 4, true);
+        if (value > 0x7fffffff) throw outOfInt32(entry, source, i, value);
+        out[i] = value;
+      }
+      return out;
+    }
+    case "I32":
+    case "I16":
+    case "U16":
+    case "I8":
+    case "U8": {
+      const out = new Int32Array(count);
+      if (dtype === "I32") { for (let i = 0; i < count; i++) out[i] = view.getInt32(i * 4, true); }
+      else if (dtype === "I16") {
+        for (let i = 0; i < count; i++) out[i] = view.getInt16(i * 2, true);
+      } else if (dtype === "U16") {
+        for (let i = 0; i < count; i++) out[i] = view.getUint16(i * 2, true);
+      } else if (dtype === "I8") { for (let i = 0; i < count; i++) out[i] = view.getInt8(i); }
+      else out.set(bytes);
+      return out;
     }
   }
-  return out;
 }
 
-function readTensors(header: ParsedHeader, data: Uint8Array): SafetensorsContents {
+function readTensors(
+  header: ParsedHeader,
+  data: Uint8Array,
+  source: string,
+): SafetensorsContents {
   const tensors: Record<string, StoredTensor> = {};
   for (const entry of header.entries) {
-    defineEntry(tensors, entry.name, { shape: entry.shape, data: readTensor(entry, data) });
+    defineEntry(tensors, entry.name, {
+      shape: entry.shape,
+      data: readTensor(entry, data, source),
+      dtype: entry.dtype,
+    });
   }
   return { tensors, metadata: header.metadata };
 }
 
 /**
  * Parses safetensors bytes, validating the whole header before allocating tensor memory.
- * Data may sit at any alignment in `bytes`; every returned tensor owns a fresh Float32Array.
+ * Data may sit at any alignment in `bytes`; every returned tensor owns fresh storage.
  *
  * @param bytes The complete file contents.
  * @param source Name used in error messages (usually the file path).
- * @returns Tensors (F32/F64/F16/BF16 converted to Float32) and metadata.
+ * @returns Tensors (floats as Float32Array, integers as Int32Array, BOOL as Uint8Array) and
+ *   metadata.
  * @throws {SafetensorsError} On any deviation from the format, naming the key at fault.
  */
 export function decodeSafetensors(
@@ -559,7 +890,7 @@ export function decodeSafetensors(
     bytes.length - dataStart,
     source,
   );
-  return readTensors(header, bytes.subarray(dataStart));
+  return readTensors(header, bytes.subarray(dataStart), source);
 }
 
 /** Reads exactly `length` bytes from the current position, or explains the short file. */
@@ -587,7 +918,8 @@ async function readExactly(
  * a corrupt or hostile length cannot trigger a huge allocation.
  *
  * @param path File to read.
- * @returns Tensors (converted to Float32) and metadata.
+ * @returns Tensors (floats as Float32Array, integers as Int32Array, BOOL as Uint8Array) and
+ *   metadata.
  * @throws {SafetensorsError} On any deviation from the format, naming the file and key.
  */
 export async function loadSafetensors(path: string): Promise<SafetensorsContents> {
@@ -616,5 +948,5 @@ async function readSafetensorsFile(
   const dataBytes = size - 8 - headerBytes;
   const header = parseHeader(await readExactly(file, headerBytes, "header", path), dataBytes, path);
   const data = await readExactly(file, dataBytes, "data section", path);
-  return readTensors(header, data);
+  return readTensors(header, data, path);
 }

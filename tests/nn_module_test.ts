@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Rng, type Tensor, tensor, zeros } from "../autograd/mod.ts";
+import { type AnyTensor, Rng, type Tensor, tensor, zeros } from "../autograd/mod.ts";
 import {
   Conv2d,
   Dropout,
@@ -45,7 +45,7 @@ function thrown(fn: () => unknown): unknown {
   assert.fail("expected an exception");
 }
 
-function bits(t: Tensor): Uint32Array {
+function bits(t: AnyTensor): Uint32Array {
   return new Uint32Array(t.toFloat32Array().buffer);
 }
 

@@ -44,7 +44,7 @@ function assertNear(actual: Tensor, expected: ArrayLike<number>, tol: number, wh
   });
 }
 
-function keysAndShapes(sd: Record<string, Tensor>): [string, number[]][] {
+function keysAndShapes(sd: Record<string, { shape: readonly number[] }>): [string, number[]][] {
   return Object.entries(sd).map(([k, t]) => [k, [...t.shape]]);
 }
 
@@ -160,7 +160,7 @@ Deno.test("BatchNorm2d: PyTorch's state-dict keys, an int32 counter, train() and
   const yEval = bn.call(x);
   assert.equal(bn.num_batches_tracked!.item(), 2, "eval does not count batches");
   assert.notDeepEqual(Array.from(yEval.toFloat32Array()), Array.from(yTrain.toFloat32Array()));
-  // The running statistics travel through the state dict (the counter as an exact float).
+  // The running statistics travel through the state dict (the counter as int32).
   const other = new BatchNorm2d(3);
   other.loadStateDict(bn.stateDict());
   assert.equal(other.num_batches_tracked!.item(), 2);
@@ -426,7 +426,7 @@ Deno.test("ModuleList and ModuleDict name children as PyTorch; train()/eval() re
   assert.throws(() => list.forward(), /ModuleList has no forward/);
 });
 
-Deno.test("BatchNorm's state dict survives safetensors (the int32 counter stored as F32)", () => {
+Deno.test("BatchNorm's state dict survives safetensors (the int32 counter stored as I32)", () => {
   const bn = new BatchNorm1d(3);
   for (let i = 0; i < 5; i++) bn.call(randn([4, 3], new Rng(i)));
   const stored = Object.fromEntries(

@@ -12,7 +12,12 @@ import {
 const ascii = (text: string): number[] => [...text].map((c) => c.charCodeAt(0));
 
 /** Byte-level equality that also distinguishes NaN payloads and -0 from 0. */
-function assertSameFloats(actual: Float32Array, expected: ArrayLike<number>, label: string): void {
+function assertSameFloats(
+  actual: Float32Array | Int32Array | Uint8Array,
+  expected: ArrayLike<number>,
+  label: string,
+): void {
+  assert.ok(actual instanceof Float32Array, `${label}: expected float32 data`);
   assert.deepEqual(
     new Uint8Array(actual.buffer, actual.byteOffset, actual.byteLength),
     new Uint8Array(Float32Array.from(expected).buffer),
@@ -350,10 +355,15 @@ Deno.test("rejects headers that are not a JSON object starting with {", () => {
 
 Deno.test("rejects unknown or unsupported dtypes naming the key", () => {
   assertRejects(
-    assemble('{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', zeros(8)),
+    assemble('{"w":{"dtype":"Q7","shape":[1],"data_offsets":[0,8]}}', zeros(8)),
     /tensor "w"/,
-    /unsupported dtype "I64"/,
-    /F32, F64, F16, BF16/,
+    /unsupported dtype "Q7"/,
+    /BOOL, U8, I8, I16, U16, I32, U32, I64, U64, F16, BF16, F32, F64, F8_E4M3, F8_E5M2, F8_E8M0/,
+  );
+  assertRejects(
+    assemble('{"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}', zeros(8)),
+    /tensor "w"/,
+    /dtype "C64" is not supported: complex numbers/,
   );
   assertRejects(
     assemble('{"w":{"shape":[1],"data_offsets":[0,4]}}', zeros(4)),
