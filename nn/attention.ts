@@ -7,8 +7,10 @@
 
 import {
   type AnyTensor,
+  attentionWeights,
   formatShape,
   linear,
+  matmul,
   type Rng,
   scaledDotProductAttention,
   slice,
@@ -50,8 +52,8 @@ export interface MultiheadAttentionForwardOptions {
    */
   isCausal?: boolean;
   /**
-   * Must be false (the default here; PyTorch's is true): the layer returns the attention output
-   * only, never the weights, which lets the attention skip materialising them for the caller.
+   * Must be false (the default here; PyTorch's is true): `forward` returns the attention output
+   * only; `forwardWithWeights` returns the weights too.
    */
   needWeights?: boolean;
 }
@@ -177,7 +179,8 @@ export class MultiheadAttention
 
   /**
    * Attends `query` [N, L, E] to `key` [N, S, E] and `value` [N, S, E] (sequence-first when
-   * `batchFirst` is false); returns [N, L, E].
+   * `batchFirst` is false); returns [N, L, E]. For the attention weights too, call
+   * {@linkcode MultiheadAttention.forwardWithWeights}.
    */
   forward(
     query: Tensor,
@@ -187,9 +190,43 @@ export class MultiheadAttention
   ): Tensor {
     if (options.needWeights === true) {
       throw new TypeError(
-        "MultiheadAttention: needWeights: true is not supported; the layer returns the output only",
+        "MultiheadAttention: forward returns the output only; call forwardWithWeights for the " +
+          "attention weights (PyTorch's need_weights=True)",
       );
     }
+    return this.#attend(query, key, value, options, null).output;
+  }
+
+  /**
+   * As {@linkcode MultiheadAttention.forward}, and also returns the attention weights (after
+   * dropout, as PyTorch's `need_weights=True`): [N, L, S] averaged over the heads, or
+   * [N, numHeads, L, S] with `averageAttnWeights: false`. The weights are part of the graph, so a
+   * loss may use them.
+   */
+  forwardWithWeights(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options: MultiheadAttentionForwardOptions & { averageAttnWeights?: boolean } = {},
+  ): { output: Tensor; weights: Tensor } {
+    const { output, weights } = this.#attend(
+      query,
+      key,
+      value,
+      options,
+      options.averageAttnWeights ?? true,
+    );
+    return { output, weights: weights! };
+  }
+
+  /** The layer's computation; with `average` non-null the weights are computed apart and kept. */
+  #attend(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options: MultiheadAttentionForwardOptions,
+    average: boolean | null,
+  ): { output: Tensor; weights?: Tensor } {
     const E = this.embedDim;
     for (const [name, t] of [["query", query], ["key", key], ["value", value]] as const) {
       if (t.ndim !== 3 || t.shape[2] !== E) {
@@ -218,15 +255,23 @@ export class MultiheadAttention
     const s = k.shape[2];
     const mask = this.#mask(options, n, l, s);
     const causal = options.isCausal === true;
-    const out = scaledDotProductAttention(q, k, v, {
+    const attention = {
       mask: causal && mask !== undefined ? mask.add(causalAdditive(l, s)) : mask,
       causal: causal && mask === undefined,
       dropout: this.training ? this.dropout : 0,
       rng: this.#rng,
-    });
+    };
+    let out: Tensor;
+    let weights: Tensor | undefined;
+    if (average === null) out = scaledDotProductAttention(q, k, v, attention);
+    else {
+      weights = attentionWeights(q, k, attention);
+      out = matmul(weights, v);
+      if (average) weights = weights.mean(1);
+    }
     const merged = out.permute(0, 2, 1, 3).reshape(n, l, E);
     const y = this.out_proj.call(merged);
-    return this.batchFirst ? y : y.transpose(0, 1);
+    return { output: this.batchFirst ? y : y.transpose(0, 1), weights };
   }
 
   /** Width, heads, dropout and layout, as PyTorch shows them. */

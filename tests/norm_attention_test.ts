@@ -304,8 +304,47 @@ Deno.test("MultiheadAttention: PyTorch's keys, and causal self-attention against
   const padded = mha.call(x, x, x, { keyPaddingMask: padding, isCausal: true });
   assertNear(padded.narrow(0, 1, 1), y.narrow(0, 1, 1).toFloat32Array(), 1e-5, "unpadded batch");
   assertNear(padded.narrow(1, 0, 4), y.narrow(1, 0, 4).toFloat32Array(), 1e-5, "causal rows");
-  assert.throws(() => mha.call(x, x, x, { needWeights: true }), /needWeights/);
+  assert.throws(() => mha.call(x, x, x, { needWeights: true }), /forwardWithWeights/);
   assert.throws(() => new MultiheadAttention(8, 3), /not divisible/);
+});
+
+Deno.test("MultiheadAttention.forwardWithWeights: the same output, and each head's weights", () => {
+  const mha = new MultiheadAttention(8, 2, { rng: new Rng(12) });
+  const x = randn([2, 5, 8], new Rng(13));
+  const { output, weights } = mha.forwardWithWeights(x, x, x, {
+    isCausal: true,
+    averageAttnWeights: false,
+  });
+  assertNear(output, mha.call(x, x, x, { isCausal: true }).toFloat32Array(), 1e-6, "output");
+  assert.deepEqual(weights.shape, [2, 2, 5, 5]);
+  // Head h of batch b: softmax(q·kᵀ/√d) of that head's slice of the projection, causal.
+  const qkv = ref.fromTensor(F.linear(x, mha.in_proj_weight, mha.in_proj_bias ?? undefined));
+  for (let b = 0; b < 2; b++) {
+    for (let head = 0; head < 2; head++) {
+      const part = (which: number) =>
+        ref.build([5, 4], ([i, j]) => ref.at(qkv, [b, i, which * 8 + head * 4 + j]));
+      const expected = ref.attentionWeights(
+        part(0),
+        part(1),
+        1 / 2,
+        (i, j) => j > i ? -Infinity : 0,
+      );
+      ref.assertClose(
+        weights.select(0, b).select(0, head),
+        expected,
+        1e-6,
+        1e-5,
+        `batch ${b} head ${head}`,
+      );
+    }
+  }
+  const averaged = mha.forwardWithWeights(x, x, x, { isCausal: true }).weights;
+  assert.deepEqual(averaged.shape, [2, 5, 5]);
+  assertNear(averaged, weights.mean(1).toFloat32Array(), 1e-7, "averaged over heads");
+  // The weights are in the graph: a loss on them reaches the projection.
+  mha.zeroGrad();
+  mha.forwardWithWeights(x, x, x).weights.pow(2).sum().backward();
+  assert.ok(mha.in_proj_weight.grad!.toFloat32Array().some((g) => g !== 0));
 });
 
 Deno.test("MultiheadAttention gradients reach every parameter", () => {

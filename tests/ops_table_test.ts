@@ -335,6 +335,15 @@ const checks: Record<string, (() => void)[]> = {
     ),
     gradient((x, w, b) => F.groupNorm(x, 2, w, b), [[2, 4, 2], [4], [4]]),
   ],
+  attentionWeights: [
+    forward(
+      (q, k) => F.attentionWeights(q, k, { causal: true }),
+      (q, k) => ref.attentionWeights(q, k, 1 / 2, (i, j) => (j > i ? -Infinity : 0)),
+      [[2, 3, 4, 4], [2, 3, 5, 4]],
+      { atol: 1e-6 },
+    ),
+    gradient((q, k) => F.attentionWeights(q, k, { scale: 0.7 }), [[2, 3, 4], [2, 5, 4]]),
+  ],
   scaledDotProductAttention: [
     forward(
       (q, k, v) => F.scaledDotProductAttention(q, k, v, { causal: true }),

@@ -57,39 +57,34 @@ function additive(mask: Tensor<DType>): Tensor {
   return mask.dtype === "bool" ? where(mask as Tensor<"bool">, 0, -Infinity) : (mask as Tensor);
 }
 
-/**
- * Scaled dot-product attention (PyTorch's `F.scaled_dot_product_attention`):
- * softmax(q·kᵀ·scale + mask)·v for q [..., L, E], k [..., S, E] and v [..., S, Ev] with the same
- * leading dims (batch, heads); returns [..., L, Ev]. `causal` blocks j > i; `mask` is a bool mask
- * (true attends) or an additive float mask, broadcastable to [..., L, S]; `dropout` drops
- * attention weights. The leading dims are folded into one, so the work is two batched matmuls and
- * one softmax; the gradient follows from those ops (second derivatives included).
- */
-export function scaledDotProductAttention(
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  options: AttentionOptions = {},
-): Tensor {
-  const op = "scaledDotProductAttention";
-  expectDType(op, [q, k, v], ["float32"]);
+/** Checks q [..., L, E], k [..., S, E] (and v [..., S, Ev] when given) against each other. */
+function checkShapes(op: string, q: Tensor, k: Tensor, v?: Tensor): void {
+  expectDType(op, v === undefined ? [q, k] : [q, k, v], ["float32"]);
   const lead = q.shape.slice(0, -2);
-  const fits = q.ndim >= 2 && k.ndim === q.ndim && v.ndim === q.ndim &&
-    sameShape(k.shape.slice(0, -2), lead) && sameShape(v.shape.slice(0, -2), lead) &&
-    k.shape[k.ndim - 1] === q.shape[q.ndim - 1] && v.shape[v.ndim - 2] === k.shape[k.ndim - 2];
+  const fits = q.ndim >= 2 && k.ndim === q.ndim && sameShape(k.shape.slice(0, -2), lead) &&
+    k.shape[k.ndim - 1] === q.shape[q.ndim - 1] &&
+    (v === undefined ||
+      (v.ndim === q.ndim && sameShape(v.shape.slice(0, -2), lead) &&
+        v.shape[v.ndim - 2] === k.shape[k.ndim - 2]));
   if (!fits) {
+    const shapes = `q ${formatShape(q.shape)}, k ${formatShape(k.shape)}` +
+      (v === undefined ? "" : ` and v ${formatShape(v.shape)}`);
     throw new RangeError(
-      `${op}: q ${formatShape(q.shape)}, k ${formatShape(k.shape)} and v ${
-        formatShape(v.shape)
-      } do not match (expected q [..., L, E], k [..., S, E], v [..., S, Ev])`,
+      `${op}: ${shapes} do not match (expected q [..., L, E], k [..., S, E]${
+        v === undefined ? "" : ", v [..., S, Ev]"
+      })`,
     );
   }
+}
+
+/** softmax(q·kᵀ·scale + mask) with dropout, as [batch, L, S] with the leading dims folded. */
+function weightsFolded(op: string, q: Tensor, k: Tensor, options: AttentionOptions): Tensor {
   if (options.causal === true && options.mask !== undefined) {
     throw new TypeError(`${op}: give either causal or mask, not both`);
   }
+  const lead = q.shape.slice(0, -2);
   const [L, E] = q.shape.slice(-2);
   const S = k.shape[k.ndim - 2];
-  const Ev = v.shape[v.ndim - 1];
   const batch = sizeOf(lead);
   const scale = options.scale ?? 1 / Math.sqrt(E);
   // Scale the smaller of q [L, E] and the scores [L, S].
@@ -108,8 +103,42 @@ export function scaledDotProductAttention(
     }
     scores = reshape(masked, [batch, L, S]);
   }
-  let weights = softmax(scores, -1);
+  const weights = softmax(scores, -1);
   const p = options.dropout ?? 0;
-  if (p > 0) weights = dropout(weights, p, { rng: options.rng });
-  return reshape(matmul(weights, reshape(v, [batch, S, Ev])), [...lead, L, Ev]);
+  return p > 0 ? dropout(weights, p, { rng: options.rng }) : weights;
+}
+
+/**
+ * The attention weights softmax(q·kᵀ·scale + mask), after dropout when `options.dropout` is set,
+ * for q [..., L, E] and k [..., S, E]: [..., L, S], each row summing to 1 (before dropout). This is
+ * what {@linkcode scaledDotProductAttention} multiplies v by; call it to look at the weights.
+ */
+export function attentionWeights(q: Tensor, k: Tensor, options: AttentionOptions = {}): Tensor {
+  const op = "attentionWeights";
+  checkShapes(op, q, k);
+  const weights = weightsFolded(op, q, k, options);
+  return reshape(weights, [...q.shape.slice(0, -1), k.shape[k.ndim - 2]]);
+}
+
+/**
+ * Scaled dot-product attention (PyTorch's `F.scaled_dot_product_attention`):
+ * softmax(q·kᵀ·scale + mask)·v for q [..., L, E], k [..., S, E] and v [..., S, Ev] with the same
+ * leading dims (batch, heads); returns [..., L, Ev]. `causal` blocks j > i; `mask` is a bool mask
+ * (true attends) or an additive float mask, broadcastable to [..., L, S]; `dropout` drops
+ * attention weights. The leading dims are folded into one, so the work is two batched matmuls and
+ * one softmax; the gradient follows from those ops (second derivatives included).
+ */
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions = {},
+): Tensor {
+  const op = "scaledDotProductAttention";
+  checkShapes(op, q, k, v);
+  const lead = q.shape.slice(0, -2);
+  const L = q.shape[q.ndim - 2];
+  const [S, Ev] = v.shape.slice(-2);
+  const weights = weightsFolded(op, q, k, options);
+  return reshape(matmul(weights, reshape(v, [sizeOf(lead), S, Ev])), [...lead, L, Ev]);
 }

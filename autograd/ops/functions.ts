@@ -16,7 +16,7 @@ export { cast, eq, ge, gt, le, lt, maskedFill, ne, where } from "./compare.ts";
 export { argmax, argmin, max, mean, sum } from "./reduce.ts";
 export { linear, type LinearOpOptions, matmul } from "./matmul.ts";
 export { batchNorm, type BatchNormOptions, groupNorm, layerNorm } from "./norm.ts";
-export { type AttentionOptions, scaledDotProductAttention } from "./attention.ts";
+export { type AttentionOptions, attentionWeights, scaledDotProductAttention } from "./attention.ts";
 export {
   type ClassificationLossOptions,
   crossEntropy,

@@ -307,6 +307,33 @@ export function groupNorm(x: Ref, groups: number, w: Ref | null, b: Ref | null, 
 }
 
 /**
+ * softmax(q·kᵀ·scale + mask) for q [..., L, E], k [..., S, E] with equal leading dims: [..., L, S];
+ * `mask(i, j)` gives the additive mask (−∞ to block).
+ */
+export function attentionWeights(
+  q: Ref,
+  k: Ref,
+  scale: number,
+  mask: (i: number, j: number) => number = () => 0,
+): Ref {
+  const [L, E] = q.shape.slice(-2);
+  const S = k.shape[k.shape.length - 2];
+  const lead = q.shape.slice(0, -2);
+  return build([...lead, L, S], (idx) => {
+    const pre = idx.slice(0, -2);
+    const [i, jOut] = idx.slice(-2);
+    const scores = Array.from({ length: S }, (_, j) => {
+      let s = 0;
+      for (let e = 0; e < E; e++) s += at(q, [...pre, i, e]) * at(k, [...pre, j, e]);
+      return s * scale + mask(i, j);
+    });
+    const m = Math.max(...scores);
+    const z = scores.reduce((a, x) => a + Math.exp(x - m), 0);
+    return Math.exp(scores[jOut] - m) / z;
+  });
+}
+
+/**
  * softmax(q·kᵀ·scale + mask)·v for q [..., L, E], k [..., S, E], v [..., S, Ev] with equal leading
  * dims; `mask(i, j)` gives the additive mask (−∞ to block).
  */
@@ -317,23 +344,16 @@ export function attention(
   scale: number,
   mask: (i: number, j: number) => number = () => 0,
 ): Ref {
-  const [L, E] = q.shape.slice(-2);
+  const weights = attentionWeights(q, k, scale, mask);
+  const L = q.shape[q.shape.length - 2];
   const S = k.shape[k.shape.length - 2];
   const Ev = v.shape[v.shape.length - 1];
   const lead = q.shape.slice(0, -2);
   return build([...lead, L, Ev], (idx) => {
     const pre = idx.slice(0, -2);
     const [i, c] = idx.slice(-2);
-    const scores = Array.from({ length: S }, (_, j) => {
-      let s = 0;
-      for (let e = 0; e < E; e++) s += at(q, [...pre, i, e]) * at(k, [...pre, j, e]);
-      return s * scale + mask(i, j);
-    });
-    const m = Math.max(...scores);
-    const p = scores.map((s) => Math.exp(s - m));
-    const z = p.reduce((a, x) => a + x, 0);
     let out = 0;
-    for (let j = 0; j < S; j++) out += (p[j] / z) * at(v, [...pre, j, c]);
+    for (let j = 0; j < S; j++) out += at(weights, [...pre, i, j]) * at(v, [...pre, j, c]);
     return out;
   });
 }
