@@ -28,7 +28,21 @@ export * from "./image.ts";
 export * from "./names.ts";
 export * from "./progress.ts";
 // The core types the data API mentions, so this entry point documents on its own.
-export type { NestedArray, Tensor, TensorLike } from "../autograd/tensor.ts";
-export type { Rng, RngState } from "../autograd/rng.ts";
-export type { BackwardOptions, TapeEntry } from "../autograd/tape.ts";
-export type { Shape } from "../autograd/shape.ts";
+export type {
+  AnyTensor,
+  BackwardOptions,
+  DType,
+  GradSinks,
+  Indices,
+  NestedArray,
+  Rng,
+  RngState,
+  Shape,
+  ShapeArgs,
+  StorageOf,
+  TapeEntry,
+  Tensor,
+  TensorLike,
+  TopK,
+  VarOptions,
+} from "../autograd/mod.ts";

@@ -128,9 +128,26 @@ export {
 } from "./serialize.ts";
 export { isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
 // The core types the nn API mentions, so this entry point documents on its own.
-export type { NestedArray, Tensor, TensorLike } from "../autograd/tensor.ts";
-export type { Rng, RngState } from "../autograd/rng.ts";
-export type { BackwardOptions, TapeEntry } from "../autograd/tape.ts";
-export type { Shape } from "../autograd/shape.ts";
-export type { Pair } from "../autograd/ops/conv.ts";
-export type { ClassificationLossOptions, Reduction } from "../autograd/ops/softmax.ts";
+export type {
+  AnyTensor,
+  AvgPool2dOptions,
+  BackwardOptions,
+  ClassificationLossOptions,
+  DType,
+  GradSinks,
+  Indices,
+  Labels,
+  NestedArray,
+  Pair,
+  Reduction,
+  Rng,
+  RngState,
+  Shape,
+  ShapeArgs,
+  StorageOf,
+  TapeEntry,
+  Tensor,
+  TensorLike,
+  TopK,
+  VarOptions,
+} from "../autograd/mod.ts";
