@@ -7,8 +7,8 @@
  * ln2ₕ has 12 significant bits (so k·ln2ₕ is exact) and e^r on |r| ≤ ln2/2 is the degree-7 Taylor
  * polynomial (truncation 5e-9 relative). The argument comes in two parts because the callers' big
  * part `a` is exact (−x²/2 with x split so that its square is exact) and rounding a + b first
- * would cost up to 4e-6 relative at x² ≈ 100. 2ᵏ is built in the exponent bits as 2^⌊k/2⌋·2^⌈k/2⌉,
- * so results down to 2⁻²⁵² (denormals included) come out right; the callers keep k ≥ −252.
+ * would cost up to 4e-6 relative at x² ≈ 100. 2ᵏ is built in the exponent bits, so k must stay
+ * in [−126, 127]: the callers mask the lanes whose results would be below 2⁻¹²⁶ (about 1e-38).
  *
  * @module
  */
@@ -82,15 +82,14 @@ export function expConstants(f: F): ExpConstants {
 }
 
 /**
- * Pushes exp(a + b) for the lanes of `a` and `b` (see the module doc); `a + b` must be ≥ −174
- * (k ≥ −252) and ≤ 88 where the result is used: callers mask lanes outside that range.
+ * Pushes exp(a + b) for the lanes of `a` and `b` (see the module doc); where the result is used,
+ * `a + b` must lie in [−87, 88]: callers mask the lanes outside that range.
  */
 export function emitExp2(f: F, a: Local, b: Local, c: ExpConstants): void {
   const m = f.local(V128);
   const k = f.local(V128);
   const r = f.local(V128);
   const ki = f.local(V128);
-  const half = f.local(V128);
   // Adding 1.5·2²³ rounds to an integer (ties to even) and leaves it in the low mantissa bits.
   f.get(a).get(b).f32x4Add().get(c.log2e).f32x4Mul().get(c.shifter).f32x4Add().set(m);
   f.get(m).get(c.shifter).f32x4Sub().set(k);
@@ -98,12 +97,8 @@ export function emitExp2(f: F, a: Local, b: Local, c: ExpConstants): void {
   f.get(a).get(k).get(c.ln2Hi).f32x4Mul().f32x4Sub();
   f.get(k).get(c.ln2Lo).f32x4Mul().f32x4Sub();
   f.get(b).f32x4Add().set(r);
-  f.get(ki).i32Const(1).i32x4ShrS().set(half); // ⌊k/2⌋
   horner(f, r, c.taylor);
-  scaleByPowerOfTwo(f, half, c.bias);
-  f.f32x4Mul();
-  f.get(ki).get(half).i32x4Sub().set(half); // ⌈k/2⌉
-  scaleByPowerOfTwo(f, half, c.bias);
+  scaleByPowerOfTwo(f, ki, c.bias);
   f.f32x4Mul();
 }
 
