@@ -195,6 +195,7 @@ const UNARY: Readonly<Record<string, string>> = {
   cos: "Cos",
   sign: "Sign",
   floor: "Floor",
+  round: "Round", // both round half to even
 };
 
 /** ONNX reduction of each reducing primitive (attributes `{dims, keepDim}`). */
@@ -232,8 +233,8 @@ export const ONNX_OP_MAPPING: Readonly<Record<string, string>> = Object.freeze({
   permute: "Transpose",
   slice: "Slice",
   expand: "Expand",
+  sliceScatter: "Pad (step 1) or Unsqueeze, Pad, Reshape, Slice, Pad",
   contiguous: "Identity",
-  dropout: "Identity (the model is traced in evaluation mode)",
   gather: "GatherElements",
   cat: "Concat",
 });
@@ -284,6 +285,64 @@ class GraphBuilder {
 
   bind(t: AnyTensor, name: string): void {
     this.#names.set(t, name);
+  }
+
+  #batchSize: string | undefined;
+  /** Graph input name and the example's batch size, set before any node is emitted. */
+  input = { name: "input", batch: 1 };
+
+  /** The runtime batch size as a 1-element int64 tensor (one Shape node, made on first use). */
+  batchSize(): string {
+    this.#batchSize ??= this.node("Shape", [this.input.name], "batch_size", [
+      { name: "start", kind: "int", value: 0 },
+      { name: "end", kind: "int", value: 1 },
+    ]);
+    return this.#batchSize;
+  }
+
+  /**
+   * A shape as an int64 tensor, given its values in both traces: a dimension equal in both is a
+   * constant; one that differs is taken to be affine in the batch size (d = k·batch + c, k and c
+   * from the two traces, whose batch sizes differ by one) and computed at run time.
+   */
+  shape(
+    first: readonly number[],
+    second: readonly number[] | undefined,
+    fail: (p: string) => never,
+  ): string {
+    if (second === undefined || first.every((d, i) => d === second[i])) return this.int64s(first);
+    const pieces: string[] = [];
+    let run: number[] = [];
+    const flush = () => {
+      if (run.length > 0) pieces.push(this.int64s(run));
+      run = [];
+    };
+    first.forEach((d, i) => {
+      if (d === second[i]) {
+        run.push(d);
+        return;
+      }
+      const k = second[i] - d;
+      const c = d - k * this.input.batch;
+      if (k <= 0) fail(`dimension ${i} of [${first.join(", ")}] shrinks as the batch grows`);
+      flush();
+      let dim = this.batchSize();
+      if (k !== 1) {
+        dim = this.node("Mul", [dim, this.int64s([k])], `${dim}*${k}_${this.nodes.length}`);
+      }
+      if (c !== 0) {
+        dim = this.node("Add", [dim, this.int64s([c])], `${dim}+${c}_${this.nodes.length}`);
+      }
+      pieces.push(dim);
+    });
+    flush();
+    return pieces.length === 1
+      ? pieces[0]
+      : this.node("Concat", pieces, `shape_${this.nodes.length}`, [{
+        name: "axis",
+        kind: "int",
+        value: 0,
+      }]);
   }
 
   /** An int64 constant (shapes, axes, slice bounds). */
@@ -564,11 +623,10 @@ function emit(
         const varying = shape.map((d, i) => d !== opB.attrs.shape[i] ? i : -1).filter((i) =>
           i >= 0
         );
+        // One dimension that follows the batch: Reshape infers it (-1). More: computed at run time.
         if (varying.length > 1) {
-          fail(
-            `reshape to [${shape.join(", ")}] has ${varying.length} dimensions that follow the ` +
-              `batch size; ONNX Reshape can infer only one`,
-          );
+          g.node("Reshape", [x[0], g.shape(shape, opB.attrs.shape, fail)], out);
+          return;
         }
         if (varying.length === 1) shape[varying[0]] = -1;
       }
@@ -607,22 +665,57 @@ function emit(
     case "expand": {
       const target: number[] = [...attrs.shape];
       const input = opA.inputs[0];
+      let grows = false;
       if (opB !== undefined) {
         target.forEach((d, i) => {
           if (d === opB.attrs.shape[i]) return;
           // ONNX Expand broadcasts: a 1 keeps the input's size, which follows the batch itself.
-          const from = input.shape[i - (target.length - input.ndim)];
-          if (from !== d) {
-            fail(`expand to [${target.join(", ")}] grows a dimension to the batch size`);
-          }
-          target[i] = 1;
+          if (input.shape[i - (target.length - input.ndim)] === d) target[i] = 1;
+          else grows = true; // a constant grown to the batch: the target is computed at run time
         });
       }
-      g.node("Expand", [x[0], g.int64s(target)], out);
+      const shape = grows ? g.shape(attrs.shape, opB!.attrs.shape, fail) : g.int64s(target);
+      g.node("Expand", [x[0], shape], out);
+      return;
+    }
+    case "sliceScatter": {
+      // zeros(shape) with the input written at start, start + step, … along dim: zero padding.
+      const { shape, dim, start, step } = attrs;
+      const src = opA.inputs[0];
+      const length = src.shape[dim];
+      if (opB !== undefined && opB.attrs.shape[dim] !== shape[dim]) {
+        fail(`the scatter along dimension ${dim} follows the batch size`);
+      }
+      const span = length === 0 ? 0 : (length - 1) * step + 1;
+      const pads = (before: number, after: number, rank: number, axis: number) => {
+        const p = new Array<number>(2 * rank).fill(0);
+        p[axis] = before;
+        p[rank + axis] = after;
+        return g.int64s(p);
+      };
+      let spread = x[0];
+      if (step > 1 && length > 0) {
+        // Interleave step − 1 zeros after each element: [.., L, ..] → [.., L, step, ..] →
+        // [.., L·step, ..], then keep the first (L − 1)·step + 1.
+        const rank = src.ndim;
+        const lifted = g.node("Unsqueeze", [x[0], g.int64s([dim + 1])], tmp(0));
+        const padded = g.node("Pad", [lifted, pads(0, step - 1, rank + 1, dim + 1)], tmp(1));
+        const merged = (s: readonly number[]) => s.map((d, i) => (i === dim ? d * step : d));
+        const flat = g.node(
+          "Reshape",
+          [padded, g.shape(merged(src.shape), opB && merged(opB.inputs[0].shape), fail)],
+          tmp(2),
+        );
+        spread = g.node(
+          "Slice",
+          [flat, g.int64s([0]), g.int64s([span]), g.int64s([dim]), g.int64s([1])],
+          tmp(3),
+        );
+      }
+      g.node("Pad", [spread, pads(start, shape[dim] - start - span, src.ndim, dim)], out);
       return;
     }
     case "contiguous":
-    case "dropout": // traced in evaluation mode, where dropout is the identity
       g.node("Identity", [x[0]], out);
       return;
     case "gather":
@@ -694,6 +787,7 @@ export function exportOnnx(
   }
 
   const g = new GraphBuilder(named);
+  g.input = { name: inputName, batch: exampleInput.shape[0] ?? 1 };
   if (g.has(exampleInput)) {
     throw new OnnxExportError(
       undefined,
