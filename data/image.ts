@@ -239,7 +239,9 @@ function jpegSize(
 }
 
 // imagescript's codec modules are CommonJS without type declarations; these describe the parts
-// used here.
+// used here. They are imported by full npm: specifiers (the version kept in step with deno.json)
+// so that they resolve when this module is imported from a registry URL, where no import map
+// applies.
 interface PngDecoder {
   decode(data: Uint8Array): { width: number; height: number; framebuffer: Uint8Array };
 }
@@ -273,22 +275,22 @@ interface PngEncoder {
 }
 
 async function pngCodec(): Promise<PngDecoder> {
-  const mod = await import("imagescript/wasm/node/png.js");
+  const mod = await import("npm:imagescript@1.3.1/wasm/node/png.js");
   return await (mod.default as unknown as WasmModule<PngDecoder>).init();
 }
 
 async function jpegCodec(): Promise<JpegDecoder> {
-  const mod = await import("imagescript/wasm/node/jpeg.js");
+  const mod = await import("npm:imagescript@1.3.1/wasm/node/jpeg.js");
   return await (mod.default as unknown as WasmModule<JpegDecoder>).init();
 }
 
 async function gifCodec(): Promise<GifCodec> {
-  const mod = await import("imagescript/wasm/node/gif.js");
+  const mod = await import("npm:imagescript@1.3.1/wasm/node/gif.js");
   return await (mod.default as unknown as WasmModule<GifCodec>).init();
 }
 
 async function pngEncoder(): Promise<PngEncoder> {
-  const mod = await import("imagescript/png/node.js");
+  const mod = await import("npm:imagescript@1.3.1/png/node.js");
   return mod.default as unknown as PngEncoder;
 }
 

