@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { type AnyTensor, noGrad, Rng, scatterAdd, Tensor, zeros } from "../autograd/mod.ts";
+import { type AnyTensor, argmax, noGrad, Rng, scatterAdd, Tensor, zeros } from "../autograd/mod.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { loadModel } from "../nn/checkpoint.ts";
@@ -152,7 +152,18 @@ class Casts extends Module {
   }
 }
 
+/** A model whose output is computed outside the traced ops (argmax, then a cast). */
+class Argmax extends Module {
+  override forward(x: Tensor): Tensor {
+    return argmax(x, 1).to("float32");
+  }
+}
+
 Deno.test("a value made from the input outside the traced ops is refused by name", () => {
+  assert.throws(
+    () => exportOnnx(new Argmax(), new Tensor(new Float32Array([1, 2, 4, 3]), [2, 2])),
+    /exportOnnx: the model's output was made outside the traced ops/,
+  );
   assert.throws(
     () => exportOnnx(new Casts(), new Tensor(new Float32Array([1.5, 2.5]), [2, 1])),
     (error: unknown) =>

@@ -449,14 +449,17 @@ function compareTraces(
         throw new OnnxExportError(
           opA.op,
           i,
-          `its input ${j} [${x.shape.join(", ")}] was made outside the traced ops (a cast, or ` +
-            `values read back and rebuilt) and changes with the input; an exported graph ` +
-            `cannot compute it`,
+          `its input ${j} [${x.shape.join(", ")}] ${UNTRACED}`,
         );
       }
     });
   });
 }
+
+/** Why a value made from the input without a traced op cannot be exported. */
+const UNTRACED = "was made outside the traced ops (by a comparison such as gt or eq, a cast, " +
+  "argmax, topk's indices, detach, or values read back) and changes with the input; an " +
+  "exported graph cannot compute it";
 
 /** Maps one traced op to nodes whose last output is `out`. */
 function emit(
@@ -802,6 +805,9 @@ export function exportOnnx(
     g.bind(op.out, out);
   });
   if (!first.ops.some((op) => op.out === first.output)) {
+    const fixed = first.output === exampleInput || parameters.has(first.output) ||
+      (second !== undefined && sameValues(first.output, second.output));
+    if (!fixed) throw new OnnxExportError(undefined, undefined, `the model's output ${UNTRACED}`);
     g.node("Identity", [g.nameOf(first.output)], outputName);
   }
 
