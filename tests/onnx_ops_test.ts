@@ -9,12 +9,19 @@ import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 import {
   abs,
+  adaptiveAvgPool2d,
   type AnyTensor,
   avgPool2d,
+  batchNorm,
   cat,
+  chunk,
+  clamp,
+  clone,
+  conv1d,
   cos,
   cumsum,
   div,
+  elu,
   erf,
   exp,
   expand,
@@ -22,39 +29,69 @@ import {
   flip,
   floor,
   gelu,
+  groupNorm,
+  gt,
+  hardtanh,
+  indexSelect,
   layerNorm,
   leakyRelu,
   log,
   log1p,
   logSoftmax,
+  logsumexp,
+  maskedFill,
   matmul,
   max,
   maximum,
   maxPool2d,
   mean,
+  min,
   minimum,
+  narrow,
   neg,
   noGrad,
+  norm,
+  ones,
+  pad,
   permute,
   pow,
   prod,
   randn,
+  reciprocal,
   relu,
+  repeat,
   reshape,
   Rng,
+  roll,
   round,
+  rsqrt,
+  scaledDotProductAttention,
+  select,
   sigmoid,
   sign,
+  silu,
   sin,
   slice,
   sliceScatter,
   softmax,
+  softplus,
+  split,
   sqrt,
+  square,
+  squeeze,
+  stack,
+  std,
   sum,
   tanh,
   Tensor,
+  tile,
+  topk,
   transpose,
+  unbind,
+  unsqueeze,
+  variance,
   where,
+  zeros,
 } from "../autograd/mod.ts";
 import { setOpTracer } from "../autograd/ops/op.ts";
 import { BatchNorm2d, Conv2d, Embedding, Linear, Module } from "../nn/mod.ts";
@@ -142,6 +179,42 @@ class Image extends Module {
   }
 }
 
+/** Composites (written in the primitives above) that the README lists as exporting, on [N, 24]. */
+class Composites extends Module {
+  override forward(x: Tensor): Tensor {
+    const n = x.shape[0];
+    const pos = abs(x).add(1);
+    const grid = reshape(x, [n, 1, 4, 6]);
+    return gatherUp([
+      silu(x),
+      rsqrt(pos),
+      reciprocal(pos),
+      square(x),
+      variance(x, 1),
+      std(x, 1),
+      min(x, 1),
+      groupNorm(reshape(x, [n, 4, 6]), 2),
+      batchNorm(x, zeros([24]), ones([24]), ones([24]), zeros([24]), { training: false }),
+      select(x, 1, 2),
+      roll(x, 2, 1),
+      pad(x, [1, 2]),
+      repeat(x, [1, 2]),
+      tile(x, [2]),
+      stack([x, x], 1),
+      split(x, 12, 1)[1],
+      chunk(x, 2, 1)[0],
+      unbind(reshape(x, [n, 4, 6]), 1)[3],
+      narrow(x, 1, 2, 3),
+      squeeze(unsqueeze(x, 1), 1),
+      adaptiveAvgPool2d(grid, [2, 3]),
+      conv1d(reshape(x, [n, 2, 12]), ones([3, 2, 3]), undefined, { padding: 1 }),
+      indexSelect(x, 1, new Tensor<"int32">(Int32Array.from([3, 1]), [2])),
+      scaledDotProductAttention(grid, grid, grid, { isCausal: true }),
+      clone(x),
+    ]);
+  }
+}
+
 /** Embedding lookups of int32 tokens [N, 4]. */
 class Tokens extends Module<[Tensor<"int32">], Tensor> {
   emb = new Embedding(11, 3, { rng: new Rng(7) });
@@ -165,6 +238,7 @@ const cases: [string, Module<[never], Tensor>, (n: number) => AnyTensor][] = [
   ["elementwise", new Elementwise(), (n) => randn([n, 6, 5], rng)],
   ["shapes", new Shapes(), (n) => randn([n, 6, 5], rng)],
   ["image", new Image(), (n) => randn([n, 4, 9, 9], rng)],
+  ["composite", new Composites(), (n) => randn([n, 24], rng)],
   [
     "tokens",
     new Tokens(),
@@ -202,6 +276,36 @@ for (const [name, model, input] of cases) {
     session.release();
   });
 }
+
+/** A one-function model. */
+class Apply extends Module {
+  constructor(readonly fn: (x: Tensor) => Tensor) {
+    super();
+  }
+  override forward(x: Tensor): Tensor {
+    return this.fn(x);
+  }
+}
+
+Deno.test("composites built on untraced comparisons or indices are refused, naming the op", () => {
+  const refused: [string, (x: Tensor) => Tensor, RegExp][] = [
+    ["clamp", (x) => clamp(x, -0.5, 0.5), /op "where" \(#0\): its input 0/],
+    ["hardtanh", (x) => hardtanh(x), /op "where"/],
+    ["elu", (x) => elu(x), /op "where"/],
+    ["softplus", (x) => softplus(x), /op "where"/],
+    ["maskedFill", (x) => maskedFill(x, gt(x, 0), 0), /op "where"/],
+    ["logsumexp", (x) => logsumexp(x, 1), /op "abs"/],
+    ["topk", (x) => topk(x, 3).values, /op "gather"/],
+    ["norm", (x) => norm(x, 2, 1), /op "where"/], // eq(total, 0) guards the root's slope at 0
+  ];
+  for (const [name, fn, op] of refused) {
+    assert.throws(
+      () => exportOnnx(new Apply(fn), randn([2, 24], rng)),
+      (e: Error) => op.test(e.message) && /made outside the traced ops/.test(e.message),
+      name,
+    );
+  }
+});
 
 Deno.test("every op of ONNX_OP_MAPPING was exercised in ONNX Runtime above", () => {
   const missing = Object.keys(ONNX_OP_MAPPING).filter((op) => !traced.has(op));
