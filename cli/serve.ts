@@ -72,9 +72,13 @@ async function sendAsset(asset: Asset, head: boolean): Promise<Response> {
   return response;
 }
 
-/** The request handler: static assets, and MNIST files looked up on first use. */
-export function handler(site: Site): (request: Request) => Promise<Response> {
+/**
+ * The request handler: static assets, and MNIST files looked up on first use. Requests that
+ * arrive while the site is still being built wait for it.
+ */
+export function handler(building: Promise<Site>): (request: Request) => Promise<Response> {
   return async (request) => {
+    const site = await building;
     if (request.method !== "GET" && request.method !== "HEAD") {
       const response = respond("only GET and HEAD\n", 405, "text/plain; charset=utf-8");
       response.headers.set("allow", "GET, HEAD");
@@ -108,24 +112,21 @@ async function main(): Promise<number> {
   const port = numberFlag(values, "port", { min: 0, max: 65535, integer: true }) ?? 8000;
   const host = (values.host as string | undefined) ?? "127.0.0.1";
   if (host === "") throw new UsageError("--host needs an address, e.g. 127.0.0.1");
-  const site = await buildSite({ dataDir: values["data-dir"] as string | undefined });
-
+  // The port is taken before the page is bundled, so a port in use is reported at once.
+  const building = buildSite({ dataDir: values["data-dir"] as string | undefined });
+  building.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
+  const serve = handler(building);
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
       hostname: host,
       port,
-      onListen: ({ port: actual }) => {
-        console.log(`digit pad: ${pageUrl(host, actual)}  (Ctrl-C stops it)`);
-        if (!/^(127\.|::1$|localhost$)/.test(host)) {
-          console.log(`listening on ${host}: other machines on the network can open it too`);
-        }
-      },
+      onListen: () => {},
       onError: (error) => {
         console.error(`serve: ${error instanceof Error ? error.message : String(error)}`);
         return respond("internal error\n", 500, "text/plain; charset=utf-8");
       },
-    }, handler(site));
+    }, serve);
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new UsageError(
@@ -143,6 +144,16 @@ async function main(): Promise<number> {
       throw new UsageError(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
     }
     throw error;
+  }
+  try {
+    await building;
+  } catch (error) {
+    await server.shutdown();
+    throw error;
+  }
+  console.log(`digit pad: ${pageUrl(host, server.addr.port)}  (Ctrl-C stops it)`);
+  if (!/^(127\.|::1$|localhost$)/.test(host)) {
+    console.log(`listening on ${host}: other machines on the network can open it too`);
   }
   await server.finished;
   return 0;

@@ -50,13 +50,18 @@ interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts `deno task serve --port 0` with the task's permissions from deno.json. */
-async function startServer(): Promise<Server> {
+/** `deno task serve`'s arguments to `deno`, permissions included, as deno.json has them. */
+async function serveArgs(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
   const task: string[] = config.tasks.serve.split(/\s+/);
   assert.equal(task[0], "deno");
+  return task.slice(1);
+}
+
+/** Starts `deno task serve --port 0` with the task's permissions from deno.json. */
+async function startServer(): Promise<Server> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: [...task.slice(1), "--port", "0"],
+    args: [...await serveArgs(), "--port", "0"],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdout: "piped",
@@ -214,6 +219,22 @@ Deno.test({
         assert.deepEqual(
           await page.locator(".model h3").allTextContents(),
           ["MLP", "AlexNet"],
+        );
+      });
+
+      await t.step("a port in use is named, with what to pass instead", async () => {
+        const port = new URL(server!.url).port;
+        const run = await new Deno.Command(Deno.execPath(), {
+          args: [...await serveArgs(), "--port", port],
+          cwd: ROOT,
+          env: { NO_COLOR: "1" },
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        assert.equal(run.code, 2);
+        assert.match(
+          new TextDecoder().decode(run.stderr),
+          new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use.*pass --port N`),
         );
       });
 
