@@ -1,6 +1,6 @@
 /**
- * ONNX export by tracing the tape: the model runs once (in evaluation mode, recording nothing for
- * gradients) while a tracer sees every op it applies, and each traced op becomes one or a few ONNX
+ * ONNX export by tracing the tape: the model runs in evaluation mode, recording nothing for
+ * gradients, while a tracer sees every op it applies outside another op's forward pass, and each traced op becomes one or a few ONNX
  * nodes. Parameters and buffers become initializers under their PyTorch state-dict names; any
  * other tensor an op reads (a causal mask, a scale, position indices) becomes a constant.
  *
@@ -8,8 +8,9 @@
  * more: the two graphs must be the same op for op, a shape attribute (reshape, expand) that
  * differs between them follows the batch and is written so the runtime computes it, and a
  * constant that differs between them depended on the input without going through a traced op
- * (a value read back and rebuilt, say), which an exported graph could not reproduce, so it is
- * refused by name.
+ * (a comparison, a cast, argmax, a value read back and rebuilt), which an exported graph could
+ * not reproduce, so it is refused by name. Such a value that happens to be the same in both
+ * traces cannot be told from a constant: that is the limit of this check.
  *
  * @module
  */
@@ -46,7 +47,7 @@ export interface ExportOnnxOptions {
   dynamicBatch?: boolean;
   /** Graph name (default: the model's class name). */
   graphName?: string;
-  /** String pairs stored as the model's `metadata_props` (ONNX Runtime's `customMetadataMap`). */
+  /** String pairs stored as the model's `metadata_props` (the model's name, a vocabulary). */
   metadata?: Readonly<Record<string, string>>;
 }
 
@@ -211,9 +212,9 @@ const REDUCE: Readonly<Record<string, string>> = {
  * made from this list, and a test checks that every one of them is handled.
  */
 export const ONNX_OP_MAPPING: Readonly<Record<string, string>> = Object.freeze({
-  ...Object.fromEntries(Object.entries(BINARY).map(([k, v]) => [k, v])),
-  ...Object.fromEntries(Object.entries(UNARY).map(([k, v]) => [k, v])),
-  ...Object.fromEntries(Object.entries(REDUCE).map(([k, v]) => [k, v])),
+  ...BINARY,
+  ...UNARY,
+  ...REDUCE,
   leakyRelu: "LeakyRelu",
   pow: "Pow",
   gelu: "Erf, Mul, Add (exact) or Tanh, Pow, Mul, Add (tanh approximation)",
@@ -239,7 +240,7 @@ export const ONNX_OP_MAPPING: Readonly<Record<string, string>> = Object.freeze({
   cat: "Concat",
 });
 
-/** The example's batch size and the second trace's. */
+/** The inputs of the two traces: the example, and the example one row longer. */
 interface Batches {
   first: AnyTensor;
   second: AnyTensor | undefined;
@@ -740,7 +741,8 @@ function emit(
 }
 
 /**
- * Exports a model to ONNX (opset 18) by running it once on `exampleInput` under a tracer.
+ * Exports a model to ONNX (opset 18) by running it on `exampleInput` (and, for the symbolic
+ * batch, on it with one more row) under a tracer.
  * Parameters and buffers are stored as initializers under their PyTorch state-dict names, so the
  * file reads like `torch.onnx.export`'s; the first dimension is the symbolic "batch" unless
  * `dynamicBatch` is false. Other dimensions (a sequence length, say) are fixed at the example's.
@@ -754,8 +756,9 @@ function emit(
  * @param exampleInput A representative input (its values only matter for data-dependent models).
  * @param options Names and the batch dimension.
  * @returns The bytes of the `.onnx` file.
- * @throws {OnnxExportError} Naming the op that has no ONNX mapping, or the op whose graph depends
- *   on the batch size in a way ONNX cannot express.
+ * @throws {OnnxExportError} Naming the op that has no ONNX mapping, the op that reads a value
+ *   made from the input outside the traced ops, or the op whose graph depends on the batch size
+ *   in a way ONNX cannot express.
  */
 export function exportOnnx(
   // deno-lint-ignore no-explicit-any
