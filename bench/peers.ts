@@ -1,10 +1,18 @@
-// tapegrad against TensorFlow.js (cpu backend, and wasm backend with SIMD) in one run, on the same
-// models and batches: a training step at batch 128 (forward, softmax cross-entropy, backward,
-// SGD with momentum 0.9), and inference at batch 1 and 128. Prints images/s for each and
-// tapegrad's ratio to each peer.
+// tapegrad against PyTorch (CPU, when `/usr/bin/python3 -c "import torch"` works) and
+// TensorFlow.js (cpu backend, and wasm backend with SIMD) in one run, on the same models and
+// batches: a training step at batch 128 (forward, softmax cross-entropy, backward, SGD with
+// momentum 0.9), and inference at batch 1 and 128. tapegrad runs on each of its backends that
+// loads here (wasm, and native when a system BLAS loads). Prints images/s for each and the
+// ratios of each tapegrad backend to each peer.
 //
-//   deno task bench:peers            (= deno run --allow-read --allow-env bench/peers.ts)
-//   deno run --allow-read --allow-env bench/peers.ts --quick   (shorter timing rounds)
+//   deno task bench:peers                       (all backends and peers, all cores)
+//   deno task bench:peers --quick               (shorter timing rounds)
+//   deno task bench:peers --threads 2 --backends native,wasm --peers pytorch
+//
+// PyTorch runs as a child process (bench/peers_torch.py, the same models and protocol) after
+// tapegrad, with the same thread count; it needs `--allow-run` (the task grants it for
+// /usr/bin/python3), Debian's python3-torch and libopenblas0-pthread (torch falls back to the
+// reference BLAS without it). When it is missing the run says how to add it and goes on.
 //
 // TensorFlow.js comes from npm (npm: specifiers, fetched by Deno on first run). Its wasm backend
 // loads its .wasm files from the installed package (setWasmPaths); it runs single-threaded under
@@ -21,22 +29,50 @@ import { parseArgs } from "node:util";
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import { setWasmPaths } from "npm:@tensorflow/tfjs-backend-wasm@4.22.0";
 import {
+  type BackendName,
   crossEntropy,
   getThreads,
   kernels,
   noGrad,
   Rng,
+  setThreads,
   type Tensor,
   tensor,
+  useBackend,
 } from "../autograd/mod.ts";
 import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
+import { cpuDescription, runTorchPeer } from "./peers_torch.ts";
 
-const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    threads: { type: "string" },
+    backends: { type: "string", default: "native,wasm" },
+    peers: { type: "string", default: "pytorch,tfjs-cpu,tfjs-wasm" },
+    python: { type: "string", default: "/usr/bin/python3" },
+    "round-s": { type: "string" },
+    rounds: { type: "string" },
+  },
+});
 /** Seconds per timing round, and rounds per measurement. */
-const ROUND_S = values.quick ? 0.25 : 0.6;
-const ROUNDS = values.quick ? 3 : 5;
+const ROUND_S = values["round-s"] !== undefined
+  ? Number(values["round-s"])
+  : values.quick
+  ? 0.25
+  : 0.6;
+const ROUNDS = values.rounds !== undefined ? Number(values.rounds) : values.quick ? 3 : 5;
 const BATCH = 128;
+if (values.threads !== undefined) setThreads(Number(values.threads));
+const THREADS = getThreads();
+const backends = values.backends.split(",").filter((b) => b !== "") as BackendName[];
+const peerList = values.peers.split(",").filter((p) => p !== "");
+for (const p of peerList) {
+  if (!["pytorch", "tfjs-cpu", "tfjs-wasm"].includes(p)) {
+    console.error(`bench/peers.ts: --peers: unknown peer "${p}" (pytorch, tfjs-cpu, tfjs-wasm)`);
+    Deno.exit(2);
+  }
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -104,9 +140,21 @@ function row(what: string, batch: number): Row {
 
 // ---- tapegrad ----
 
-await threadsReady();
-const tgName = `tapegrad (${kernels.name}, ${getThreads()} threads)`;
-{
+/** The tapegrad columns, in the order they ran. */
+const tapegradNames: string[] = [];
+for (const backend of backends) {
+  let reason: string;
+  try {
+    reason = useBackend(backend).reason;
+  } catch (e) {
+    console.error(`tapegrad ${backend}: ${firstLine(e)} (skipped)`);
+    continue;
+  }
+  setThreads(THREADS);
+  await threadsReady();
+  const tgName = `tapegrad ${kernels.name} (${getThreads()} threads)`;
+  console.error(`${tgName}: ${reason}`);
+  tapegradNames.push(tgName);
   const build = (name: string): Module<[Tensor], Tensor> =>
     name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
   const xB = tensor(xb).reshape(BATCH, 1, 28, 28);
@@ -126,6 +174,29 @@ const tgName = `tapegrad (${kernels.name}, ${getThreads()} threads)`;
       tgName,
       measure(() => noGrad(() => model.call(xB))),
     );
+  }
+}
+useBackend("wasm");
+
+// ---- PyTorch ----
+
+/** The CPU's vector extension as the PyTorch child read it (Deno may not read /proc). */
+let cpuVector = "";
+
+if (peerList.includes("pytorch")) {
+  const torch = await runTorchPeer({
+    python: values.python,
+    threads: THREADS,
+    batch: BATCH,
+    roundS: ROUND_S,
+    rounds: ROUNDS,
+  });
+  if ("missing" in torch) {
+    console.error(`PyTorch: ${torch.missing}`);
+  } else {
+    cpuVector = torch.cpu;
+    console.error(`${torch.name}: BLAS ${torch.blas}`);
+    for (const r of torch.rows) row(r.what, r.batch).seconds.set(torch.name, r.seconds);
   }
 }
 
@@ -226,6 +297,7 @@ async function tfRun(backend: "cpu" | "wasm"): Promise<void> {
 }
 
 for (const backend of ["cpu", "wasm"] as const) {
+  if (!peerList.includes(`tfjs-${backend}`)) continue;
   try {
     await tfRun(backend);
   } catch (e) {
@@ -235,9 +307,11 @@ for (const backend of ["cpu", "wasm"] as const) {
 
 // ---- report ----
 
-const impls = [tgName, ...new Set(rows.flatMap((r) => [...r.seconds.keys()]))].filter((v, i, a) =>
-  a.indexOf(v) === i
-);
+const impls = [...tapegradNames, ...new Set(rows.flatMap((r) => [...r.seconds.keys()]))].filter((
+  v,
+  i,
+  a,
+) => a.indexOf(v) === i);
 const fmt = (r: Row, impl: string): string => {
   const s = r.seconds.get(impl);
   if (s === undefined) return "–";
@@ -247,22 +321,30 @@ const fmt = (r: Row, impl: string): string => {
     ? `${(s * 1000).toFixed(3)} ms (${Math.round(perSecond)}/s)`
     : `${Math.round(perSecond)} images/s`;
 };
-const peers = impls.slice(1);
-console.log(
-  `\n| task | batch | ${impls.join(" | ")} | ${peers.map((p) => `tapegrad ÷ ${p}`).join(" | ")} |`,
-);
-console.log(`|---|---:|${impls.map(() => "---:").join("|")}|${peers.map(() => "---:").join("|")}|`);
+const peers = impls.filter((i) => !tapegradNames.includes(i));
+const pairs = tapegradNames.flatMap((t) => peers.map((p) => [t, p] as const));
+const short = (name: string) => name.replace(/ \(.*\)$/, "").replace(/^tapegrad /, "");
+console.log(`\nCPU: ${cpuDescription(cpuVector)}; ${THREADS} thread(s) for every implementation`);
+console.log(`\n| task | batch | ${impls.join(" | ")} |`);
+console.log(`|---|---:|${impls.map(() => "---:").join("|")}|`);
 for (const r of rows) {
-  const mine = r.seconds.get(tgName);
-  const ratios = peers.map((p) => {
-    const s = r.seconds.get(p);
-    return typeof s === "number" && typeof mine === "number" ? `${(s / mine).toFixed(1)}×` : "–";
-  });
+  console.log(`| ${r.what} | ${r.batch} | ${impls.map((i) => fmt(r, i)).join(" | ")} |`);
+}
+if (pairs.length > 0) {
   console.log(
-    `| ${r.what} | ${r.batch} | ${impls.map((i) => fmt(r, i)).join(" | ")} | ${
-      ratios.join(" | ")
-    } |`,
+    `\n| task | batch | ${pairs.map(([t, p]) => `${short(t)} ÷ ${short(p)}`).join(" | ")} |`,
   );
+  console.log(`|---|---:|${pairs.map(() => "---:").join("|")}|`);
+  for (const r of rows) {
+    const ratios = pairs.map(([t, p]) => {
+      const mine = r.seconds.get(t);
+      const theirs = r.seconds.get(p);
+      return typeof theirs === "number" && typeof mine === "number"
+        ? `${(theirs / mine).toFixed(2)}×`
+        : "–";
+    });
+    console.log(`| ${r.what} | ${r.batch} | ${ratios.join(" | ")} |`);
+  }
 }
 console.log(
   "\nratio = peer time / tapegrad time (higher: tapegrad faster). Medians of " +
