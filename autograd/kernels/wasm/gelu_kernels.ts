@@ -23,9 +23,9 @@ import type { FunctionBuilder } from "./encoder.ts";
 import { chunkLoop, elementLoop } from "./emit.ts";
 import {
   emitExp2,
+  estrin,
   expConstants,
   high12,
-  horner,
   polynomial,
   splatF32,
   splatI32,
@@ -103,7 +103,7 @@ export function emitGeluKernels(mod: ModuleBuilder): void {
         f.get(two).get(two).get(z).f32x4Add().f32x4Div().set(t);
         f.get(t).get(centre).f32x4Sub().set(u);
         negHalfSquare(f, ax, big, small, mask, minusHalf);
-        horner(f, u, erfcLog);
+        estrin(f, u, erfcLog);
         f.get(small).f32x4Add().set(small);
         f.get(zero);
         emitExp2(f, big, small, exp);
