@@ -74,6 +74,22 @@ const state: PadState = {
   },
 };
 (globalThis as unknown as { tapegradPad: PadState }).tapegradPad = state;
+// Not enumerable, so the state stays plain data that a test can copy out of the page.
+Object.defineProperty(state, "measure", {
+  enumerable: false,
+  /**
+   * The steady-state batch-1 time of one model: the median of `passes` forward passes in a row
+   * on the last input, with nothing in between to evict its weights from the caches (a drawing
+   * update runs every model in turn, so its times include reading weights back in).
+   */
+  value: (key: string, passes = 20): number | null => {
+    const classifier = classifiers.find((c) => c.key === key);
+    if (!classifier || state.input === null) return null;
+    const x = normalize(Uint8Array.from(state.input));
+    const times = Array.from({ length: passes }, () => predict(classifier, x).ms);
+    return median(times);
+  },
+});
 
 /** Largest image file accepted, in pixels, as in `deno task demo` (data/image.ts). */
 const MAX_IMAGE_PIXELS = 50_000_000;
@@ -192,6 +208,7 @@ function showInput(pixels: Uint8Array | null): void {
   ctx.putImageData(image, 0, 0);
 }
 
+/** The median of the last {@linkcode TIMING_WINDOW} values. */
 function median(values: number[]): number {
   const sorted = values.slice(-TIMING_WINDOW).sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -204,7 +221,8 @@ function showTiming(): void {
     .filter((c) => (state.timings[c.key] ?? []).length > 0)
     .map((c) => `${c.title} ${median(state.timings[c.key]).toFixed(3)} ms`);
   timing.textContent = `Forward pass at batch 1 in this page, median of the last ` +
-    `${Math.min(TIMING_WINDOW, state.prepareMs.length)} updates: ${parts.join(" · ")}; ` +
+    `${Math.min(TIMING_WINDOW, state.prepareMs.length)} drawing updates (each runs every model ` +
+    `in turn): ${parts.join(" · ")}; ` +
     `MNIST preparation ${median(state.prepareMs).toFixed(2)} ms (kernels: ${state.kernels}).`;
 }
 
