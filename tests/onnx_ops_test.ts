@@ -209,7 +209,7 @@ class Composites extends Module {
       adaptiveAvgPool2d(grid, [2, 3]),
       conv1d(reshape(x, [n, 2, 12]), ones([3, 2, 3]), undefined, { padding: 1 }),
       indexSelect(x, 1, new Tensor<"int32">(Int32Array.from([3, 1]), [2])),
-      scaledDotProductAttention(grid, grid, grid, { isCausal: true }),
+      scaledDotProductAttention(grid, grid, grid, { causal: true }),
       clone(x),
     ]);
   }
