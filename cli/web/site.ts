@@ -144,6 +144,11 @@ export async function buildSite(options: SiteOptions = {}): Promise<Site> {
     ...sw.bytes!,
   ]);
 
+  if (options.dataDir !== undefined) {
+    // A folder named on the command line is checked now: a typo should stop the server with the
+    // reason, not surface later as a failed training in the page.
+    await resolveDataset("mnist", { dataDir: options.dataDir, download: false });
+  }
   const roles = Object.entries(FILE_NAMES) as [FileRole, string][];
   const lookUp = async (): Promise<Record<string, MnistLookup>> => {
     try {
