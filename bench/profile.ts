@@ -5,9 +5,12 @@
 // kernels are split further into their jobs (micro-kernel, packing, layout passes, col2im) and
 // the copies between JavaScript arrays and the wasm memory.
 //
-//   deno run --allow-read --allow-env bench/profile.ts [--model mlp|alexnet|both]
+//   deno task bench:profile [--model mlp|alexnet|both] [--backend wasm|native|reference|auto]
 //       [--kernels default|reference] [--batch 128] [--steps 10] [--rounds 5] [--threads N]
-//       [--json PATH]      (--json also needs --allow-write)
+//       [--json PATH]
+//
+// With --backend native the time inside the BLAS calls is its own line ("GEMM: BLAS (native)");
+// what is left of the GEMM and Linear kernels is their JS glue.
 //
 // The step is timed in rounds of `--steps` steps; each category reports its median over the
 // rounds. Timers cost about 0.1 µs a call, so kernel times are slightly inflated; the total with
@@ -15,6 +18,8 @@
 
 import { parseArgs } from "node:util";
 import {
+  BACKEND_REQUESTS,
+  type BackendRequest,
   crossEntropy,
   type Kernels,
   kernels,
@@ -25,6 +30,7 @@ import {
   setThreads,
   type Tensor,
   tensor,
+  useBackend,
   useKernels,
 } from "../autograd/mod.ts";
 import { pointerOf } from "../autograd/kernels/wasm/memory.ts";
@@ -83,6 +89,7 @@ const WASM_PART: Record<string, string> = {
   gyRows: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
   gatherCols: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
   "copy in/out": "copies JS ↔ wasm memory",
+  blas: "GEMM: BLAS (native)",
   "filter reorder": "conv layout passes (NCHW↔NHWC, bias, ReLU)",
   relu: "elementwise",
   reluBackward: "elementwise",
@@ -98,6 +105,7 @@ const { values } = parseArgs({
   options: {
     model: { type: "string", default: "both" },
     kernels: { type: "string", default: "default" },
+    backend: { type: "string", default: "wasm" },
     batch: { type: "string", default: "128" },
     steps: { type: "string", default: "10" },
     rounds: { type: "string", default: "5" },
@@ -109,8 +117,13 @@ const { values } = parseArgs({
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 const rounds = Number(values.rounds);
-if (values.kernels === "reference") useKernels(referenceKernels);
 if (values.threads !== undefined) setThreads(Number(values.threads));
+if (!(BACKEND_REQUESTS as readonly string[]).includes(values.backend)) {
+  console.error(`bench/profile.ts: --backend must be one of ${BACKEND_REQUESTS.join(", ")}`);
+  Deno.exit(2);
+}
+console.error(`backend: ${useBackend(values.backend as BackendRequest).reason}`);
+if (values.kernels === "reference") useKernels(referenceKernels);
 await threadsReady();
 
 interface Probe {
