@@ -54,12 +54,19 @@ const BUILTINS: readonly BuiltinName[] = [
 
 const loaded = new Map<BuiltinName, unknown>();
 
+let settled = runtime !== "node" || typeof nodeProcess?.getBuiltinModule === "function";
+
+/** Whether {@linkcode builtinsReady} has resolved (always true but on an old Node 20). */
+export function builtinsSettled(): boolean {
+  return settled;
+}
+
 /**
  * Resolves once the Node built-ins can be had synchronously through {@linkcode nodeBuiltin}
  * (at once on Node ≥ 20.16, Deno and browsers; after a dynamic import on older Node 20).
  */
 export const builtinsReady: Promise<void> = (async () => {
-  if (runtime !== "node" || typeof nodeProcess?.getBuiltinModule === "function") return;
+  if (settled) return;
   await Promise.all(BUILTINS.map(async (name) => {
     // A computed specifier: bundlers leave it alone, so a browser bundle never tries to resolve it.
     const specifier = "node:" + name;
@@ -69,6 +76,7 @@ export const builtinsReady: Promise<void> = (async () => {
       // Left unset: nodeBuiltin() says the module is unavailable.
     }
   }));
+  settled = true;
 })();
 
 /**

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { nodeBuiltin, runtime } from "./runtime.ts";
+import { builtinsSettled, nodeBuiltin, runtime } from "./runtime.ts";
 
 type NodeWorkerThreads = typeof import("node:worker_threads");
 type NodeOs = typeof import("node:os");
@@ -28,13 +28,19 @@ export interface ThreadSupport {
   kind: "node" | "web" | null;
   /** Why there are no threads (empty when there are). */
   reason: string;
+  /** True while node:worker_threads is still loading (old Node 20 only): ask again later. */
+  pending?: boolean;
 }
 
 /** The kind of threads this runtime offers, or why it offers none. */
 export function threadSupport(): ThreadSupport {
   if (runtime !== "browser") {
     if (nodeBuiltin<NodeWorkerThreads>("worker_threads")) return { kind: "node", reason: "" };
-    return { kind: null, reason: "node:worker_threads is not loaded" };
+    return {
+      kind: null,
+      reason: builtinsSettled() ? "node:worker_threads is unavailable" : "",
+      pending: !builtinsSettled(),
+    };
   }
   const g = globalThis as { Worker?: unknown; crossOriginIsolated?: boolean };
   if (typeof g.Worker !== "function") return { kind: null, reason: "this context has no Worker" };

@@ -149,6 +149,8 @@ export class KernelPool {
     if (this.workers.length >= count) return;
     const support = threadSupport();
     if (support.kind === null) {
+      // Still loading node:worker_threads (old Node 20): workers start on a later call.
+      if (support.pending) return;
       if (!this.noThreadsSaid) {
         this.noThreadsSaid = true;
         console.info(`tapegrad: no worker threads (${support.reason}); kernels run on one thread`);
