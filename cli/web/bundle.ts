@@ -10,6 +10,8 @@
  * @module
  */
 
+import { fileUrlToPath } from "../../autograd/platform/paths.ts";
+
 /** The repository root (this file is `cli/web/bundle.ts`). */
 const ROOT = new URL("../../", import.meta.url);
 
@@ -37,10 +39,10 @@ export async function bundleLibrary(options: BundleOptions = {}): Promise<string
   const entry = new URL(options.entry ?? "mod.ts", ROOT);
   const args = ["bundle", "--quiet", "--platform=browser", "--format=esm"];
   if (options.minify) args.push("--minify");
-  args.push(decodeURIComponent(entry.pathname));
+  args.push(fileUrlToPath(entry));
   const result = await new Deno.Command(Deno.execPath(), {
     args,
-    cwd: decodeURIComponent(ROOT.pathname),
+    cwd: fileUrlToPath(ROOT),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
