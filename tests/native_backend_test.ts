@@ -85,8 +85,7 @@ console.log(JSON.stringify({ auto, native, name: kernels.name }));
 `;
 
 Deno.test({
-  name:
-    "useBackend: native installs BLAS GEMM and Linear, keeps the wasm convolutions, says why; wasm puts everything back",
+  name: "useBackend: native installs BLAS GEMM and Linear and says why; wasm puts everything back",
   ignore,
   async fn() {
     await withNative(2, () => {
@@ -98,7 +97,6 @@ Deno.test({
       assert.match(kernels.name, /^native-blas\+/);
       assert.notEqual(kernels.gemm, wasmKernels.gemm);
       assert.notEqual(kernels.linearForward, wasmKernels.linearForward);
-      assert.equal(kernels.convForward, wasmKernels.convForward);
       assert.equal(kernels.sgdStep, wasmKernels.sgdStep);
     });
     assert.equal(currentBackend().backend, "wasm");
@@ -129,6 +127,56 @@ Deno.test({
       assert.equal(load.blas!.getThreads(), 1);
     });
     assert.equal(wasmGetThreads(), before, "back on wasm, the pool has its thread count again");
+  },
+});
+
+Deno.test({
+  name:
+    "native keeps the wasm convolutions, on the whole thread count while they run: bitwise wasm's results, then the pool is back at 1",
+  ignore,
+  async fn() {
+    const rng = new Rng(9);
+    const g = {
+      channels: 32,
+      height: 13,
+      width: 13,
+      kernelH: 3,
+      kernelW: 3,
+      strideH: 2,
+      strideW: 2,
+      padH: 1,
+      padW: 1,
+      outH: 7,
+      outW: 7,
+    };
+    const batch = 64;
+    const x = Float32Array.from({ length: batch * 32 * 169 }, () => rng.normal());
+    const w = Float32Array.from({ length: 64 * 288 }, () => rng.normal());
+    const bias = Float32Array.from({ length: 64 }, () => rng.normal());
+    const run = (kernel: typeof kernels.convForward) => {
+      const out = new Float32Array(batch * 64 * 49);
+      kernel({
+        x,
+        xOffset: 0,
+        batch,
+        w,
+        wOffset: 0,
+        outChannels: 64,
+        g,
+        bias,
+        biasOffset: 0,
+        relu: true,
+        out,
+        outOffset: 0,
+      });
+      return new Uint32Array(out.buffer);
+    };
+    const want = run(wasmKernels.convForward);
+    await withNative(2, () => {
+      const got = run(kernels.convForward);
+      assert.ok(got.every((v, i) => v === want[i]), "native's convolution is wasm's, bit for bit");
+      assert.equal(wasmGetThreads(), 1, "tapegrad's pool is back at one thread after it");
+    });
   },
 });
 

@@ -322,10 +322,10 @@ export function backendFromEnv(): BackendRequest | undefined {
  *   reference; never throws for want of a library.
  *
  * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS gets all the
- * threads and tapegrad's own workers get no jobs (the remaining wasm kernels run on the calling
- * thread): both pools spin for a while after each job before they sleep (OpenBLAS's for far
- * longer), so sharing the cores between them would have each pool's spinning threads slow the
- * other's work; this way at most as many threads run as were asked for.
+ * threads and tapegrad's own workers get no jobs, except the convolutions, which keep the wasm
+ * kernels and the whole thread count (the other wasm kernels, memory-bound, run on the calling
+ * thread): both pools spin for a while after each job before they sleep, so they take turns
+ * rather than sharing the cores.
  *
  * Reproducibility: wasm gives bitwise the same results for any thread count; native gives
  * bitwise the same results run after run on the same library and thread count (tested), and
@@ -351,12 +351,15 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
       // The convolutions stay on the wasm kernels: the native ones (im2col in TypeScript, then
       // one BLAS GEMM per group of images) measured slower on AlexNet's layers than wasm's,
       // whose im2col is fused into the GEMM's packing. They remain in nativeKernels() for
-      // shapes where the GEMM dominates (useKernels can install them).
+      // shapes where the GEMM dominates (useKernels can install them). The wasm convolutions
+      // get the whole thread count for their duration (see withWasmThreads).
       const table: Kernels = {
         ...wasmKernels,
         gemm: native.gemm,
         linearForward: native.linearForward,
         linearBackward: native.linearBackward,
+        convForward: withWasmThreads(wasmKernels.convForward),
+        convBackward: withWasmThreads(wasmKernels.convBackward),
         name: `native-blas+${wasmKernels.name}`,
       };
       install(table, blas);
@@ -383,6 +386,25 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
   install(wasmKernels, null);
   active = { requested: request, backend: "wasm", reason: "asked for", library: null };
   return active;
+}
+
+/**
+ * A wasm kernel that runs on the whole thread count while the native backend holds tapegrad's
+ * pool at one thread: the convolutions are most of AlexNet's work and would otherwise lose all
+ * but one core. Idle OpenBLAS threads spin in sched_yield loops and give way to the workers; the
+ * workers spin about a millisecond after the job before they sleep, which a BLAS product right
+ * after a convolution shares its cores with (pool.ts sets that spin; see the report of issue 13).
+ */
+function withWasmThreads<A>(kernel: (args: A) => void): (args: A) => void {
+  return (args) => {
+    const n = effectiveThreads();
+    if (n > 1) wasmSetThreads(n);
+    try {
+      kernel(args);
+    } finally {
+      if (n > 1) wasmSetThreads(1);
+    }
+  };
 }
 
 /** Puts `table` into `kernels` and hands the thread count to the backend that uses it. */
