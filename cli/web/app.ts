@@ -346,7 +346,9 @@ async function loadShipped(): Promise<void> {
 async function decodeFile(blob: Blob, name: string): Promise<GrayImage> {
   let bitmap: ImageBitmap;
   try {
-    bitmap = await createImageBitmap(blob);
+    // The file's own values, not converted to the screen's colour space, as the demo's decoders
+    // read them.
+    bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
   } catch {
     throw new DataError(`${name}: the browser cannot decode this file as an image`);
   }
