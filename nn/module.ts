@@ -3,13 +3,17 @@
  * by looking at its own properties, so a model is written like a PyTorch `nn.Module`:
  *
  * ```ts
+ * import { relu, type Tensor } from "@tapegrad/tapegrad/autograd";
+ * import { Linear, Module } from "@tapegrad/tapegrad/nn";
+ *
  * class Net extends Module {
  *   fc1 = new Linear(784, 128);
  *   fc2 = new Linear(128, 10);
- *   forward(x: Tensor): Tensor {
+ *   override forward(x: Tensor): Tensor {
  *     return this.fc2.call(relu(this.fc1.call(x.flatten(1))));
  *   }
  * }
+ * console.log(new Net().numParameters()); // 101770
  * ```
  *
  * Naming: own enumerable properties are scanned in creation order (JavaScript lists integer-like

@@ -747,9 +747,13 @@ function emit(
  * file reads like `torch.onnx.export`'s; the first dimension is the symbolic "batch" unless
  * `dynamicBatch` is false. Other dimensions (a sequence length, say) are fixed at the example's.
  *
- * ```ts ignore
- * const bytes = exportOnnx(model, zeros([1, 1, 28, 28]));
- * await Deno.writeFile("model.onnx", bytes);
+ * ```ts
+ * import { zeros } from "@tapegrad/tapegrad";
+ * import { Linear } from "@tapegrad/tapegrad/nn";
+ * import { exportOnnx } from "@tapegrad/tapegrad/onnx";
+ *
+ * const bytes = exportOnnx(new Linear(4, 2), zeros([1, 4])); // an .onnx file's bytes
+ * console.log(bytes[0]); // 8: the tag of ModelProto's first field, ir_version
  * ```
  *
  * @param model A module whose forward takes one tensor and returns one tensor.
