@@ -13,7 +13,7 @@ import { loadDataset } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { loadModel } from "../nn/checkpoint.ts";
 import { Module } from "../nn/module.ts";
-import { NamesGPT } from "../nn/models/names.ts";
+import { NamesGPT, NamesMLP } from "../nn/models/names.ts";
 import { exportOnnx, OnnxExportError } from "../nn/onnx/mod.ts";
 import { ROOT } from "./helpers/cli.ts";
 
@@ -112,6 +112,26 @@ Deno.test("a names transformer exported to ONNX runs in ONNX Runtime as in tapeg
     const want = noGrad(() => model.forward(x)).toFloat32Array();
     const got = await runOrt(session, x);
     assert.deepEqual(got.dims, [size, 16, 28]);
+    const diff = maxAbsDiff(want, got.data as Float32Array);
+    assert.ok(diff <= 1e-4, `batch ${size}: max abs difference ${diff}`);
+  }
+  session.release();
+});
+
+Deno.test("the names MLP exported to ONNX runs in ONNX Runtime as in tapegrad", async () => {
+  const model = new NamesMLP({ seed: 4 });
+  model.eval();
+  const contexts = (batch: number) =>
+    new Tensor<"int32">(Int32Array.from({ length: batch * 3 }, (_, i) => (i * 5 + 1) % 28), [
+      batch,
+      3,
+    ]);
+  const session = await ort.InferenceSession.create(exportOnnx(model, contexts(2)));
+  for (const size of [1, 7]) {
+    const x = contexts(size);
+    const want = noGrad(() => model.forward(x)).toFloat32Array();
+    const got = await runOrt(session, x);
+    assert.deepEqual(got.dims, [size, 28]);
     const diff = maxAbsDiff(want, got.data as Float32Array);
     assert.ok(diff <= 1e-4, `batch ${size}: max abs difference ${diff}`);
   }
