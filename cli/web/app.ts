@@ -185,6 +185,11 @@ function schedule(finished = false): void {
 // ---------------------------------------------------------------------------------------------
 // Predictions
 
+/** Canvas pixels (a clamped array) as the plain bytes the preparation takes, without a copy. */
+function bytesOf(data: Uint8ClampedArray): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
 function currentImage(): { image: GrayImage; name: string } {
   if (source.kind === "image") return source;
   const { data } = padContext.getImageData(0, 0, pad.width, pad.height);
@@ -192,7 +197,7 @@ function currentImage(): { image: GrayImage; name: string } {
     image: {
       width: pad.width,
       height: pad.height,
-      data: rgbaToGray(data as unknown as Uint8Array, pad.width, pad.height),
+      data: rgbaToGray(bytesOf(data), pad.width, pad.height),
     },
     name: "drawing",
   };
@@ -373,7 +378,7 @@ async function decodeFile(blob: Blob, name: string): Promise<GrayImage> {
   );
   bitmap.close();
   const { data } = ctx.getImageData(0, 0, width, height);
-  return { width, height, data: rgbaToGray(data as unknown as Uint8Array, width, height) };
+  return { width, height, data: rgbaToGray(bytesOf(data), width, height) };
 }
 
 async function openImage(blob: Blob, name: string): Promise<void> {
