@@ -389,8 +389,9 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
       }
       const from = dtypeOfValue(value);
       if (from !== target.dtype) {
-        const values = value instanceof Tensor ? value.contiguous().data : value.data;
-        const offset = value instanceof Tensor ? value.contiguous().offset : 0;
+        const dense = value instanceof Tensor ? value.contiguous() : value;
+        const values = dense.data;
+        const offset = value instanceof Tensor ? (dense as AnyTensor).offset : 0;
         const problem = conversionProblem(
           values.subarray(offset, offset + target.size),
           from,
