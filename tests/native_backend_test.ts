@@ -295,7 +295,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "train --backend native runs on BLAS and says so; --backend with a bad value is a usage error",
+    "train --backend native runs on BLAS and says so, and two runs write identical model.safetensors; a bad --backend is a usage error",
   ignore,
   async fn() {
     await withTempDir(async (dir) => {
@@ -317,23 +317,29 @@ Deno.test({
           stderr: "piped",
         }).output();
       const text = new TextDecoder();
-      const ok = await train([
-        "--backend",
-        "native",
-        "--threads",
-        "1",
-        "--epochs",
-        "1",
-        "--limit-train",
-        "256",
-        "--limit-test",
-        "100",
-        "--out",
-        `${dir}/run`,
-      ]);
-      const stdout = text.decode(ok.stdout);
-      assert.equal(ok.code, 0, text.decode(ok.stderr));
-      assert.match(stdout, /^kernels +native-blas\+wasm-simd, 1 thread\(s\) \(.*from .*\)$/m);
+      // Two runs on 2 BLAS threads: the same bits in both processes (the determinism claim).
+      const files: Uint8Array[] = [];
+      for (const out of ["run1", "run2"]) {
+        const ok = await train([
+          "--backend",
+          "native",
+          "--threads",
+          "2",
+          "--epochs",
+          "2",
+          "--limit-train",
+          "512",
+          "--limit-test",
+          "100",
+          "--out",
+          `${dir}/${out}`,
+        ]);
+        const stdout = text.decode(ok.stdout);
+        assert.equal(ok.code, 0, text.decode(ok.stderr));
+        assert.match(stdout, /^kernels +native-blas\+wasm-simd, 2 thread\(s\) \(.*from .*\)$/m);
+        files.push(await Deno.readFile(`${dir}/${out}/model.safetensors`));
+      }
+      assert.deepEqual(files[0], files[1], "two native runs wrote different model.safetensors");
       const bad = await train(["--backend", "gpu"]);
       assert.equal(bad.code, 2);
       assert.match(
