@@ -397,7 +397,7 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
  */
 function withWasmThreads<A>(kernel: (args: A) => void): (args: A) => void {
   return (args) => {
-    const n = effectiveThreads();
+    const n = wasmAvailable ? effectiveThreads() : 1; // without wasm: the reference kernel
     if (n > 1) wasmSetThreads(n);
     try {
       kernel(args);
