@@ -447,5 +447,5 @@ export function setThreads(n: number): void {
 
 /** The thread count large products use now (see {@linkcode setThreads}). */
 export function getThreads(): number {
-  return activeBlas !== null ? effectiveThreads() : wasmGetThreads();
+  return activeBlas !== null || !wasmAvailable ? effectiveThreads() : wasmGetThreads();
 }
