@@ -56,8 +56,10 @@ const encoder = new TextEncoder();
  * A progress bar over a known (or unknown, `total` ≤ 0) number of units.
  *
  * ```ts
- * const bar = new ProgressBar(60000, { label: "epoch 1" });
- * for (...) bar.update(done, { loss: loss.toFixed(4) });
+ * import { ProgressBar } from "@tapegrad/tapegrad/data";
+ *
+ * const bar = new ProgressBar(3, { label: "epoch 1", writer: Deno.stderr });
+ * for (let done = 1; done <= 3; done++) bar.update(done, { loss: (1 / done).toFixed(4) });
  * bar.finish();
  * ```
  */

@@ -1,7 +1,7 @@
 /**
  * What the JSR package ships, checked against `deno publish --dry-run` itself rather than a copy
- * of its rules: only the library's sources and the few top-level files, nothing large, none of
- * the models, data, docs, tests, benchmarks, CLI or lock file; every export present; a README
+ * of its rules: only the library's sources, the few top-level files and the README's pictures,
+ * nothing large, none of the models, data, scripts, tests, benchmarks, CLI or lock file; every export present; a README
  * whose relative links lead to files the package holds (jsr.io shows it without the rest of the
  * repository); and every code example in the shipped doc comments runs (`deno test --doc`).
  */
@@ -23,10 +23,15 @@ interface Shipped {
 const MAX_FILE_BYTES = 100_000;
 /** Largest package allowed. */
 const MAX_TOTAL_BYTES = 2_000_000;
-/** What may ship: the top-level files and the library's TypeScript. */
+/** The README's pictures, which jsr.io shows only if the package holds them. */
+const README_IMAGE = /^docs\/[\w.-]+\.(png|jpg)$/;
+/** Largest README picture allowed. */
+const MAX_IMAGE_BYTES = 200_000;
+/** What may ship: the top-level files, the library's TypeScript and the README's pictures. */
 const ALLOWED = [
   /^(LICENSE|README\.md|deno\.json|mod\.ts)$/,
   /^(autograd|nn|data|util)\/[\w/.-]+\.ts$/,
+  README_IMAGE,
 ];
 
 let listed: Promise<Shipped[]> | undefined;
@@ -62,7 +67,9 @@ Deno.test("package: only the library ships, and nothing large", async () => {
     [],
     "files outside the library would ship; add them to deno.json publish.exclude",
   );
-  const large = files.filter((f) => f.bytes > MAX_FILE_BYTES);
+  const large = files.filter((f) =>
+    f.bytes > (README_IMAGE.test(f.path) ? MAX_IMAGE_BYTES : MAX_FILE_BYTES)
+  );
   assert.deepEqual(large.map((f) => `${f.path} (${f.bytes} bytes)`), []);
   const total = files.reduce((n, f) => n + f.bytes, 0);
   assert.ok(total <= MAX_TOTAL_BYTES, `the package would be ${total} bytes`);

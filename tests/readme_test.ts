@@ -1,6 +1,6 @@
 /**
- * The README's code runs as printed: each TypeScript block of "The library" is run as a user would
- * run it (package specifiers mapped to this checkout), the quick-start for one epoch instead of
+ * The README's code runs as printed: the opening example and each TypeScript block of "The library"
+ * is run as a user would run it (package specifiers mapped to this checkout), the quick-start for one epoch instead of
  * three, and what the blocks say they print is what they print.
  */
 
@@ -43,6 +43,17 @@ async function runBlock(
   const text = new TextDecoder();
   return { code: status, stdout: text.decode(stdout), stderr: text.decode(stderr), dir };
 }
+
+Deno.test("README: the opening example fits its line and prints what it says", async () => {
+  const [opening] = blocks("# tapegrad");
+  const run = await runBlock(opening);
+  try {
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.trim(), /\/\/ (.*)$/m.exec(opening.trim().split("\n").at(-1)!)![1]);
+  } finally {
+    await Deno.remove(run.dir, { recursive: true });
+  }
+});
 
 Deno.test("README: the quick-start trains the MLP (one epoch here) and saves it", async () => {
   const [quickStart] = blocks("The library");
