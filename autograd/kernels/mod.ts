@@ -445,7 +445,12 @@ export function setThreads(n: number): void {
   applyThreads(threadCount);
 }
 
-/** The thread count large products use now (see {@linkcode setThreads}). */
+/**
+ * The thread count large products use now (see {@linkcode setThreads}): BLAS's under the native
+ * backend, else the wasm pool's, and 1 where neither runs (the TypeScript kernels, e.g. in a page
+ * that is not cross-origin isolated), whatever `setThreads` asked for.
+ */
 export function getThreads(): number {
-  return activeBlas !== null || !wasmAvailable ? effectiveThreads() : wasmGetThreads();
+  if (activeBlas !== null) return effectiveThreads();
+  return wasmAvailable ? wasmGetThreads() : 1;
 }

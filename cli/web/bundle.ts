@@ -1,6 +1,7 @@
 /**
- * The library as one JavaScript file, for a browser page, a Web Worker or Node: `deno bundle`
- * (esbuild underneath) over `mod.ts`, or over another entry module such as a test harness.
+ * The library as one JavaScript file, for a browser page, a Web Worker or Node: `Deno.bundle`
+ * (esbuild underneath) over `mod.ts`, or over another entry module such as a test harness or the
+ * digit pad's page.
  *
  * The bundle is an ES module for `--platform=browser`; it runs unchanged in Node too, because the
  * library reaches Node's built-ins only at run time through `autograd/platform/` (no static
@@ -25,9 +26,12 @@ export interface BundleOptions {
 
 /**
  * Bundles `mod.ts` (or `options.entry`) with everything it imports into one ES module and
- * returns its source text. Needs `--allow-run` (it runs `deno bundle`) and `--allow-read`.
+ * returns its source text. Runs `Deno.bundle` in this process, which needs `--unstable-bundle`
+ * and read access to the sources (a child `deno bundle` would need `--allow-run`, the power to run
+ * anything).
  *
- * @throws {Error} When `deno bundle` fails; the message carries its error output.
+ * @throws {Error} Naming the entry: when bundling fails (with esbuild's messages), or when
+ * `Deno.bundle` is missing because `--unstable-bundle` was not given.
  *
  * @example Serve the library to a page
  * ```ts ignore
@@ -37,23 +41,22 @@ export interface BundleOptions {
  */
 export async function bundleLibrary(options: BundleOptions = {}): Promise<string> {
   const entry = new URL(options.entry ?? "mod.ts", ROOT);
-  const args = ["bundle", "--quiet", "--platform=browser", "--format=esm"];
-  if (options.minify) args.push("--minify");
-  args.push(fileUrlToPath(entry));
-  const result = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: fileUrlToPath(ROOT),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(result.stderr).trim();
-  if (!result.success) {
-    throw new Error(`deno bundle ${entry.pathname} failed (exit ${result.code}): ${stderr}`);
+  const path = fileUrlToPath(entry);
+  const bundle = (Deno as { bundle?: typeof Deno.bundle }).bundle;
+  if (typeof bundle !== "function") {
+    throw new Error(`bundling ${path}: Deno.bundle is missing; run deno with --unstable-bundle`);
   }
-  const source = new TextDecoder().decode(result.stdout);
-  if (source.trim() === "") {
-    throw new Error(`deno bundle ${entry.pathname} wrote nothing: ${stderr}`);
+  const result = await bundle({
+    entrypoints: [path],
+    platform: "browser",
+    format: "esm",
+    minify: options.minify ?? false,
+    write: false,
+  });
+  const output = result.outputFiles?.[0]?.contents;
+  if (!result.success || output === undefined) {
+    const errors = result.errors.map((e) => e.text).join("; ");
+    throw new Error(`bundling ${path} failed: ${errors || "no output"}`);
   }
-  return source;
+  return new TextDecoder().decode(output);
 }

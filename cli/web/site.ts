@@ -7,6 +7,7 @@
  * @module
  */
 
+import { bundleLibrary } from "./bundle.ts";
 import { fileURLToPath } from "node:url";
 import { FILE_NAMES, type FileRole, resolveDataset } from "../../data/datasets.ts";
 import { errorText } from "../../data/errors.ts";
@@ -52,27 +53,11 @@ const SCRIPTS: Record<string, string> = {
 
 const SAMPLE_FILE = /^digit-\d-test-\d+\.png$/;
 
-/**
- * Bundles `entry` (a file of this folder) for browsers with `Deno.bundle`, in this process.
- * cli/web/bundle.ts's `bundleLibrary` runs `deno bundle` as a child process instead, which would
- * need `--allow-run` (and with it the power to run anything); `Deno.bundle` needs only read
- * access to the sources and `--unstable-bundle`.
- */
+/** Bundles `entry` (a file of this folder) for browsers, minified. */
 async function bundle(entry: string): Promise<Uint8Array> {
-  const path = fileURLToPath(new URL(entry, WEB));
-  const result = await Deno.bundle({
-    entrypoints: [path],
-    platform: "browser",
-    format: "esm",
-    minify: true,
-    write: false,
-  });
-  const output = result.outputFiles?.[0]?.contents;
-  if (!result.success || output === undefined) {
-    const errors = result.errors.map((e) => e.text).join("; ");
-    throw new Error(`bundling ${path} for the browser failed: ${errors || "no output"}`);
-  }
-  return output;
+  return new TextEncoder().encode(
+    await bundleLibrary({ entry: new URL(entry, WEB), minify: true }),
+  );
 }
 
 /** SHA-256 of the parts, as 16 hex digits. */
