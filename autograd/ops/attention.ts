@@ -1,7 +1,7 @@
 /**
  * Scaled dot-product attention, softmax(q·kᵀ·scale + mask)·v, as a composite of batched matmuls,
- * the softmax primitive and dropout: the products are two batched GEMMs over the leading dims
- * (batch, heads), reading the operands where they lie.
+ * the softmax primitive and dropout: every leading dim is folded into one batch dim, so the
+ * products are two batched GEMMs whatever the number of heads.
  *
  * @module
  */
@@ -9,14 +9,14 @@
 import type { DType } from "../dtype.ts";
 import { expectDType } from "../dtype.ts";
 import type { Rng } from "../rng.ts";
-import { formatShape, sameShape } from "../shape.ts";
+import { formatShape, sameShape, sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 import { add, mul } from "./arith.ts";
 import { where } from "./compare.ts";
 import { dropout } from "./dropout.ts";
 import { matmul } from "./matmul.ts";
 import { softmax } from "./softmax.ts";
-import { transpose } from "./view.ts";
+import { reshape, transpose } from "./view.ts";
 
 /** Options of {@linkcode scaledDotProductAttention}. */
 export interface AttentionOptions {
@@ -77,35 +77,35 @@ function checkShapes(op: string, q: Tensor, k: Tensor, v?: Tensor): void {
   }
 }
 
-/**
- * softmax(q·kᵀ·scale + mask) with dropout, [..., L, S]. The products run on q, k as they are
- * (batched matmul reads strided views, such as heads split out of one projection, in place).
- */
-function weights(op: string, q: Tensor, k: Tensor, options: AttentionOptions): Tensor {
+/** softmax(q·kᵀ·scale + mask) with dropout, as [batch, L, S] with the leading dims folded. */
+function weightsFolded(op: string, q: Tensor, k: Tensor, options: AttentionOptions): Tensor {
   if (options.causal === true && options.mask !== undefined) {
     throw new TypeError(`${op}: give either causal or mask, not both`);
   }
   const lead = q.shape.slice(0, -2);
   const [L, E] = q.shape.slice(-2);
   const S = k.shape[k.ndim - 2];
+  const batch = sizeOf(lead);
   const scale = options.scale ?? 1 / Math.sqrt(E);
   // Scale the smaller of q [L, E] and the scores [L, S].
-  let scores = matmul(E < S ? mul(q, scale) : q, transpose(k, -2, -1));
-  if (E >= S) scores = mul(scores, scale);
+  const q3 = reshape(q, [batch, L, E]);
+  let scores = matmul(E <= S ? mul(q3, scale) : q3, transpose(reshape(k, [batch, S, E]), 1, 2));
+  if (E > S) scores = mul(scores, scale);
   if (options.causal === true) scores = add(scores, causalMask(L, S));
   else if (options.mask !== undefined) {
-    scores = add(scores, additive(options.mask));
-    if (!sameShape(scores.shape, [...lead, L, S])) {
+    const masked = add(reshape(scores, [...lead, L, S]), additive(options.mask));
+    if (!sameShape(masked.shape, [...lead, L, S])) {
       throw new RangeError(
         `${op}: mask ${formatShape(options.mask.shape)} does not broadcast to the scores ${
           formatShape([...lead, L, S])
         }`,
       );
     }
+    scores = reshape(masked, [batch, L, S]);
   }
+  const weights = softmax(scores, -1);
   const p = options.dropout ?? 0;
-  const w = softmax(scores, -1);
-  return p > 0 ? dropout(w, p, { rng: options.rng }) : w;
+  return p > 0 ? dropout(weights, p, { rng: options.rng }) : weights;
 }
 
 /**
@@ -116,7 +116,8 @@ function weights(op: string, q: Tensor, k: Tensor, options: AttentionOptions): T
 export function attentionWeights(q: Tensor, k: Tensor, options: AttentionOptions = {}): Tensor {
   const op = "attentionWeights";
   checkShapes(op, q, k);
-  return weights(op, q, k, options);
+  const weights = weightsFolded(op, q, k, options);
+  return reshape(weights, [...q.shape.slice(0, -1), k.shape[k.ndim - 2]]);
 }
 
 /**
@@ -124,8 +125,8 @@ export function attentionWeights(q: Tensor, k: Tensor, options: AttentionOptions
  * softmax(q·kᵀ·scale + mask)·v for q [..., L, E], k [..., S, E] and v [..., S, Ev] with the same
  * leading dims (batch, heads); returns [..., L, Ev]. `causal` blocks j > i; `mask` is a bool mask
  * (true attends) or an additive float mask, broadcastable to [..., L, S]; `dropout` drops
- * attention weights. The work is two batched matmuls over the leading dims and one softmax; the
- * gradient follows from those ops (second derivatives included).
+ * attention weights. The leading dims are folded into one, so the work is two batched matmuls and
+ * one softmax; the gradient follows from those ops (second derivatives included).
  */
 export function scaledDotProductAttention(
   q: Tensor,
@@ -135,5 +136,9 @@ export function scaledDotProductAttention(
 ): Tensor {
   const op = "scaledDotProductAttention";
   checkShapes(op, q, k, v);
-  return matmul(weights(op, q, k, options), v);
+  const lead = q.shape.slice(0, -2);
+  const L = q.shape[q.ndim - 2];
+  const [S, Ev] = v.shape.slice(-2);
+  const weights = weightsFolded(op, q, k, options);
+  return reshape(matmul(weights, reshape(v, [sizeOf(lead), S, Ev])), [...lead, L, Ev]);
 }
