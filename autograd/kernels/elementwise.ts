@@ -426,6 +426,9 @@ export const where: WhereKernel = (
   }
 };
 
+/** Rows at least this long are copied with `set` (a memcpy); shorter ones by an element loop. */
+const SET_MIN_ROW = 256;
+
 /**
  * Copies a strided view of `shape` from `src` into a strided view in `dst` (either may be contiguous:
  * pass row-major strides). `contiguous()` is the case of contiguous destination strides.
@@ -453,8 +456,12 @@ export const copyStrided: CopyStridedKernel = (
   let sRow = so;
   let dRow = dOffset;
   for (let r = 0; r < rows; r++) {
-    if (si === 1 && di === 1) dst.set(src.subarray(sRow, sRow + inner) as ArrayLike<number>, dRow);
-    else for (let i = 0; i < inner; i++) dst[dRow + i * di] = src[sRow + i * si];
+    // set() of a subarray creates a view object per row: only worth it for long rows.
+    if (si === 1 && di === 1 && inner >= SET_MIN_ROW) {
+      dst.set(src.subarray(sRow, sRow + inner) as ArrayLike<number>, dRow);
+    } else if (si === 1 && di === 1) {
+      for (let i = 0; i < inner; i++) dst[dRow + i] = src[sRow + i];
+    } else for (let i = 0; i < inner; i++) dst[dRow + i * di] = src[sRow + i * si];
     for (let d = nd - 2; d >= 0; d--) {
       index[d]++;
       sRow += ss[d];
