@@ -10,7 +10,7 @@
 //   deno task bench:peers --threads 2 --backends native,wasm --peers pytorch
 //
 // PyTorch runs as a child process (bench/peers_torch.py, the same models and protocol) after
-// tapegrad, with the same thread count; it needs `--allow-run` (the task grants it for
+// tapegrad, with the same thread count and with one thread (its fastest here); it needs `--allow-run` (the task grants it for
 // /usr/bin/python3), Debian's python3-torch and libopenblas0-pthread (torch falls back to the
 // reference BLAS without it). When it is missing the run says how to add it and goes on.
 //
@@ -183,21 +183,25 @@ useBackend("wasm");
 /** The CPU's vector extension as the PyTorch child read it (Deno may not read /proc). */
 let cpuVector = "";
 
-if (peerList.includes("pytorch")) {
+// PyTorch also on one thread when more are asked for: on the 2-core machines here its OpenMP
+// threads and OpenBLAS's oversubscribe the cores, and one thread is 2-4x faster than two, so
+// the comparison would otherwise be with PyTorch at its worst.
+const torchThreads = THREADS > 1 ? [THREADS, 1] : [THREADS];
+for (const threads of peerList.includes("pytorch") ? torchThreads : []) {
   const torch = await runTorchPeer({
     python: values.python,
-    threads: THREADS,
+    threads,
     batch: BATCH,
     roundS: ROUND_S,
     rounds: ROUNDS,
   });
   if ("missing" in torch) {
     console.error(`PyTorch: ${torch.missing}`);
-  } else {
-    cpuVector = torch.cpu;
-    console.error(`${torch.name}: BLAS ${torch.blas}`);
-    for (const r of torch.rows) row(r.what, r.batch).seconds.set(torch.name, r.seconds);
+    break;
   }
+  cpuVector = torch.cpu;
+  console.error(`${torch.name}: BLAS ${torch.blas}`);
+  for (const r of torch.rows) row(r.what, r.batch).seconds.set(torch.name, r.seconds);
 }
 
 // ---- TensorFlow.js ----
@@ -323,8 +327,13 @@ const fmt = (r: Row, impl: string): string => {
 };
 const peers = impls.filter((i) => !tapegradNames.includes(i));
 const pairs = tapegradNames.flatMap((t) => peers.map((p) => [t, p] as const));
-const short = (name: string) => name.replace(/ \(.*\)$/, "").replace(/^tapegrad /, "");
-console.log(`\nCPU: ${cpuDescription(cpuVector)}; ${THREADS} thread(s) for every implementation`);
+/** A column's name without "tapegrad " and, but for PyTorch (run with two counts), its threads. */
+const short = (name: string) =>
+  (name.startsWith("pytorch") ? name : name.replace(/ \(.*\)$/, "")).replace(/^tapegrad /, "");
+console.log(
+  `\nCPU: ${cpuDescription(cpuVector)}; ${THREADS} thread(s) for every implementation` +
+    (torchThreads.length > 1 ? " (PyTorch also on 1)" : ""),
+);
 console.log(`\n| task | batch | ${impls.join(" | ")} |`);
 console.log(`|---|---:|${impls.map(() => "---:").join("|")}|`);
 for (const r of rows) {
