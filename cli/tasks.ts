@@ -60,6 +60,11 @@ export interface Task {
   ignoreIndex?: number;
   /** What throughput counts, per second: "img" or "char". */
   unit: string;
+  /**
+   * Which test figure picks `best.safetensors`: the error (the classifiers) or the loss (the
+   * names models, whose next-character error says little about how well they model names).
+   */
+  selectBy: "error" | "loss";
   /** One line on where the data came from, for the log. */
   description: string;
   /** Strings the checkpoints record beside the config (e.g. the vocabulary). */
@@ -107,6 +112,7 @@ export function imageTask(data: Dataset, c: TrainConfig): Task {
     train: wrap(train),
     test: wrap(test),
     unit: "img",
+    selectBy: "error",
     description: `${c.dataset} from ${describeSource(data.source)}`,
     metadata: {},
   };
@@ -279,6 +285,7 @@ export async function namesTask(c: TrainConfig, corpus?: NamesCorpus): Promise<T
     test,
     ignoreIndex: IGNORE_TARGET,
     unit: "char",
+    selectBy: "loss",
     description: `first names (${names.names.length} names, ${names.vocab.size} tokens) from ` +
       `${names.sources.female} and ${names.sources.male}; ${train.characters} train and ` +
       `${test.characters} validation characters`,

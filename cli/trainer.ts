@@ -70,11 +70,21 @@ interface Position {
   seconds: number;
 }
 
+/** The epoch `best.safetensors` holds, and its test figures. */
+interface BestEpoch {
+  /** Its test error. */
+  testError: number;
+  /** Its test loss (absent in runs saved before the names tasks chose by loss). */
+  testLoss?: number;
+  /** Its number, from 1. */
+  epoch: number;
+}
+
 /** The state of a run that is not in the model, optimizer or scheduler. */
 interface RunState {
   position: Position;
   history: EpochRecord[];
-  best: { testError: number; epoch: number } | null;
+  best: BestEpoch | null;
   rng: RngState;
 }
 
@@ -236,10 +246,11 @@ export class Trainer {
       metadata: this.#metadata(false),
     });
     const best = this.#state.best;
+    const bestFigure = this.#task.selectBy === "loss"
+      ? `best test loss ${typeof best?.testLoss === "number" ? best.testLoss.toFixed(4) : "-"}`
+      : `best test error ${best ? pct(best.testError) : "-"}`;
     this.#print(
-      `done     ${c.steps ? `${c.steps} steps, ` : ""}${this.#epochs} epochs; best test error ${
-        best ? pct(best.testError) : "-"
-      }` +
+      `done     ${c.steps ? `${c.steps} steps, ` : ""}${this.#epochs} epochs; ${bestFigure}` +
         `${
           best ? ` (epoch ${best.epoch})` : ""
         }; checkpoints ${this.#files.best} and ${this.#files.last}`,
@@ -340,6 +351,15 @@ export class Trainer {
     return EXIT_DIVERGED;
   }
 
+  /** Whether `record` beats the best epoch so far by the task's figure (error or loss). */
+  #better(record: EpochRecord, best: BestEpoch): boolean {
+    if (this.#task.selectBy === "error") return record.testError < best.testError;
+    // Runs saved before the loss was kept in the record: the history has it.
+    const bestLoss = best.testLoss ??
+      this.#state.history.findLast((h) => h.epoch === best.epoch)?.testLoss;
+    return typeof bestLoss !== "number" || record.testLoss < bestLoss;
+  }
+
   /** Evaluates, records the epoch, saves checkpoints, metrics and plots, and moves to the next epoch. */
   async #finishEpoch(): Promise<void> {
     const c = this.#config;
@@ -357,8 +377,14 @@ export class Trainer {
       peakRssMiB: Math.round(peakRssMiB()),
     };
     this.#state.history.push(record);
-    const improved = this.#state.best === null || record.testError < this.#state.best.testError;
-    if (improved) this.#state.best = { testError: record.testError, epoch: record.epoch };
+    const improved = this.#state.best === null || this.#better(record, this.#state.best);
+    if (improved) {
+      this.#state.best = {
+        testError: record.testError,
+        testLoss: record.testLoss,
+        epoch: record.epoch,
+      };
+    }
     // An epoch cut short by the step budget stays open, so that a resume with more --steps goes
     // on with its remaining batches, as an uninterrupted longer run would.
     const partial = p.batch > 0 && p.batch < this.#train.batchesPerEpoch;

@@ -33,6 +33,10 @@ Deno.test("names-mlp: train 3 steps, resume to 6, eval in nats per character, sa
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
     const after = await loadCheckpoint(join(dir, "last.safetensors"));
     assert.equal(after.scheduler?.lastStep, 6);
+    // best.safetensors follows the validation loss (lower after 6 steps than after 3).
+    assert.match(resumed.stdout, /best test loss \d\.\d{4}/);
+    const best = await loadCheckpoint(join(dir, "best.safetensors"));
+    assert.equal(best.scheduler?.lastStep, 6);
 
     const evaluated = await runTask("eval", ["--ckpt", join(dir, "model.safetensors"), "--json"]);
     assert.equal(evaluated.code, 0, evaluated.stdout + evaluated.stderr);
