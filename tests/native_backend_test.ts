@@ -13,7 +13,6 @@ import {
   currentBackend,
   getThreads,
   kernels,
-  noGrad,
   Rng,
   setThreads,
   tensor,
@@ -22,9 +21,8 @@ import {
 } from "../mod.ts";
 import { loadBlas } from "../autograd/kernels/native/mod.ts";
 import { getThreads as wasmGetThreads } from "../autograd/kernels/wasm/mod.ts";
-import { loadDataset } from "../data/datasets.ts";
-import { DataLoader } from "../data/loader.ts";
-import { Adam, CosineAnnealingLR, MLP, SGD } from "../nn/mod.ts";
+import { MLP, SGD } from "../nn/mod.ts";
+import { mnistOneEpochCorrect } from "./helpers/mnist_epoch.ts";
 import { withTempDir } from "./helpers/temp.ts";
 
 const load = loadBlas();
@@ -259,37 +257,8 @@ Deno.test({
     "native backend trains the MLP: one epoch on the first 5,000 MNIST images, ≥ 90% on 1,000 test images",
   ignore,
   async fn() {
-    const mnist = await loadDataset("mnist");
-    await withNative(getThreads(), () => {
-      const train = new DataLoader(mnist.train.images, mnist.train.labels, {
-        batchSize: 32,
-        seed: 1,
-        limit: 5000,
-      });
-      const test = new DataLoader(mnist.test.images, mnist.test.labels, {
-        batchSize: 500,
-        shuffle: false,
-        limit: 1000,
-      });
-      const model = new MLP({ seed: 1 });
-      const optimizer = new Adam(model.parameters(), { lr: 2e-3 });
-      const schedule = new CosineAnnealingLR(optimizer, train.batchesPerEpoch);
-      for (const { x, y } of train.epoch(0)) {
-        optimizer.zeroGrad();
-        crossEntropy(model.call(x), y).backward();
-        optimizer.step();
-        schedule.step();
-      }
-      model.eval();
-      let correct = 0;
-      noGrad(() => {
-        for (const { x, y } of test.epoch(0)) {
-          const predicted = model.call(x).argmax(1).toFloat32Array();
-          predicted.forEach((p, i) => (correct += p === y[i] ? 1 : 0));
-        }
-      });
-      assert.ok(correct >= 900, `${correct} of 1000 test images correct`);
-    });
+    const correct = await withNative(getThreads(), mnistOneEpochCorrect);
+    assert.ok(correct >= 900, `${correct} of 1000 test images correct`);
   },
 });
 
