@@ -10,6 +10,7 @@
  *   cross-origin-isolated page), core count, whether this thread may block.
  * - `env.ts`: environment variables, process id.
  * - `paths.ts`: path joining, file URLs, where an npm package is on disk.
+ * - `ffi.ts`: foreign functions (Deno's dlopen), for the native backend.
  *
  * @module
  */
@@ -19,3 +20,4 @@ export * from "./files.ts";
 export * from "./threads.ts";
 export * from "./env.ts";
 export * from "./paths.ts";
+export * from "./ffi.ts";

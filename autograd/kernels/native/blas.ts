@@ -1,7 +1,6 @@
 /**
- * Finding and opening a system BLAS through Deno's FFI, the only place in tapegrad that touches
- * `Deno.dlopen`. Everything here is reached through `globalThis.Deno` at run time and guarded by
- * permission queries that never prompt, so this module imports (and {@linkcode loadBlas} simply
+ * Finding and opening a system BLAS through Deno's FFI (`autograd/platform/ffi.ts`, guarded by
+ * permission queries that never prompt), so this module imports (and {@linkcode loadBlas} simply
  * reports "unavailable") in Node, in browsers, and in Deno without `--allow-ffi`.
  *
  * The library comes from `TAPEGRAD_BLAS=/path` when set (read only when `--allow-env` already
@@ -17,6 +16,15 @@
  *
  * @module
  */
+
+import {
+  ffiUnavailable,
+  type ForeignLibrary,
+  type ForeignSymbols,
+  openLibrary,
+  readCString,
+  readEnv,
+} from "../../platform/mod.ts";
 
 /** CBLAS enum values (cblas.h). */
 export const CBLAS = { rowMajor: 101, noTrans: 111, trans: 112 } as const;
@@ -113,9 +121,9 @@ const SYMBOLS = {
   bli_info_get_version_str: { parameters: [], result: "pointer", optional: true },
   MKL_Set_Num_Threads: { parameters: ["i32"], result: "void", optional: true },
   MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignSymbols;
 
-type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
+type Library = ForeignLibrary<typeof SYMBOLS>;
 
 /** Library names tried in order when `TAPEGRAD_BLAS` is not set. */
 export const BLAS_CANDIDATES: readonly string[] = [
@@ -130,28 +138,10 @@ export const BLAS_CANDIDATES: readonly string[] = [
   "libopenblas.dll",
 ];
 
-type DenoLike = typeof Deno;
-
-function deno(): DenoLike | undefined {
-  return (globalThis as { Deno?: DenoLike }).Deno;
-}
-
 /** The value of env `name` when reading it needs no prompt (granted), else undefined. */
-export function envIfGranted(name: string): string | undefined {
-  const d = deno();
-  try {
-    if (d?.permissions?.querySync?.({ name: "env", variable: name }).state !== "granted") {
-      return undefined;
-    }
-    return d.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
+export const envIfGranted: (name: string) => string | undefined = readEnv;
 
-function cString(pointer: Deno.PointerValue): string {
-  return pointer === null ? "" : deno()!.UnsafePointerView.getCString(pointer);
-}
+const cString = readCString;
 
 /** Describes an opened library, or returns null when it is not a BLAS worth using. */
 function identify(lib: Library, path: string): { description: string } | null {
@@ -229,24 +219,15 @@ export function loadBlas(): BlasLoad {
 }
 
 function open(): BlasLoad {
-  const d = deno();
-  if (typeof d?.dlopen !== "function") {
-    return { blas: null, reason: "this runtime has no Deno.dlopen (not Deno)" };
-  }
-  try {
-    if (d.permissions.querySync({ name: "ffi" }).state !== "granted") {
-      return { blas: null, reason: "--allow-ffi is not granted" };
-    }
-  } catch (e) {
-    return { blas: null, reason: `the ffi permission cannot be queried (${message(e)})` };
-  }
+  const unavailable = ffiUnavailable();
+  if (unavailable !== null) return { blas: null, reason: unavailable };
   const forced = envIfGranted("TAPEGRAD_BLAS");
   const candidates = forced ? [forced] : BLAS_CANDIDATES;
   const failures: string[] = [];
   for (const path of candidates) {
     let lib: Library;
     try {
-      lib = d.dlopen(path, SYMBOLS);
+      lib = openLibrary(path, SYMBOLS);
     } catch (e) {
       failures.push(`${path}: ${message(e).replace(/^(Could not open library: )+/, "")}`);
       continue;

@@ -3,8 +3,8 @@
  * system BLAS opened through Deno's FFI (`blas.ts`), with operands read and written in place.
  * Selection lives with the kernel table (`useBackend` in `../mod.ts`, which installs the GEMM
  * and the Linear kernels and keeps wasm's convolutions, measured faster); this folder only
- * builds the kernels once a library has loaded, and is the only code in tapegrad that touches
- * `Deno.dlopen` (guarded, so it imports anywhere).
+ * builds the kernels once a library has loaded (through the platform layer's guarded dlopen, so
+ * it imports anywhere).
  *
  * @module
  */
