@@ -8,7 +8,7 @@
  * import { MLP } from "@tapegrad/tapegrad/nn";
  * import { exportOnnx } from "@tapegrad/tapegrad/onnx";
  *
- * const bytes = exportOnnx(new MLP(), zeros([1, 1, 28, 28])); // write it with Deno.writeFile
+ * const bytes = exportOnnx(new MLP(), zeros([1, 1, 28, 28])); // the .onnx file's bytes
  * console.log(bytes.length > 3_700_000); // true: the MLP's 937,482 float32 weights
  * ```
  *
