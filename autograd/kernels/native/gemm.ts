@@ -17,8 +17,12 @@ import { profileAdd, profiling } from "../wasm/gemm.ts";
 import type { Blas } from "./blas.ts";
 
 /** Throws a RangeError naming the kernel, the product and the operand when it overruns its array. */
+function isDimension(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+}
+
 function checkOperand(
-  shape: string,
+  shape: () => string,
   name: string,
   arr: Float32Array,
   offset: number,
@@ -28,12 +32,12 @@ function checkOperand(
 ): void {
   if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(ld) || (rows > 1 && ld < cols)) {
     throw new RangeError(
-      `nativeGemm ${shape}: ${name} stored [${rows},${cols}] with offset ${offset}, leading dimension ${ld} is invalid`,
+      `nativeGemm ${shape()}: ${name} stored [${rows},${cols}] with offset ${offset}, leading dimension ${ld} is invalid`,
     );
   }
   if (rows > 0 && cols > 0 && offset + (rows - 1) * ld + cols > arr.length) {
     throw new RangeError(
-      `nativeGemm ${shape}: ${name} stored [${rows},${cols}] (offset ${offset}, ld ${ld}) overruns its array of ${arr.length}`,
+      `nativeGemm ${shape()}: ${name} stored [${rows},${cols}] (offset ${offset}, ld ${ld}) overruns its array of ${arr.length}`,
     );
   }
 }
@@ -54,14 +58,15 @@ function blasLd(rows: number, cols: number, ld: number): number {
 /** A {@link Gemm} that runs on `blas` (see the module comment). */
 export function createNativeGemm(blas: Blas): Gemm {
   return (transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc) => {
-    const shape = `${transA ? "Aᵀ" : "A"}·${transB ? "Bᵀ" : "B"} m=${m} n=${n} k=${k}`;
-    for (const [name, v] of [["m", m], ["n", n], ["k", k]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
-        throw new RangeError(`nativeGemm ${shape}: ${name} must be a non-negative 32-bit integer`);
-      }
+    // The product's description, for error messages only (built when one is thrown: this runs
+    // thousands of times a step for attention's per-head products).
+    const shape = () => `${transA ? "Aᵀ" : "A"}·${transB ? "Bᵀ" : "B"} m=${m} n=${n} k=${k}`;
+    if (!isDimension(m) || !isDimension(n) || !isDimension(k)) {
+      const name = !isDimension(m) ? "m" : !isDimension(n) ? "n" : "k";
+      throw new RangeError(`nativeGemm ${shape()}: ${name} must be a non-negative 32-bit integer`);
     }
     if (beta !== 0 && beta !== 1) {
-      throw new RangeError(`nativeGemm ${shape}: beta must be 0 or 1, got ${beta}`);
+      throw new RangeError(`nativeGemm ${shape()}: beta must be 0 or 1, got ${beta}`);
     }
     const aRows = transA ? k : m;
     const aCols = transA ? m : k;
