@@ -3,13 +3,14 @@
  * WebAssembly has no `exp`, and JavaScript's `Math.exp` costs 15–25 ns per element here, so the
  * kernels that need one (GELU) build it from arithmetic:
  *
- * exp(a + b) = 2ᵏ·e^r with k = nearest((a + b)·log₂e) (by the 1.5·2²³ shifter, as integer and float) and r = (a − k·ln2ₕ) − k·ln2ₗ + b, where
- * ln2ₕ has 12 significant bits (so k·ln2ₕ is exact) and e^r on |r| ≤ ln2/2 is the degree-7 Taylor
- * polynomial (truncation 5e-9 relative,
- * evaluated by {@link estrin}). The argument comes in two parts because the callers' big
- * part `a` is exact (−x²/2 with x split so that its square is exact) and rounding a + b first
- * would cost up to 4e-6 relative at x² ≈ 100. 2ᵏ is built in the exponent bits, so k must stay
- * in [−126, 127]: the callers mask the lanes whose results would be below 2⁻¹²⁶ (about 1e-38).
+ * exp(a + b) = 2ᵏ·e^r with k = nearest((a + b)·log₂e) (rounded by adding 1.5·2²³, which leaves k
+ * in the low mantissa bits as well) and r = (a − k·ln2ₕ) − k·ln2ₗ + b, where ln2ₕ has 12
+ * significant bits (so k·ln2ₕ is exact) and e^r on |r| ≤ ln2/2 is the degree-7 Taylor polynomial
+ * (truncation 5e-9 relative), evaluated by {@link estrin}. The argument comes in two parts because
+ * the callers' big part `a` is exact (−x²/2 with x split so that its square is exact), and rounding
+ * a + b first would cost up to 4e-6 relative at x² ≈ 100. 2ᵏ is built in the exponent bits, so k
+ * must stay in [−126, 127]: the callers mask the lanes whose results would be below 2⁻¹²⁶ (about
+ * 1e-38).
  *
  * @module
  */
