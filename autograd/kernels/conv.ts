@@ -46,13 +46,28 @@ export interface ConvGeometry {
  * row (c, i, j) holds the input pixel under kernel tap (i, j) for every output position, 0 where
  * the tap falls in the padding.
  */
-export const im2col: Im2colKernel = (x, xOffset, g, col, colOffset) => {
+export const im2col: Im2colKernel = (x, xOffset, g, col, colOffset) =>
+  im2colStrided(x, xOffset, g, col, colOffset, g.outH * g.outW);
+
+/**
+ * {@linkcode im2col} into a wider matrix: row r of the image's [C·kh·kw, outH·outW] block starts
+ * at `colOffset + r·ld` (the native backend lays a group of images side by side this way).
+ */
+export function im2colStrided(
+  x: Float32Array,
+  xOffset: number,
+  g: ConvGeometry,
+  col: Float32Array,
+  colOffset: number,
+  ld: number,
+): void {
   const { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW } = g;
-  let dst = colOffset;
+  let row = colOffset;
   for (let c = 0; c < channels; c++) {
     const plane = xOffset + c * height * width;
     for (let i = 0; i < kernelH; i++) {
-      for (let j = 0; j < kernelW; j++) {
+      for (let j = 0; j < kernelW; j++, row += ld) {
+        let dst = row;
         for (let oy = 0; oy < outH; oy++) {
           const y = oy * strideH - padH + i;
           if (y < 0 || y >= height) {
@@ -69,19 +84,31 @@ export const im2col: Im2colKernel = (x, xOffset, g, col, colOffset) => {
       }
     }
   }
-};
+}
 
 /**
  * The adjoint of {@linkcode im2col}: adds columns [C·kh·kw, outH·outW] back into an image [C, H, W]
  * (which the caller zeroes first), summing where windows overlap.
  */
-export const col2im: Col2imKernel = (col, colOffset, g, x, xOffset) => {
+export const col2im: Col2imKernel = (col, colOffset, g, x, xOffset) =>
+  col2imStrided(col, colOffset, g.outH * g.outW, g, x, xOffset);
+
+/** The adjoint of {@linkcode im2colStrided}: rows `ld` apart, added into x (not zeroed). */
+export function col2imStrided(
+  col: Float32Array,
+  colOffset: number,
+  ld: number,
+  g: ConvGeometry,
+  x: Float32Array,
+  xOffset: number,
+): void {
   const { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW } = g;
-  let src = colOffset;
+  let row = colOffset;
   for (let c = 0; c < channels; c++) {
     const plane = xOffset + c * height * width;
     for (let i = 0; i < kernelH; i++) {
-      for (let j = 0; j < kernelW; j++) {
+      for (let j = 0; j < kernelW; j++, row += ld) {
+        let src = row;
         for (let oy = 0; oy < outH; oy++) {
           const y = oy * strideH - padH + i;
           if (y < 0 || y >= height) {
@@ -97,7 +124,7 @@ export const col2im: Col2imKernel = (col, colOffset, g, x, xOffset) => {
       }
     }
   }
-};
+}
 
 /**
  * Max pooling over `planes` independent [H, W] planes (N·C of them), writing the maximum of each

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { ConvGeometry } from "../conv.ts";
+import { col2imStrided, im2colStrided } from "../conv.ts";
 import type { Gemm } from "../gemm.ts";
 import type { ConvBackwardKernel, ConvForwardKernel } from "../types.ts";
 import { Scratch } from "./linear.ts";
@@ -27,76 +27,6 @@ export const NATIVE_CONV_COL_MAX = 1 << 23;
 
 const colScratch = new Scratch();
 const productScratch = new Scratch();
-
-/**
- * im2col of one image [C, H, W] at `xOffset` into columns of a wider matrix: row r of the
- * image's [K, P] block starts at `colOffset + r·ld` (the reference `im2col` is the case ld = P).
- */
-export function im2colStrided(
-  x: Float32Array,
-  xOffset: number,
-  g: ConvGeometry,
-  col: Float32Array,
-  colOffset: number,
-  ld: number,
-): void {
-  const { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW } = g;
-  let row = colOffset;
-  for (let c = 0; c < channels; c++) {
-    const plane = xOffset + c * height * width;
-    for (let i = 0; i < kernelH; i++) {
-      for (let j = 0; j < kernelW; j++, row += ld) {
-        let dst = row;
-        for (let oy = 0; oy < outH; oy++) {
-          const y = oy * strideH - padH + i;
-          if (y < 0 || y >= height) {
-            col.fill(0, dst, dst + outW);
-            dst += outW;
-            continue;
-          }
-          const rowStart = plane + y * width;
-          for (let ox = 0; ox < outW; ox++) {
-            const xx = ox * strideW - padW + j;
-            col[dst++] = xx >= 0 && xx < width ? x[rowStart + xx] : 0;
-          }
-        }
-      }
-    }
-  }
-}
-
-/** The adjoint of {@link im2colStrided}: adds the image's [K, P] block back into x (not zeroed). */
-export function col2imStrided(
-  col: Float32Array,
-  colOffset: number,
-  ld: number,
-  g: ConvGeometry,
-  x: Float32Array,
-  xOffset: number,
-): void {
-  const { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW } = g;
-  let row = colOffset;
-  for (let c = 0; c < channels; c++) {
-    const plane = xOffset + c * height * width;
-    for (let i = 0; i < kernelH; i++) {
-      for (let j = 0; j < kernelW; j++, row += ld) {
-        let src = row;
-        for (let oy = 0; oy < outH; oy++) {
-          const y = oy * strideH - padH + i;
-          if (y < 0 || y >= height) {
-            src += outW;
-            continue;
-          }
-          const rowStart = plane + y * width;
-          for (let ox = 0; ox < outW; ox++, src++) {
-            const xx = ox * strideW - padW + j;
-            if (xx >= 0 && xx < width) x[rowStart + xx] += col[src];
-          }
-        }
-      }
-    }
-  }
-}
 
 /** Images per group: as many as fit {@link NATIVE_CONV_COL_MAX} floats of columns, at least 1. */
 function groupSize(batch: number, K: number, P: number): number {

@@ -23,7 +23,7 @@ import { createNativeLinearBackward, createNativeLinearForward } from "./linear.
 
 export { type Blas, BLAS_CANDIDATES, type BlasLoad, envIfGranted, loadBlas } from "./blas.ts";
 export { createNativeGemm } from "./gemm.ts";
-export { col2imStrided, im2colStrided, NATIVE_CONV_COL_MAX } from "./conv.ts";
+export { NATIVE_CONV_COL_MAX } from "./conv.ts";
 
 /** The kernel-table entries the native backend replaces. */
 export interface NativeKernels {
