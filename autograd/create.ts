@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Device } from "./device.ts";
 import { type AnyStorage, checkDTypeName, type DType, dtypeOf, storageFor } from "./dtype.ts";
 import { kernels } from "./kernels/mod.ts";
 import { defaultRng, Rng } from "./rng.ts";
@@ -20,6 +21,8 @@ export interface TensorOptions<D extends DType = DType> {
   requiresGrad?: boolean;
   /** Element type (default float32; `tensor()` of a typed array takes the array's). */
   dtype?: D;
+  /** Where the tensor lives (default "cpu"); a device must be opened with `useDevice` first. */
+  device?: Device;
 }
 
 function finish<T extends AnyTensor>(t: T, options: TensorOptions, op: string): T {
@@ -29,8 +32,11 @@ function finish<T extends AnyTensor>(t: T, options: TensorOptions, op: string): 
         "only through floating-point values",
     );
   }
-  t.requiresGrad = options.requiresGrad ?? false;
-  return t;
+  const placed = options.device === undefined || options.device === "cpu"
+    ? t
+    : t.to(options.device) as T;
+  placed.requiresGrad = options.requiresGrad ?? false;
+  return placed;
 }
 
 /** New zeroed storage: float32 from the kernels' allocator (wasm memory where it has room). */

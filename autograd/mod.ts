@@ -18,6 +18,8 @@
 
 export { type AnyTensor, type NestedArray, Tensor, type TensorLike } from "./tensor.ts";
 export { type AnyStorage, type DType, DTYPES, type StorageOf } from "./dtype.ts";
+export { type Device, DEVICES, type DeviceStorage } from "./device.ts";
+export { DEVICE_REQUESTS, type DeviceInfo, type DeviceRequest, useDevice } from "./use_device.ts";
 export { grad, type ScalarFunction, valueAndGrad } from "./functional.ts";
 export {
   arange,

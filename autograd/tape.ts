@@ -22,7 +22,7 @@
  */
 
 import { kernels } from "./kernels/mod.ts";
-import { add, contiguous } from "./ops/functions.ts";
+import { add, clone, contiguous } from "./ops/functions.ts";
 import { formatShape, sameShape } from "./shape.ts";
 import { type AnyTensor, Tensor } from "./tensor.ts";
 
@@ -159,7 +159,8 @@ function seedOf(root: Tensor, gradient: Tensor | undefined, caller: string): Ten
           "explicitly (without one, only a single-element tensor such as a loss can be differentiated)",
       );
     }
-    return new Tensor(new Float32Array([1]), root.shape);
+    const one = new Tensor(new Float32Array([1]), root.shape);
+    return root.device === "cpu" ? one : one.to(root.device);
   }
   if (!sameShape(gradient.shape, root.shape)) {
     throw new RangeError(
@@ -216,7 +217,7 @@ export function gradients(
     retainGraph: options.retainGraph ?? createGraph,
     targets,
   });
-  return inputs.map((t, i) => found[i] ?? new Tensor(new Float32Array(t.size), t.shape));
+  return inputs.map((t, i) => found[i] ?? zerosLike(t));
 }
 
 interface PropagateOptions {
@@ -361,7 +362,8 @@ function sinksOf(inputs: readonly AnyTensor[]): GradSinks {
   let sinks: (Tensor | null)[] | null = null;
   for (let i = 0; i < inputs.length; i++) {
     const input = inputs[i];
-    if (input.gradFn !== null || !input.requiresGrad) continue;
+    // On a device, rules return their gradients and the tape adds them (see accumulateLeaf).
+    if (input.gradFn !== null || !input.requiresGrad || input.device !== "cpu") continue;
     input.grad ??= new Tensor(kernels.allocPersistent(input.size), input.shape);
     const grad = input.grad;
     if (!grad.isContiguous() || !sameShape(grad.shape, input.shape)) continue;
@@ -383,6 +385,11 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
     leaf.grad = grad === null ? g : add(grad, g);
     return;
   }
+  if (leaf.device !== "cpu") {
+    // The device's own add and copy, recorded nowhere (grad mode is off here).
+    leaf.grad = grad === null ? clone(g) : add(grad, g);
+    return;
+  }
   if (grad !== null && grad.isContiguous() && sameShape(grad.shape, leaf.shape)) {
     const source = g.isContiguous() ? g : contiguous(g);
     kernels.addInto(grad.data, grad.offset, source.data, source.offset, grad.size);
@@ -397,4 +404,10 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
   const own = new Tensor(kernels.allocPersistent(g.size), g.shape);
   kernels.copyStrided(g.shape, g.data, g.offset, g.strides, own.data, 0, own.strides);
   leaf.grad = own;
+}
+
+/** Zeros of `t`'s shape on `t`'s device (the gradient of an input the output does not reach). */
+function zerosLike(t: AnyTensor): Tensor {
+  const zeros = new Tensor(new Float32Array(t.size), t.shape);
+  return t.device === "cpu" ? zeros : zeros.to(t.device);
 }

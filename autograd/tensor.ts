@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type Device, deviceBackend, type DeviceStorage, isDevice } from "./device.ts";
 import { type AnyStorage, type DType, dtypeOf, type StorageOf } from "./dtype.ts";
 import { formatTensor } from "./format.ts";
 import { kernels } from "./kernels/mod.ts";
@@ -21,6 +22,47 @@ export type AnyTensor = Tensor<DType>;
 
 /** Nested arrays of numbers, as `tensor()` accepts and `toArray()` returns. */
 export type NestedArray = number | NestedArray[];
+
+/** Row-major values as nested arrays of `shape` (a plain number for a scalar). */
+function nest(shape: Shape, flat: ArrayLike<number>): NestedArray {
+  let position = 0;
+  const build = (dim: number): NestedArray => {
+    if (dim === shape.length) return flat[position++];
+    const out: NestedArray[] = [];
+    for (let i = 0; i < shape[dim]; i++) out.push(build(dim + 1));
+    return out;
+  };
+  return build(0);
+}
+
+let relocateStorage: (t: AnyTensor, storage: AnyStorage | DeviceStorage) => void;
+
+/**
+ * Moves `t`'s own storage to `device` in place, keeping the tensor object (so a `Module`'s
+ * parameters stay the ones its optimizer holds, as PyTorch's `module.to`). Only a contiguous
+ * tensor that owns all of its storage can move: a parameter or a buffer, not a view. Its gradient
+ * is dropped. Coming back from a device waits for its values.
+ */
+export async function relocate(t: AnyTensor, device: Device): Promise<void> {
+  if (t.device === device) return;
+  const storage = t.storage;
+  if (!t.isContiguous() || t.offset !== 0 || storage.length !== t.size) {
+    throw new Error(
+      `relocate: only a tensor that owns its storage can move in place (a parameter or buffer); ` +
+        `shape ${formatShapeOf(t)} is a view`,
+    );
+  }
+  let next: AnyStorage | DeviceStorage;
+  if (device === "cpu") next = await t.read();
+  else if (t.device === "cpu") next = deviceBackend(device).upload(t.data);
+  else throw new Error(`relocate: move the ${t.device} tensor to the CPU first`);
+  relocateStorage(t, next);
+  t.grad = null;
+}
+
+function formatShapeOf(t: { readonly shape: Shape }): string {
+  return `[${t.shape.join(", ")}]`;
+}
 
 /**
  * An n-dimensional array with reverse-mode automatic differentiation. `D` is its dtype
@@ -39,8 +81,10 @@ export type NestedArray = number | NestedArray[];
  * ```
  */
 export class Tensor<D extends DType = "float32"> {
-  /** The storage, possibly shared with other views. Element (i, j, …) is at offset + Σ index·stride. */
-  readonly data: StorageOf<D>;
+  /** Host storage (null on a device). */
+  #host: StorageOf<D> | null;
+  /** Device storage (null on the CPU). */
+  #onDevice: DeviceStorage | null;
   /** The element type, which follows from the storage. */
   readonly dtype: D;
   /** Size of each dimension, outermost first. */
@@ -64,13 +108,52 @@ export class Tensor<D extends DType = "float32"> {
    * @param strides Element step per dimension; row-major when omitted.
    * @param offset Index of the first element in `data`.
    */
-  constructor(data: StorageOf<D>, shape: Shape, strides?: readonly number[], offset = 0) {
-    this.data = data;
-    this.dtype = dtypeOf(data as AnyStorage) as D;
+  constructor(
+    data: StorageOf<D> | DeviceStorage,
+    shape: Shape,
+    strides?: readonly number[],
+    offset = 0,
+  ) {
+    if (ArrayBuffer.isView(data)) {
+      this.#host = data;
+      this.#onDevice = null;
+      this.dtype = dtypeOf(data as AnyStorage) as D;
+    } else {
+      this.#host = null;
+      this.#onDevice = data;
+      this.dtype = data.dtype as D;
+    }
     this.shape = Object.freeze([...shape]);
     this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
     this.offset = offset;
     this.requiresGrad = false;
+  }
+
+  /**
+   * The host storage, possibly shared with other views: element (i, j, …) is at
+   * offset + Σ index·stride. Throws on a device tensor, whose values are read with
+   * `await t.read()` (or copied to the host with `await t.cpu()`).
+   */
+  get data(): StorageOf<D> {
+    return this.#host ?? this.#noHostData("data");
+  }
+
+  /** The storage on any device: the host typed array, or the device's opaque buffer. */
+  get storage(): StorageOf<D> | DeviceStorage {
+    return this.#host ?? this.#onDevice!;
+  }
+
+  /** Where the storage lives. */
+  get device(): Device {
+    return this.#host !== null ? "cpu" : this.#onDevice!.device;
+  }
+
+  #noHostData(caller: string): never {
+    throw new Error(
+      `${caller}: this tensor (shape ${formatShapeOf(this)}) lives on ${this.device}, where ` +
+        "values cannot be read synchronously; read them " +
+        "with `await t.read()` or `await t.array()`, or copy the tensor with `await t.cpu()`",
+    );
   }
 
   /** Number of elements (the product of the shape). */
@@ -105,7 +188,7 @@ export class Tensor<D extends DType = "float32"> {
         `item: the tensor has shape [${this.shape.join(", ")}], not a single element`,
       );
     }
-    return this.data[this.offset];
+    return (this.#host ?? this.#noHostData("item"))[this.offset];
   }
 
   /** The elements in row-major order as a new Float32Array (a copy, safe to keep). */
@@ -117,6 +200,7 @@ export class Tensor<D extends DType = "float32"> {
 
   /** The elements in row-major order, as a new typed array of this dtype (a copy, safe to keep). */
   values(): StorageOf<D> {
+    if (this.#host === null) this.#noHostData("values");
     const out = new (this.data.constructor as new (n: number) => StorageOf<D>)(this.size);
     kernels.copyStrided(
       this.shape,
@@ -131,29 +215,24 @@ export class Tensor<D extends DType = "float32"> {
   }
 
   /**
-   * The elements in row-major order as a new typed array. Works on every device; on the CPU it
-   * resolves at once (the synchronous form is {@linkcode Tensor.values}).
+   * The elements in row-major order as a new typed array, on every device: a device tensor's values
+   * come back once the device has computed them (the only call that waits on it). On the CPU it
+   * resolves at once; the synchronous form is {@linkcode Tensor.values}.
    */
   read(): Promise<StorageOf<D>> {
-    return Promise.resolve(this.values());
+    if (this.#host !== null) return Promise.resolve(this.values());
+    return deviceBackend(this.#onDevice!.device).read(this) as Promise<StorageOf<D>>;
   }
 
   /** The values as nested arrays, on every device (see {@linkcode Tensor.toArray}). */
-  array(): Promise<NestedArray> {
-    return Promise.resolve(this.toArray());
+  async array(): Promise<NestedArray> {
+    return nest(this.shape, await this.read());
   }
 
   /** The values as nested arrays (a plain number for a scalar; booleans as 0 and 1). */
   toArray(): NestedArray {
-    const flat = this.values();
-    let position = 0;
-    const build = (dim: number): NestedArray => {
-      if (dim === this.shape.length) return flat[position++];
-      const out: NestedArray[] = [];
-      for (let i = 0; i < this.shape[dim]; i++) out.push(build(dim + 1));
-      return out;
-    };
-    return build(0);
+    if (this.#host === null) this.#noHostData("toArray");
+    return nest(this.shape, this.values());
   }
 
   /** PyTorch-style text: `tensor([[1.0000, 2.0000]], requiresGrad=true)`. */
@@ -173,15 +252,59 @@ export class Tensor<D extends DType = "float32"> {
 
   /** The same storage cut off from the graph: gradients do not flow through the result. */
   detach(): Tensor<D> {
-    return new Tensor<D>(this.data, this.shape, this.strides, this.offset);
+    return new Tensor<D>(this.storage, this.shape, this.strides, this.offset);
   }
 
   /**
    * The values converted to `dtype` (this tensor when it already has it). float32 → int32 rounds
    * toward zero; anything → bool is `value !== 0`. A conversion is not differentiable.
    */
-  to<E extends DType>(dtype: E): Tensor<E> {
-    return ops.cast(this, dtype);
+  to<E extends DType>(dtype: E): Tensor<E>;
+  /**
+   * A copy of the values on `device` (this tensor when already there), contiguous. The move is
+   * not recorded on the tape: the copy is a new leaf that keeps `requiresGrad`, so move
+   * parameters before building the graph (as `Module.to` does). Open a device first with
+   * `await useDevice("webgpu")`. Values come back from a device asynchronously, with
+   * {@linkcode Tensor.cpu}.
+   */
+  to(device: Device): Tensor<D>;
+  to(target: DType | Device): AnyTensor {
+    return isDevice(target) ? this.#moveTo(target) : ops.cast(this, target);
+  }
+
+  /** A CPU copy of a device tensor once its values are computed (this tensor when on the CPU). */
+  async cpu(): Promise<Tensor<D>> {
+    if (this.#host !== null) return this;
+    const moved = new Tensor<D>(await this.read(), this.shape);
+    moved.requiresGrad = this.requiresGrad;
+    return moved;
+  }
+
+  static {
+    relocateStorage = (t, storage) => {
+      if (ArrayBuffer.isView(storage)) {
+        t.#host = storage;
+        t.#onDevice = null;
+      } else {
+        t.#host = null;
+        t.#onDevice = storage;
+      }
+    };
+  }
+
+  #moveTo(device: Device): Tensor<D> {
+    if (device === this.device) return this;
+    if (device === "cpu") {
+      throw new Error(
+        `to("cpu"): the values of a ${this.device} tensor come back asynchronously; use \`await t.cpu()\``,
+      );
+    }
+    if (this.#host === null) {
+      throw new Error(`to("${device}"): move the ${this.device} tensor to the CPU first`);
+    }
+    const moved = new Tensor<D>(deviceBackend(device).upload(this.values()), this.shape);
+    moved.requiresGrad = this.requiresGrad;
+    return moved;
   }
 
   /**

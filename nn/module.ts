@@ -35,6 +35,8 @@ import {
   Tensor,
 } from "../autograd/mod.ts";
 import { dtypeOf, storageFor } from "../autograd/dtype.ts";
+import type { Device } from "../autograd/device.ts";
+import { relocate } from "../autograd/tensor.ts";
 import { Parameter } from "./parameter.ts";
 import type { StoredTensor } from "./serialize.ts";
 
@@ -298,6 +300,30 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
     return total;
   }
 
+  /**
+   * Moves every parameter and buffer to `device` in place and resolves to this module: the same
+   * tensor objects, so an optimizer made before the move still updates them (and moves its own
+   * state when it next steps). Gradients are dropped. Open a device first with
+   * `await useDevice("webgpu")`; coming back to `"cpu"` waits for the device's values.
+   *
+   * @example Train on the GPU when there is one
+   * ```ts ignore
+   * import { Linear, useDevice } from "@tapegrad/tapegrad";
+   *
+   * await useDevice("webgpu");
+   * const model = await new Linear(4, 2).to("webgpu");
+   * ```
+   */
+  async to(device: Device): Promise<this> {
+    for (const [, t] of this.#stateEntries()) await relocate(t, device);
+    return this;
+  }
+
+  /** Where the parameters live (the first one's device; "cpu" for a module without any). */
+  get device(): Device {
+    return this.#stateEntries()[0]?.[1].device ?? "cpu";
+  }
+
   /** Sets training mode on this module and every sub-module; returns this. */
   train(mode = true): this {
     for (const module of this.modules()) module.training = mode;
@@ -316,8 +342,9 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
   zeroGrad(options: ZeroGradOptions = {}): void {
     for (const p of this.parameters()) {
       if (p.grad === null) continue;
-      if (options.setToNone === true || !p.grad.isContiguous()) p.grad = null;
-      else kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
+      if (options.setToNone === true || !p.grad.isContiguous() || p.grad.device !== "cpu") {
+        p.grad = null;
+      } else kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
     }
   }
 

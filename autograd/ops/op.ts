@@ -14,8 +14,9 @@
  * @module
  */
 
+import { type Device, deviceBackend, type DeviceOp } from "../device.ts";
 import { type GradSinks, record, setGradEnabled, shouldRecord } from "../tape.ts";
-import type { AnyTensor, Tensor } from "../tensor.ts";
+import { type AnyTensor, Tensor } from "../tensor.ts";
 
 /** One gradient per tensor input: a tensor of the input's shape, or null where none flows. */
 export type InputGrads<I extends readonly AnyTensor[]> = {
@@ -107,6 +108,14 @@ export function applyOp<I extends readonly AnyTensor[], A, S, O extends AnyTenso
   inputs: I,
   attrs: A,
 ): O {
+  let device: Device = "cpu";
+  for (let i = 0; i < inputs.length; i++) {
+    if (inputs[i].device !== "cpu") {
+      device = inputs[i].device;
+      break;
+    }
+  }
+  if (device !== "cpu") return applyOnDevice(op, inputs, attrs, device);
   const recording = shouldRecord(inputs);
   // Ops used inside a forward pass (views, sums) are implementation details: never record them.
   const previous = setGradEnabled(false);
@@ -131,4 +140,101 @@ export function applyOp<I extends readonly AnyTensor[], A, S, O extends AnyTenso
     );
   }
   return out as O;
+}
+
+/** Scalars a number became on the CPU are moved to the device; other CPU operands are an error. */
+function onDevice<I extends readonly AnyTensor[]>(op: string, inputs: I, device: Device): I {
+  let moved: AnyTensor[] | null = null;
+  for (let i = 0; i < inputs.length; i++) {
+    const t = inputs[i];
+    if (t.device === device) continue;
+    if (t.device !== "cpu" || t.size !== 1 || t.requiresGrad) {
+      throw new Error(
+        `${op}: operands on ${inputs.map((x) => x.device).join(" and ")}; move them to one ` +
+          `device with .to("${device}")`,
+      );
+    }
+    moved ??= [...inputs];
+    moved[i] = scalarOn(device, t);
+  }
+  return (moved ?? inputs) as unknown as I;
+}
+
+/** Device copies of one-element CPU tensors by dtype and value (they are never written to). */
+const scalars = new Map<string, AnyTensor>();
+
+function scalarOn(device: Device, t: AnyTensor): AnyTensor {
+  const value = t.data[t.offset];
+  const key = `${device} ${t.dtype} ${Object.is(value, -0) ? "-0" : value}`;
+  let base = scalars.get(key);
+  if (base === undefined) {
+    if (scalars.size > 4096) scalars.clear();
+    base = t.contiguous().to(device as Exclude<Device, "cpu">);
+    scalars.set(key, base);
+  }
+  return new Tensor(base.storage, t.shape, t.shape.map(() => 0), 0);
+}
+
+/**
+ * {@linkcode applyOp} for inputs on a device: the device's forward (and backward where it gives
+ * one) replace the op's own; an op the device does not list runs its own definition, which works
+ * when it only builds views or calls other ops. Host reads inside it are reported by op name.
+ */
+function applyOnDevice<I extends readonly AnyTensor[], A, S, O extends AnyTensor>(
+  op: OpDef<I, A, S>,
+  given: I,
+  attrs: A,
+  device: Device,
+): O {
+  const inputs = onDevice(op.name, given, device);
+  const impl = (deviceBackend(device as Exclude<Device, "cpu">).ops as Record<
+    string,
+    DeviceOp | undefined
+  >)[op.name];
+  const recording = shouldRecord(inputs);
+  const previous = setGradEnabled(false);
+  let result: ForwardResult<unknown, AnyTensor>;
+  forwardDepth++;
+  try {
+    result = impl !== undefined
+      ? impl.forward(inputs, attrs, recording)
+      : op.forward(inputs, attrs, recording);
+  } catch (error) {
+    throw onDeviceError(op.name, device, error);
+  } finally {
+    forwardDepth--;
+    setGradEnabled(previous);
+  }
+  const { out, saved } = result;
+  if (tracer !== null && forwardDepth === 0) tracer(op.name, inputs, attrs, out);
+  if (recording && out.dtype === "float32") {
+    const output = out as Tensor;
+    const rule = impl?.backward;
+    record(
+      op,
+      inputs,
+      output,
+      (gradOutput, into) => {
+        try {
+          return rule !== undefined
+            ? rule(gradOutput, saved, inputs, attrs, output, into) as InputGrads<I>
+            : op.backward(gradOutput, saved as S, inputs, attrs, output, into);
+        } catch (error) {
+          throw onDeviceError(`${op.name} backward`, device, error);
+        }
+      },
+      attrs,
+    );
+  }
+  return out as O;
+}
+
+/** An op that read host memory on a device says which op it was. */
+function onDeviceError(op: string, device: Device, error: unknown): unknown {
+  if (error instanceof Error && / lives on /.test(error.message) && !error.message.startsWith(op)) {
+    return new Error(`${op}: not implemented on ${device} yet (${error.message})`, {
+      cause: error,
+    });
+  }
+  return error;
 }

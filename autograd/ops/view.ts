@@ -90,7 +90,7 @@ export function resolveShape(op: string, from: Shape, requested: readonly number
 export const restrideOp = defineOp<[AnyTensor], { shape: number[]; strides: number[] }, null>({
   name: "reshape",
   forward([x], { shape, strides }) {
-    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.storage, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, [x]) {
     return [reshape(g, x.shape)];
@@ -105,7 +105,7 @@ export const transposeOp = defineOp<[AnyTensor], { dim0: number; dim1: number },
     const strides = [...x.strides];
     [shape[dim0], shape[dim1]] = [shape[dim1], shape[dim0]];
     [strides[dim0], strides[dim1]] = [strides[dim1], strides[dim0]];
-    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.storage, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, _inputs, { dim0, dim1 }) {
     return [transpose(g, dim0, dim1)];
@@ -118,7 +118,7 @@ export const permuteOp = defineOp<[AnyTensor], { dims: number[] }, null>({
   forward([x], { dims }) {
     const shape = dims.map((d) => x.shape[d]);
     const strides = dims.map((d) => x.strides[d]);
-    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.storage, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, _inputs, { dims }) {
     const inverse = new Array<number>(dims.length);
@@ -140,7 +140,7 @@ export const sliceOp = defineOp<
     shape[dim] = length;
     strides[dim] = x.strides[dim] * step;
     const offset = length > 0 ? x.offset + start * x.strides[dim] : x.offset;
-    return { out: new Tensor<DType>(x.data, shape, strides, offset), saved: null };
+    return { out: new Tensor<DType>(x.storage, shape, strides, offset), saved: null };
   },
   backward(g, _saved, [x], { dim, start, step }) {
     return [sliceScatter(g, x.shape, dim, start, step)];
@@ -204,7 +204,7 @@ export const expandOp = defineOp<[AnyTensor], { shape: number[] }, null>({
       if (d < lead) return 0;
       return x.shape[d - lead] === size ? x.strides[d - lead] : 0;
     });
-    return { out: new Tensor<DType>(x.data, shape, strides, x.offset), saved: null };
+    return { out: new Tensor<DType>(x.storage, shape, strides, x.offset), saved: null };
   },
   backward(g, _saved, [x]) {
     return [reduceTo(g, x.shape)];

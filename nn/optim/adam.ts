@@ -8,6 +8,8 @@
 import type { Tensor } from "../../autograd/mod.ts";
 import { kernels } from "../../autograd/kernels/mod.ts";
 import {
+  backendOf,
+  deviceStateBuffer,
   type HyperParams,
   Optimizer,
   type ParamGroup,
@@ -114,6 +116,26 @@ export class Adam extends Optimizer<AdamHyper> {
     group: ParamGroup<AdamHyper>,
     state: ParamState,
   ): void {
+    if (param.device !== "cpu") {
+      const backend = backendOf(param);
+      const m = deviceStateBuffer(backend, state, "exp_avg", param.size).buffer;
+      const v = deviceStateBuffer(backend, state, "exp_avg_sq", param.size).buffer;
+      state.step += 1;
+      backend.optimizers.adamStep(
+        param,
+        grad,
+        m,
+        v,
+        state.step,
+        group.lr,
+        group.betas[0],
+        group.betas[1],
+        group.eps,
+        group.weightDecay,
+        this.decoupledWeightDecay,
+      );
+      return;
+    }
     let expAvg = state.buffers.exp_avg;
     let expAvgSq = state.buffers.exp_avg_sq;
     if (expAvg === undefined || expAvgSq === undefined) {

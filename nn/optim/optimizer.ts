@@ -6,7 +6,13 @@
  * @module
  */
 
-import { kernels, noGrad, type Tensor } from "../../autograd/mod.ts";
+import { kernels, noGrad, Tensor } from "../../autograd/mod.ts";
+import {
+  type Device,
+  type DeviceBackend,
+  deviceBackend,
+  type DeviceStorage,
+} from "../../autograd/device.ts";
 
 /** Hyper-parameters every optimizer has; schedulers change `lr` per group. */
 export interface HyperParams {
@@ -39,6 +45,39 @@ export interface ParamState {
   step: number;
   /** Buffers by PyTorch's names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`), parameter-sized. */
   buffers: Record<string, Float32Array>;
+  /**
+   * The same buffers while the parameter lives on a device (they replace `buffers` there until
+   * {@linkcode Optimizer.to} brings them back).
+   */
+  deviceBuffers?: Record<string, DeviceStorage>;
+}
+
+/**
+ * The device copy of state buffer `name` of a parameter on a device: the existing one, the host
+ * buffer moved there (state that followed its parameter), or a new zeroed one (`created` true).
+ */
+export function deviceStateBuffer(
+  backend: DeviceBackend,
+  state: ParamState,
+  name: string,
+  size: number,
+): { buffer: DeviceStorage; created: boolean } {
+  const on = state.deviceBuffers ??= {};
+  const existing = on[name];
+  if (existing !== undefined) return { buffer: existing, created: false };
+  const host = state.buffers[name];
+  if (host !== undefined) {
+    on[name] = backend.upload(host);
+    delete state.buffers[name];
+    return { buffer: on[name], created: false };
+  }
+  on[name] = backend.zeros("float32", size);
+  return { buffer: on[name], created: true };
+}
+
+/** The backend of a parameter's device. */
+export function backendOf(param: Tensor): DeviceBackend {
+  return deviceBackend(param.device as Exclude<Device, "cpu">);
 }
 
 /** A hyper-parameter value as stored in a state dict (JSON-serialisable). */
@@ -194,8 +233,9 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
   zeroGrad(options: OptimizerZeroGradOptions = {}): void {
     for (const p of this.params) {
       if (p.grad === null) continue;
-      if (options.setToNone === true || !p.grad.isContiguous()) p.grad = null;
-      else kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
+      if (options.setToNone === true || !p.grad.isContiguous() || p.grad.device !== "cpu") {
+        p.grad = null;
+      } else kernels.zero(p.grad.data, p.grad.offset, p.grad.size);
     }
   }
 
@@ -228,10 +268,37 @@ export abstract class Optimizer<H extends HyperParams = HyperParams> {
   }
 
   /**
+   * Brings state buffers that live on a device back to the host (`"cpu"`), so
+   * {@linkcode Optimizer.stateDict} can copy them; state moves to a device by itself when its
+   * parameter is there at the next step. Resolves to this optimizer.
+   */
+  async to(device: Device): Promise<this> {
+    if (device !== "cpu") return this;
+    for (const state of this.#state.values()) {
+      const on = state.deviceBuffers;
+      if (on === undefined) continue;
+      for (const [name, buffer] of Object.entries(on)) {
+        state.buffers[name] = await new Tensor(buffer, [buffer.length]).read() as Float32Array;
+      }
+      delete state.deviceBuffers;
+    }
+    return this;
+  }
+
+  /**
    * A copy of the optimizer's state: hyper-parameters per group, step counts and buffers per
    * parameter (by index in {@linkcode Optimizer.params}).
    */
   stateDict(): OptimizerStateDict {
+    for (const s of this.#state.values()) {
+      if (s.deviceBuffers !== undefined && Object.keys(s.deviceBuffers).length > 0) {
+        throw new Error(
+          `${this.type}.stateDict: state lives on ${
+            Object.values(s.deviceBuffers)[0].device
+          }; bring it back first with \`await optimizer.to("cpu")\``,
+        );
+      }
+    }
     const index = new Map(this.params.map((p, i) => [p, i]));
     const paramGroups = this.paramGroups.map((group) => {
       const hyper: Record<string, HyperValue> = {};

@@ -8,6 +8,8 @@
 import type { Tensor } from "../../autograd/mod.ts";
 import { kernels } from "../../autograd/kernels/mod.ts";
 import {
+  backendOf,
+  deviceStateBuffer,
   type HyperParams,
   Optimizer,
   type ParamGroup,
@@ -107,6 +109,25 @@ export class SGD extends Optimizer<SGDHyper> {
     group: ParamGroup<SGDHyper>,
     state: ParamState,
   ): void {
+    if (param.device !== "cpu") {
+      const backend = backendOf(param);
+      const momentum = group.momentum === 0
+        ? null
+        : deviceStateBuffer(backend, state, "momentum_buffer", param.size);
+      state.step += 1;
+      backend.optimizers.sgdStep(
+        param,
+        grad,
+        group.lr,
+        group.weightDecay,
+        group.momentum,
+        group.dampening,
+        group.nesterov,
+        momentum?.buffer ?? null,
+        momentum?.created ?? false,
+      );
+      return;
+    }
     let buffer: Float32Array | null = null;
     let firstStep = false;
     if (group.momentum !== 0) {
