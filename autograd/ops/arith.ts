@@ -6,6 +6,7 @@
  * @module
  */
 
+import { deviceBackend } from "../device.ts";
 import { expectDType } from "../dtype.ts";
 import { type BinaryKind, kernels } from "../kernels/mod.ts";
 import { broadcastShapes, type Shape } from "../shape.ts";
@@ -29,6 +30,10 @@ export function elementwiseInto<T extends AnyTensor>(
   b: AnyTensor,
   out: T,
 ): T {
+  if (out.device !== "cpu") {
+    deviceBackend(out.device).helpers.binaryInto(kind, a, b, out);
+    return out;
+  }
   kernels.binary(
     kind,
     out.shape,

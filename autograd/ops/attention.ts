@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Device } from "../device.ts";
 import type { DType } from "../dtype.ts";
 import { expectDType } from "../dtype.ts";
 import type { Rng } from "../rng.ts";
@@ -35,17 +36,17 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-/** The additive causal masks by "L×S", shared by every call (they are constants). */
+/** The additive causal masks by "L×S device", shared by every call (they are constants). */
 const causalMasks = new Map<string, Tensor>();
 
 /** [L, S] with 0 where j ≤ i and −∞ above the diagonal (top-left aligned, as PyTorch). */
-function causalMask(L: number, S: number): Tensor {
-  const key = `${L}x${S}`;
+function causalMask(L: number, S: number, device: Device): Tensor {
+  const key = `${L}x${S} ${device}`;
   let mask = causalMasks.get(key);
   if (mask === undefined) {
     const data = new Float32Array(L * S);
     for (let i = 0; i < L; i++) data.fill(-Infinity, i * S + Math.min(i + 1, S), (i + 1) * S);
-    mask = new Tensor(data, [L, S]);
+    mask = new Tensor(data, [L, S]).to(device);
     causalMasks.set(key, mask);
   }
   return mask;
@@ -91,7 +92,7 @@ function weightsFolded(op: string, q: Tensor, k: Tensor, options: AttentionOptio
   const q3 = reshape(q, [batch, L, E]);
   let scores = matmul(E <= S ? mul(q3, scale) : q3, transpose(reshape(k, [batch, S, E]), 1, 2));
   if (E > S) scores = mul(scores, scale);
-  if (options.causal === true) scores = add(scores, causalMask(L, S));
+  if (options.causal === true) scores = add(scores, causalMask(L, S, scores.device));
   else if (options.mask !== undefined) {
     const masked = add(reshape(scores, [...lead, L, S]), additive(options.mask));
     if (!sameShape(masked.shape, [...lead, L, S])) {

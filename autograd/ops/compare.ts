@@ -5,6 +5,7 @@
  * @module
  */
 
+import { deviceBackend } from "../device.ts";
 import { type DType, expectDType, storageFor, type StorageOf } from "../dtype.ts";
 import { type BinaryKind, kernels } from "../kernels/mod.ts";
 import { broadcastShapes } from "../shape.ts";
@@ -12,12 +13,17 @@ import { type AnyTensor, Tensor } from "../tensor.ts";
 import { broadcastStrides, elementwiseInto } from "./arith.ts";
 import { applyOp, defineOp } from "./op.ts";
 import { reduceTo } from "./reduce.ts";
-import { dense, empty, scalarLike } from "./util.ts";
+import { dense, empty, emptyOn, onDevice, scalarLike } from "./util.ts";
 
 function compare(kind: BinaryKind, a: AnyTensor, b: AnyTensor | number): Tensor<"bool"> {
   const other = scalarLike(b, a);
-  const out = empty(broadcastShapes(a.shape, other.shape, kind), "bool");
-  return elementwiseInto(kind, a, other, out);
+  const shape = broadcastShapes(a.shape, other.shape, kind);
+  if (a.device !== "cpu" || other.device !== "cpu") {
+    const device = a.device !== "cpu" ? a.device : other.device;
+    const out = emptyOn(device, shape, "bool");
+    return elementwiseInto(kind, onDevice(kind, a, device), onDevice(kind, other, device), out);
+  }
+  return elementwiseInto(kind, a, other, empty(shape, "bool"));
 }
 
 /** a == b elementwise, broadcasting (bool; any dtypes). */
@@ -111,6 +117,7 @@ export function maskedFill(x: Tensor, mask: Tensor<"bool">, value: number): Tens
  */
 export function cast<D extends DType, E extends DType>(x: Tensor<D>, dtype: E): Tensor<E> {
   if ((x.dtype as DType) === dtype) return x as unknown as Tensor<E>;
+  if (x.device !== "cpu") return deviceBackend(x.device).helpers.cast(x, dtype) as Tensor<E>;
   const source = dense(x);
   const out = storageFor(dtype, x.size);
   const n = x.size;

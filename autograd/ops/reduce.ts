@@ -7,6 +7,7 @@
  * @module
  */
 
+import { deviceBackend } from "../device.ts";
 import { kernels } from "../kernels/mod.ts";
 import { normalizeDim, normalizeDims, type Shape, sizeOf } from "../shape.ts";
 import type { AnyTensor, Tensor } from "../tensor.ts";
@@ -147,6 +148,7 @@ export function max(x: Tensor, dims?: number | readonly number[], keepDim = fals
 export function argmax(x: Tensor, dim = -1, keepDim = false): Tensor<"int32"> {
   expectFloat("argmax", x);
   const d = normalizeDim(dim, x.ndim, "argmax");
+  if (x.device !== "cpu") return deviceBackend(x.device).helpers.argReduce("argmax", x, d, keepDim);
   const outer = sizeOf(x.shape.slice(0, d));
   const inner = sizeOf(x.shape.slice(d + 1));
   const source = dense(x);
@@ -158,6 +160,10 @@ export function argmax(x: Tensor, dim = -1, keepDim = false): Tensor<"int32"> {
 /** Index of the first minimum along `dim`, as int32; not differentiable. */
 export function argmin(x: Tensor, dim = -1, keepDim = false): Tensor<"int32"> {
   expectFloat("argmin", x);
+  if (x.device !== "cpu") {
+    const d = normalizeDim(dim, x.ndim, "argmin");
+    return deviceBackend(x.device).helpers.argReduce("argmin", x, d, keepDim);
+  }
   // The first minimum of x is the first maximum of −x.
   const source = dense(x);
   const negated = empty(x.shape);

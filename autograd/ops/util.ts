@@ -6,6 +6,7 @@
  */
 
 import { type DType, storageFor, type StorageOf } from "../dtype.ts";
+import { type Device, deviceBackend } from "../device.ts";
 import { kernels } from "../kernels/mod.ts";
 import { type Shape, sizeOf } from "../shape.ts";
 import { type AnyTensor, Tensor, type TensorLike } from "../tensor.ts";
@@ -20,6 +21,24 @@ export function empty<D extends DType>(shape: Shape, dtype: D): Tensor<D>;
 export function empty(shape: Shape, dtype: DType = "float32"): AnyTensor {
   const n = sizeOf(shape);
   return new Tensor(dtype === "float32" ? kernels.alloc(n) : storageFor(dtype, n), shape);
+}
+
+/** A new contiguous zeroed tensor of `shape` and `dtype` on `device`. */
+export function emptyOn<D extends DType>(device: Device, shape: Shape, dtype: D): Tensor<D> {
+  if (device === "cpu") return empty(shape, dtype);
+  return new Tensor<D>(deviceBackend(device).zeros(dtype, sizeOf(shape)), shape);
+}
+
+/**
+ * `t` on `device`: itself when there, a device copy of a one-element CPU tensor (a number an op
+ * promoted), else an error naming `op`.
+ */
+export function onDevice<D extends DType>(op: string, t: Tensor<D>, device: Device): Tensor<D> {
+  if (t.device === device) return t;
+  if (t.device === "cpu" && t.size === 1 && !t.requiresGrad) return t.to(device);
+  throw new Error(
+    `${op}: operands on ${t.device} and ${device}; move them to one device with .to("${device}")`,
+  );
 }
 
 /** `t` itself when contiguous, else a contiguous copy; never recorded (for use inside ops). */
