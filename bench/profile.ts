@@ -7,7 +7,10 @@
 //
 //   deno task bench:profile [--model mlp|alexnet|both] [--backend wasm|native|reference|auto]
 //       [--kernels default|reference] [--batch 128] [--steps 10] [--rounds 5] [--threads N]
-//       [--json PATH]
+//       [--json PATH] [--device cpu|webgpu]
+//
+// With --device webgpu it reports what a step costs the device instead: dispatches, compute
+// passes, submits, host reads and new buffers per step, and the time per step (bench/webgpu_profile.ts).
 //
 // With --backend native the time inside the BLAS calls is its own line ("GEMM: BLAS (native)");
 // what is left of the GEMM and Linear kernels is their JS glue.
@@ -37,6 +40,8 @@ import { pointerOf } from "../autograd/kernels/wasm/memory.ts";
 import { setKernelProfile, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
+import { formatDeviceProfile, profileWebGpu } from "./webgpu_profile.ts";
+import type { ModelName } from "./webgpu_step.ts";
 
 /**
  * Which report line each kernel's time goes to. The wasm GEMM and convolution kernels are split
@@ -111,8 +116,32 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     threads: { type: "string" },
     json: { type: "string" },
+    device: { type: "string", default: "cpu" },
   },
 });
+
+if (values.device === "webgpu") {
+  // The device's own profile: what a step costs in dispatches, submits and host reads.
+  const models = values.model === "both"
+    ? ["mlp", "alexnet"] as const
+    : [values.model as ModelName];
+  const profiles = [];
+  for (const model of models) {
+    const p = await profileWebGpu(
+      model,
+      Number(values.batch),
+      Number(values.steps),
+      Number(values.rounds),
+    );
+    console.log(formatDeviceProfile(p));
+    profiles.push(p);
+  }
+  if (values.json) writeFileAtomicSync(values.json, JSON.stringify(profiles, null, 2) + "\n");
+  Deno.exit(0);
+} else if (values.device !== "cpu") {
+  console.error(`bench/profile.ts: --device must be cpu or webgpu`);
+  Deno.exit(2);
+}
 
 const batch = Number(values.batch);
 const steps = Number(values.steps);
