@@ -25,6 +25,11 @@ export interface TensorOptions<D extends DType = DType> {
   device?: Device;
 }
 
+/** `t` moved to `device` when one other than the CPU is asked for, keeping `requiresGrad`. */
+function placed<T extends AnyTensor>(t: T, device: Device | undefined): T {
+  return device === undefined || device === "cpu" ? t : t.to(device) as T;
+}
+
 function finish<T extends AnyTensor>(t: T, options: TensorOptions, op: string): T {
   if (options.requiresGrad && t.dtype !== "float32") {
     throw new TypeError(
@@ -32,11 +37,9 @@ function finish<T extends AnyTensor>(t: T, options: TensorOptions, op: string): 
         "only through floating-point values",
     );
   }
-  const placed = options.device === undefined || options.device === "cpu"
-    ? t
-    : t.to(options.device) as T;
-  placed.requiresGrad = options.requiresGrad ?? false;
-  return placed;
+  const out = placed(t, options.device);
+  out.requiresGrad = options.requiresGrad ?? false;
+  return out;
 }
 
 /** New zeroed storage: float32 from the kernels' allocator (wasm memory where it has room). */
@@ -256,9 +259,9 @@ export function rand(shape: Shape, rng?: Rng, options?: TensorOptions<"float32">
 export function rand(...shape: number[]): Tensor;
 export function rand(...args: unknown[]): Tensor {
   const { shape, rng, options } = randomArgs(args, "rand");
-  const t = filled(shape, 0, { ...options, dtype: "float32" }, "rand") as Tensor;
+  const t = filled(shape, 0, { ...options, dtype: "float32", device: "cpu" }, "rand") as Tensor;
   for (let i = 0; i < t.data.length; i++) t.data[i] = rng.uniform();
-  return t;
+  return placed(t, options.device);
 }
 
 /** Standard normal float32 values from `rng` (default: the seeded default generator). */
@@ -267,7 +270,7 @@ export function randn(shape: Shape, rng?: Rng, options?: TensorOptions<"float32"
 export function randn(...shape: number[]): Tensor;
 export function randn(...args: unknown[]): Tensor {
   const { shape, rng, options } = randomArgs(args, "randn");
-  const t = filled(shape, 0, { ...options, dtype: "float32" }, "randn") as Tensor;
+  const t = filled(shape, 0, { ...options, dtype: "float32", device: "cpu" }, "randn") as Tensor;
   for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal();
-  return t;
+  return placed(t, options.device);
 }

@@ -15,6 +15,12 @@ const EDGE_ITEMS = 3;
  * integers (`true`/`false` for bool) and their dtype, as PyTorch does.
  */
 export function formatTensor(t: AnyTensor): string {
+  if (t.device !== "cpu") {
+    // Values on a device come back only asynchronously: describe the tensor instead.
+    return `tensor(<${t.device}: shape [${
+      t.shape.join(", ")
+    }], ${t.dtype}; await t.cpu() to print>)`;
+  }
   const values = t.toFloat32Array();
   const summarise = values.length > SUMMARY_THRESHOLD;
   const finite = Array.from(values).filter((v) => Number.isFinite(v) && v !== 0).map(Math.abs);
