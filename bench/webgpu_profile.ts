@@ -75,7 +75,7 @@ export function formatDeviceProfile(p: DeviceProfile): string {
     `${p.model}, batch ${p.batch}, ${p.adapter}`,
     `  per step: ${s.dispatches.toFixed(0)} dispatches in ${s.passes.toFixed(1)} compute passes, ` +
     `${s.submits.toFixed(2)} submits, ${s.reads.toFixed(0)} host reads, ` +
-    `${s.buffersCreated.toFixed(1)} new buffers`,
+    `${s.buffersCreated.toFixed(1)} new buffers, ${s.bindGroupsCreated.toFixed(1)} new bind groups`,
     `  ${p.msPerStep.toFixed(2)} ms per step (${
       (p.batch / p.msPerStep * 1000).toFixed(0)
     } images/s), ` +

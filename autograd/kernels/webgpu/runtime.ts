@@ -29,6 +29,8 @@ export const MAX_PARAMS = 64;
 const SLOT_BYTES = 256;
 /** Dispatches per submit before the arena is flushed. */
 const SLOTS = 2048;
+/** Bind groups kept before the cache starts over. */
+const MAX_GROUPS_CACHED = 16384;
 
 /**
  * A tensor's storage on the GPU: `length` elements of `dtype` in `buffer` (32-bit words). Opaque to
@@ -77,6 +79,8 @@ export interface GpuStats {
   bytesAllocated: number;
   /** Compute passes begun (each a scope the driver synchronises). */
   passes: number;
+  /** Bind groups created (the rest came from the cache). */
+  bindGroupsCreated: number;
 }
 
 /** The header every kernel's WGSL starts with: the parameter words and accessors for them. */
@@ -105,6 +109,7 @@ export class WebGpu {
     buffersCreated: 0,
     bytesAllocated: 0,
     passes: 0,
+    bindGroupsCreated: 0,
   };
   /** The adapter's description, for the line saying which device runs. */
   readonly description: string;
@@ -119,6 +124,11 @@ export class WebGpu {
   readonly #params: GPUBuffer;
   readonly #paramWords = new Uint32Array((SLOTS * SLOT_BYTES) / WORD);
   #slot = 0;
+  /** Bind groups by kernel and buffer ids ({@linkcode WebGpu.dispatch}). */
+  readonly #groups = new Map<string, GPUBindGroup>();
+  readonly #ids = new Map<GPUBuffer, number>();
+  /** The pipeline last set in the open pass. */
+  #pipeline: GPUComputePipeline | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #lost: string | null = null;
@@ -266,16 +276,12 @@ export class WebGpu {
     if (this.#slot === SLOTS) this.flush();
     const slot = this.#slot++;
     this.#paramWords.set(params, (slot * SLOT_BYTES) / WORD);
-    const entries: GPUBindGroupEntry[] = [{
-      binding: 0,
-      resource: { buffer: this.#params, size: MAX_PARAMS * WORD },
-    }];
-    for (let i = 0; i < storages.length; i++) {
-      entries.push({ binding: i + 1, resource: { buffer: storages[i].buffer } });
-    }
-    const group = this.#device.createBindGroup({ layout: kernel.layout, entries });
+    const group = this.#bindGroup(kernel, storages);
     const pass = this.#computePass();
-    pass.setPipeline(kernel.pipeline);
+    if (this.#pipeline !== kernel.pipeline) {
+      pass.setPipeline(kernel.pipeline);
+      this.#pipeline = kernel.pipeline;
+    }
     pass.setBindGroup(0, group, [slot * SLOT_BYTES]);
     pass.dispatchWorkgroups(x, y, z);
     this.stats.dispatches++;
@@ -364,6 +370,40 @@ export class WebGpu {
     );
   }
 
+  /**
+   * The bind group of `kernel` over these buffers, made once: buffers are pooled, never destroyed,
+   * so a training step finds the groups of the previous one (the per-dispatch host cost is what
+   * makes small models slow on a GPU).
+   */
+  #bindGroup(kernel: GpuKernel, storages: readonly GpuStorage[]): GPUBindGroup {
+    let key = kernel.name;
+    for (let i = 0; i < storages.length; i++) key += ` ${this.#idOf(storages[i].buffer)}`;
+    let group = this.#groups.get(key);
+    if (group === undefined) {
+      const entries: GPUBindGroupEntry[] = [{
+        binding: 0,
+        resource: { buffer: this.#params, size: MAX_PARAMS * WORD },
+      }];
+      for (let i = 0; i < storages.length; i++) {
+        entries.push({ binding: i + 1, resource: { buffer: storages[i].buffer } });
+      }
+      group = this.#device.createBindGroup({ layout: kernel.layout, entries });
+      if (this.#groups.size >= MAX_GROUPS_CACHED) this.#groups.clear();
+      this.#groups.set(key, group);
+      this.stats.bindGroupsCreated++;
+    }
+    return group;
+  }
+
+  #idOf(buffer: GPUBuffer): number {
+    let id = this.#ids.get(buffer);
+    if (id === undefined) {
+      id = this.#ids.size + 1;
+      this.#ids.set(buffer, id);
+    }
+    return id;
+  }
+
   #create(bytes: number): GPUBuffer {
     this.stats.buffersCreated++;
     this.stats.bytesAllocated += bytes;
@@ -408,6 +448,7 @@ export class WebGpu {
     if (this.#pass === null) {
       this.#encoder ??= this.#device.createCommandEncoder();
       this.#pass = this.#encoder.beginComputePass();
+      this.#pipeline = null;
       this.stats.passes++;
     }
     return this.#pass;
