@@ -1,7 +1,9 @@
 /**
- * The strided {@linkcode Tensor}: typed-array storage seen through a shape, strides and an offset,
- * so views (transpose, slice, expand, …) share storage instead of copying. Every method that
- * computes something is a thin call to the op of the same name in `ops/`.
+ * The strided {@linkcode Tensor}: storage seen through a shape, strides and an offset, so views
+ * (transpose, slice, expand, …) share storage instead of copying. The storage is a host typed array
+ * on the CPU, or an opaque buffer a device backend owns (`autograd/device.ts`); values come back
+ * from a device only asynchronously (`await t.read()`). Every method that computes something is a
+ * thin call to the op of the same name in `ops/`.
  *
  * @module
  */
