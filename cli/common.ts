@@ -19,6 +19,8 @@ import {
   setThreads,
   useBackend,
 } from "../autograd/kernels/mod.ts";
+import type { Device } from "../autograd/device.ts";
+import { DEVICE_REQUESTS, type DeviceRequest, useDevice } from "../autograd/use_device.ts";
 import { DataError, errorText } from "../data/errors.ts";
 import { CheckpointError } from "../nn/checkpoint.ts";
 import { StateDictError } from "../nn/module.ts";
@@ -58,6 +60,7 @@ export const SHARED_FLAGS: {
   readonly help: FlagSpec;
   readonly backend: FlagSpec;
   readonly threads: FlagSpec;
+  readonly device: FlagSpec;
 } = {
   dataDir: {
     type: "string",
@@ -76,6 +79,13 @@ export const SHARED_FLAGS: {
     type: "string",
     value: "N",
     help: "compute threads (default: all cores; or TAPEGRAD_THREADS)",
+  },
+  device: {
+    type: "string",
+    value: "NAME",
+    help: `where tensors live: ${
+      DEVICE_REQUESTS.join(" | ")
+    } (default cpu; auto: webgpu where an adapter exists; or TAPEGRAD_DEVICE)`,
   },
 };
 
@@ -215,6 +225,66 @@ export function describeBackend(choice: BackendChoice = currentBackend()): strin
   }${choice.reason})`;
 }
 
+/**
+ * A device named outright (`--device webgpu`) that cannot be opened: a user's environment, not a
+ * bug (exit code 1, the reason printed on one line).
+ */
+export class DeviceUnavailableError extends Error {
+  /** Creates the error for `device` with the reason it cannot be opened. */
+  constructor(readonly device: Device, reason: string) {
+    super(`--device ${device}: ${reason.split("\n")[0]}`);
+    this.name = "DeviceUnavailableError";
+  }
+}
+
+/** The device a task runs on, what it asked for, and why (see {@linkcode describeDevice}). */
+export interface DeviceChoice {
+  /** What was asked for (flag, env or the default "cpu"). */
+  requested: DeviceRequest;
+  /** Where tensors live. */
+  device: Device;
+  /** What runs it, e.g. "webgpu: llvmpipe (…) (software adapter)" or "cpu". */
+  description: string;
+  /** With "auto" on the CPU: why WebGPU was not used. */
+  reason?: string;
+}
+
+/**
+ * Opens the device of `--device` (else env `TAPEGRAD_DEVICE`, else "cpu": the CPU stays the
+ * default). An unknown name is a {@linkcode UsageError}; `webgpu` without an adapter is a
+ * {@linkcode DeviceUnavailableError}; `auto` falls back to the CPU and keeps the reason.
+ */
+export async function applyDeviceFlag(values: ParsedArgs["values"]): Promise<DeviceChoice> {
+  let requested = choiceFlag<DeviceRequest>(values, "device", DEVICE_REQUESTS);
+  if (requested === undefined) {
+    const env = Deno.env.get("TAPEGRAD_DEVICE")?.trim();
+    if (env !== undefined && env !== "" && !DEVICE_REQUESTS.includes(env as DeviceRequest)) {
+      throw new UsageError(
+        `TAPEGRAD_DEVICE must be one of ${DEVICE_REQUESTS.join(", ")}; got "${env}"`,
+      );
+    }
+    requested = env ? env as DeviceRequest : "cpu";
+  }
+  try {
+    return { requested, ...await useDevice(requested) };
+  } catch (error) {
+    if (requested === "cpu" || requested === "auto") throw error;
+    throw new DeviceUnavailableError(
+      requested,
+      error instanceof Error ? error.message : String(error),
+    );
+  }
+}
+
+/**
+ * One line saying which device runs, e.g. "webgpu: NVIDIA H200", "cpu", or with auto
+ * "cpu (auto: webgpu: no adapter …)".
+ */
+export function describeDevice(choice: DeviceChoice): string {
+  if (choice.requested !== "auto") return choice.description;
+  return `${choice.description} (auto${choice.reason ? `: ${choice.reason.split("\n")[0]}` : ""})`;
+}
+
 /** Most keys an error message lists before it counts the rest. */
 export const MAX_LISTED_KEYS = 20;
 
@@ -251,7 +321,7 @@ export function describeStateDictError(error: StateDictError): string {
 /** Whether an error is a user mistake (printed without a stack trace) rather than a bug. */
 export function isUserError(error: unknown): boolean {
   return error instanceof UsageError || error instanceof DataError ||
-    error instanceof BackendUnavailableError ||
+    error instanceof BackendUnavailableError || error instanceof DeviceUnavailableError ||
     error instanceof SafetensorsError ||
     error instanceof CheckpointError || error instanceof StateDictError ||
     error instanceof FileWriteError || error instanceof RunFolderError ||

@@ -19,6 +19,7 @@ import { StateDictError } from "../nn/module.ts";
 import { isModelName } from "../nn/models/registry.ts";
 import {
   applyComputeFlags,
+  applyDeviceFlag,
   describeStateDictError,
   type FlagSpec,
   formatHelp,
@@ -98,6 +99,7 @@ const flags: Record<string, FlagSpec> = {
   resume: { type: "string", value: "CKPT", help: "continue a run from its last.safetensors" },
   threads: SHARED_FLAGS.threads,
   backend: SHARED_FLAGS.backend,
+  device: SHARED_FLAGS.device,
   help: SHARED_FLAGS.help,
 };
 
@@ -213,6 +215,7 @@ async function main(): Promise<number> {
     return 0;
   }
   applyComputeFlags(values, "train");
+  const device = await applyDeviceFlag(values);
   const command = ["deno task train", ...Deno.args].join(" ");
 
   let config: TrainConfig;
@@ -265,6 +268,7 @@ async function main(): Promise<number> {
       ...(task ? { task } : { data }),
       files,
       command,
+      device,
       ...(resume ? { resume, resumePath: String(values.resume) } : {}),
     });
   } catch (error) {

@@ -13,10 +13,28 @@
  * - a NaN or infinite loss (or gradient norm, when clipping) stops the run before anything is
  *   saved, naming the epoch, the step and the last good checkpoint (exit code 3).
  *
+ * On a device (`--device webgpu`) the model's parameters and each batch live on the device, and
+ * no step waits for it: the loss, the error count and the gradient norm stay there as tensors and
+ * are read every {@linkcode DEVICE_READ_EVERY} steps (and at the end of the epoch or before any
+ * save), so a non-finite loss is still caught and named by its step, up to that many steps late.
+ * Checkpoints are written from a host copy, byte for byte in the format a CPU run writes, so a run
+ * resumes on either device.
+ *
  * @module
  */
 
-import { argmax, crossEntropy, noGrad, Rng, type RngState, type Tensor } from "../autograd/mod.ts";
+import { type Device, deviceBackend } from "../autograd/device.ts";
+import {
+  argmax,
+  crossEntropy,
+  noGrad,
+  Rng,
+  type RngState,
+  stack,
+  type Tensor,
+  tensor,
+  where,
+} from "../autograd/mod.ts";
 import type { Dataset } from "../data/datasets.ts";
 import { ProgressBar } from "../data/progress.ts";
 import {
@@ -38,7 +56,7 @@ import {
   MultiStepLR,
   OneCycleLR,
 } from "../nn/schedule.ts";
-import { describeBackend } from "./common.ts";
+import { describeBackend, describeDevice, type DeviceChoice } from "./common.ts";
 import { describeConfig, type TrainConfig } from "./configs.ts";
 import { type EpochRecord, peakRssMiB, type RunFiles } from "./run_files.ts";
 import { type BatchSource, imageTask, type Task } from "./tasks.ts";
@@ -53,6 +71,12 @@ export const SIGNAL_EXIT_CODES: Readonly<Record<"SIGINT" | "SIGTERM" | "SIGHUP",
 };
 /** Exit code of a run stopped because the loss or gradients stopped being finite. */
 export const EXIT_DIVERGED = 3;
+/**
+ * Steps a device run takes between reads of its loss, error and gradient-norm figures: each read
+ * waits for the device, so it is done rarely; a non-finite loss is detected up to this many steps
+ * after the step that produced it (and still named by that step).
+ */
+export const DEVICE_READ_EVERY = 50;
 
 /** Where a run stands: the next batch to train and the sums of the epoch so far. */
 interface Position {
@@ -114,6 +138,8 @@ export interface TrainerOptions {
   resumePath?: string;
   /** Where lines go (default console.log; the log file gets them too). */
   print?: (line: string) => void;
+  /** The device to train on, from {@linkcode applyDeviceFlag} (default: the CPU). */
+  device?: DeviceChoice;
 }
 
 /** A training run. Create it, then `await run()`. */
@@ -132,6 +158,7 @@ export class Trainer {
   /** Epochs the run lasts: `config.epochs`, or the epochs that `config.steps` reach into. */
   readonly #epochs: number;
   readonly #state: RunState;
+  readonly #device: DeviceChoice;
   #interrupts = 0;
   #stopCode = EXIT_INTERRUPTED;
 
@@ -145,6 +172,7 @@ export class Trainer {
     this.#task = options.task ?? imageTask(options.data!, c);
     this.#files = options.files;
     this.#command = options.command;
+    this.#device = options.device ?? { requested: "cpu", device: "cpu", description: "cpu" };
     const print = options.print ?? ((line: string) => console.log(line));
     this.#print = (line) => {
       print(line);
@@ -216,6 +244,7 @@ export class Trainer {
       `model    ${c.model}: ${this.#model.numParameters().toLocaleString("en-US")} parameters`,
     );
     this.#print(`kernels  ${describeBackend()}`);
+    this.#print(`device   ${describeDevice(this.#device)}`);
     this.#print(`run      ${this.#files.dir}`);
     if (p.epoch > 0 || p.batch > 0) {
       this.#print(
@@ -223,6 +252,8 @@ export class Trainer {
       );
     } else await this.#save(this.#files.last); // a last good checkpoint exists from the start
     await this.#files.writeConfig({ ...c, command: this.#command });
+    // Before the first step: the optimizer's state follows its parameters there by itself.
+    await this.#model.to(this.#device.device);
 
     try {
       while (!this.#finished()) {
@@ -238,7 +269,9 @@ export class Trainer {
       for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     }
     // The final weights file holds only what the seed and the inputs determine (no command line,
-    // no timings, no memory figures), so two identical runs write identical bytes.
+    // no timings, no memory figures), so two identical runs write identical bytes. The model ends
+    // the run on the host, where the caller can read it.
+    await this.#toHost();
     const latest = this.#state.history.at(-1);
     await saveModel(this.#files.model, this.#model, {
       epoch: this.#state.position.epoch,
@@ -284,33 +317,53 @@ export class Trainer {
     let last = performance.now();
     let lastYield = last;
     const ignoreIndex = this.#task.ignoreIndex;
+    const device = this.#device.device;
+    // On a device the step's figures wait there to be read in a batch of steps; on the CPU they
+    // are in host memory at once and are checked before the step is taken.
+    const window = device === "cpu" ? null : new DeviceWindow(device, p.batch);
     for (const { x, y, count } of this.#train.epoch(p.epoch, p.batch)) {
       if (p.batch >= end) break;
       this.#optimizer.zeroGrad();
-      const logits = flatLogits(this.#model.call(x as Tensor));
+      const logits = flatLogits(this.#model.call(x.to(device) as Tensor));
+      // The labels stay a host array: the loss keeps them as an attribute either way.
       const loss = crossEntropy(logits, y, {
         labelSmoothing: c.labelSmoothing,
         ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
       });
-      const lossValue = loss.item();
-      if (!Number.isFinite(lossValue)) return this.#diverged(`the loss is ${lossValue}`, bar);
-      loss.backward();
-      if (c.clipGradNorm > 0) {
-        const norm = clipGradNorm(params, c.clipGradNorm);
-        if (!Number.isFinite(norm)) return this.#diverged(`the gradient norm is ${norm}`, bar);
+      if (window === null) {
+        const lossValue = loss.item();
+        if (!Number.isFinite(lossValue)) return this.#diverged(`the loss is ${lossValue}`, bar);
+        loss.backward();
+        if (c.clipGradNorm > 0) {
+          const norm = clipGradNorm(params, c.clipGradNorm);
+          if (!Number.isFinite(norm)) return this.#diverged(`the gradient norm is ${norm}`, bar);
+        }
+        this.#optimizer.step();
+        this.#scheduler?.step();
+        p.errors += countErrors(logits, y);
+        p.lossSum += lossValue * count;
+        p.seen += count;
+        p.batch++;
+      } else {
+        loss.backward();
+        const norm = c.clipGradNorm > 0 ? clipGradNormOnDevice(params, c.clipGradNorm) : null;
+        this.#optimizer.step();
+        this.#scheduler?.step();
+        window.add(loss, count, logits, y, norm);
+        p.batch++;
+        deviceBackend(window.device).flush(); // the step's work starts while the next is recorded
+        if (window.steps >= DEVICE_READ_EVERY || p.batch >= end) {
+          const outcome = await this.#settle(window, bar);
+          if (outcome !== 0) return outcome;
+        }
       }
-      this.#optimizer.step();
-      this.#scheduler?.step();
-      p.errors += countErrors(logits, y);
-      p.lossSum += lossValue * count;
-      p.seen += count;
-      p.batch++;
       const now = performance.now();
       p.seconds += (now - last) / 1000;
       last = now;
-      bar.update(Math.min(p.batch * c.batchSize, this.#train.size), {
-        loss: (p.lossSum / p.seen).toFixed(4),
-      });
+      bar.update(
+        Math.min(p.batch * c.batchSize, this.#train.size),
+        p.seen > 0 ? { loss: (p.lossSum / p.seen).toFixed(4) } : undefined,
+      );
       // Let the signal handler run. Only a timer turn of the event loop polls for signals (a
       // MessageChannel or setImmediate turn does not, or only late); it costs ~2 ms, so once per 200 ms.
       if (now - lastYield > 200) {
@@ -318,14 +371,59 @@ export class Trainer {
         lastYield = performance.now();
       }
       if (this.#interrupts > 0 && p.batch < end) {
+        // The checkpoint holds the sums of every step taken: a device's pending ones first.
+        if (window !== null) {
+          const outcome = await this.#settle(window, bar);
+          if (outcome !== 0) return outcome;
+        }
         bar.finish();
         await this.#save(this.#files.last);
         this.#printStopped();
         return this.#stopCode;
       }
     }
+    if (window !== null) {
+      const outcome = await this.#settle(window, bar);
+      if (outcome !== 0) return outcome;
+    }
     bar.finish();
     return 0;
+  }
+
+  /**
+   * Reads a device run's pending figures into the position, in step order and with the CPU's
+   * arithmetic (so the sums do not depend on when they were read, and a resumed run matches an
+   * uninterrupted one); returns 0, or the exit code of a divergence in one of those steps.
+   */
+  async #settle(window: DeviceWindow, bar: ProgressBar): Promise<number> {
+    if (window.steps === 0) return 0;
+    const p = this.#state.position;
+    const first = window.firstBatch;
+    const { losses, counts, norms, errors } = await window.read(p.batch);
+    for (let i = 0; i < losses.length; i++) {
+      const late = p.batch - (first + i) > 1
+        ? `; seen at step ${p.batch}: a device's figures ` +
+          `are read every ${DEVICE_READ_EVERY} steps`
+        : "";
+      if (!Number.isFinite(losses[i])) {
+        return this.#diverged(`the loss is ${losses[i]}${late}`, bar, first + i);
+      }
+      if (norms !== null && !Number.isFinite(norms[i])) {
+        return this.#diverged(`the gradient norm is ${norms[i]}${late}`, bar, first + i);
+      }
+    }
+    for (let i = 0; i < losses.length; i++) {
+      p.lossSum += losses[i] * counts[i];
+      p.seen += counts[i];
+    }
+    p.errors += errors;
+    return 0;
+  }
+
+  /** Brings the model and the optimizer's state to the host (where checkpoints are written from). */
+  async #toHost(): Promise<void> {
+    await this.#model.to("cpu");
+    await this.#optimizer.to("cpu");
   }
 
   #printStopped(): void {
@@ -338,12 +436,13 @@ export class Trainer {
     );
   }
 
-  #diverged(what: string, bar: ProgressBar): number {
+  /** Reports a divergence at batch `step` (0-based; default the current one); returns exit code 3. */
+  #diverged(what: string, bar: ProgressBar, step = this.#state.position.batch): number {
     bar.finish();
     const p = this.#state.position;
     this.#print(
       `diverged at epoch ${p.epoch + 1}, step ${
-        p.batch + 1
+        step + 1
       }: ${what}. Stopped without saving this state.\n` +
         `last good checkpoint: ${this.#files.last} (${describeEpochs(p.epoch)}); ` +
         "try a lower --lr or --clip-grad-norm",
@@ -364,7 +463,9 @@ export class Trainer {
   async #finishEpoch(): Promise<void> {
     const c = this.#config;
     const p = this.#state.position;
-    const test = evaluate(this.#model, this.#test, this.#task.ignoreIndex);
+    const test = this.#model.device === "cpu"
+      ? evaluate(this.#model, this.#test, this.#task.ignoreIndex)
+      : await evaluateOnDevice(this.#model, this.#test, this.#task.ignoreIndex);
     const record: EpochRecord = {
       epoch: p.epoch + 1,
       trainLoss: p.lossSum / Math.max(p.seen, 1),
@@ -415,14 +516,22 @@ export class Trainer {
   /** Saves a checkpoint of the current state (model, optimizer, schedule, generator, position, history). */
   async #save(path: string): Promise<void> {
     this.#state.rng = this.#rng.getState();
-    await saveCheckpoint(path, {
-      model: this.#model,
-      optimizer: this.#optimizer,
-      ...(this.#scheduler ? { scheduler: this.#scheduler } : {}),
-      epoch: this.#state.position.epoch,
-      ...this.#metricsEntry(),
-      metadata: this.#metadata(true),
-    });
+    // From the host, so the file is the one a CPU run writes; the state goes back afterwards (the
+    // optimizer's by itself at its next step), the same values, so the run goes on exactly.
+    const device = this.#model.device;
+    if (device !== "cpu") await this.#toHost();
+    try {
+      await saveCheckpoint(path, {
+        model: this.#model,
+        optimizer: this.#optimizer,
+        ...(this.#scheduler ? { scheduler: this.#scheduler } : {}),
+        epoch: this.#state.position.epoch,
+        ...this.#metricsEntry(),
+        metadata: this.#metadata(true),
+      });
+    } finally {
+      if (device !== "cpu") await this.#model.to(device);
+    }
   }
 
   /** The latest epoch's record as checkpoint metrics, when there is one. */
@@ -546,6 +655,104 @@ function countErrors(logits: Tensor, labels: Int32Array): number {
 }
 
 /**
+ * The training figures of the steps a device run has taken since they were last read: per step
+ * the mean loss and the gradient norm (device scalars, stacked into one read), and the count of
+ * misclassified rows summed on the device.
+ */
+class DeviceWindow {
+  /** The device the figures live on. */
+  readonly device: Exclude<Device, "cpu">;
+  /** The batch (0-based, in the epoch) of the first pending step. */
+  firstBatch: number;
+  #losses: Tensor[] = [];
+  #counts: number[] = [];
+  #norms: Tensor[] = [];
+  #errors: Tensor | null = null;
+  /** Rows whose label is negative (ignored): always "wrong" on the device, taken off on the host. */
+  #ignored = 0;
+
+  /** An empty window on `device` starting at batch `firstBatch`. */
+  constructor(device: Exclude<Device, "cpu">, firstBatch: number) {
+    this.device = device;
+    this.firstBatch = firstBatch;
+  }
+
+  /** Steps pending. */
+  get steps(): number {
+    return this.#losses.length;
+  }
+
+  /** Records a step: its mean loss over `count` targets, its logits and labels, its norm. */
+  add(loss: Tensor, count: number, logits: Tensor, labels: Int32Array, norm: Tensor | null): void {
+    noGrad(() => {
+      // argmax lies in [0, C), so a negative (ignored) label never matches: the rows that count
+      // are the mismatches less the ignored rows, which the host counts from its own labels.
+      const target = tensor<"int32">(labels, { device: this.device });
+      const wrong = argmax(logits, 1).ne(target).to("float32").sum();
+      // Integers below 2^24 add exactly in float32, far more than a window's rows.
+      this.#errors = this.#errors === null ? wrong : this.#errors.add(wrong);
+    });
+    for (const label of labels) if (label < 0) this.#ignored++;
+    this.#losses.push(loss.detach());
+    this.#counts.push(count);
+    if (norm !== null) this.#norms.push(norm);
+  }
+
+  /**
+   * Waits for the pending figures and empties the window, whose next step is batch `next`: the
+   * losses, target counts and norms (null without clipping) per step, and the errors in all.
+   */
+  async read(next: number): Promise<{
+    losses: Float32Array;
+    counts: number[];
+    norms: Float32Array | null;
+    errors: number;
+  }> {
+    const [losses, norms, errors] = await Promise.all([
+      noGrad(() => stack(this.#losses)).read(),
+      this.#norms.length > 0 ? noGrad(() => stack(this.#norms)).read() : null,
+      this.#errors === null ? new Float32Array(1) : this.#errors.read(),
+    ]);
+    const out = {
+      losses,
+      counts: this.#counts,
+      norms,
+      errors: Math.round(errors[0]) - this.#ignored,
+    };
+    this.#losses = [];
+    this.#counts = [];
+    this.#norms = [];
+    this.#errors = null;
+    this.#ignored = 0;
+    this.firstBatch = next;
+    return out;
+  }
+}
+
+/**
+ * {@linkcode clipGradNorm} on a device, without reading it: the global norm as a device scalar,
+ * and every gradient scaled by maxNorm / (norm + 1e-6) where the norm exceeds `maxNorm`. Returns
+ * the norm before clipping (null when no parameter has a gradient); a non-finite one leaves the
+ * gradients as they are, as on the CPU, and the trainer stops the run when it reads it.
+ */
+function clipGradNormOnDevice(params: readonly Tensor[], maxNorm: number): Tensor | null {
+  return noGrad(() => {
+    const withGrad = params.filter((p) => p.grad !== null);
+    if (withGrad.length === 0) return null;
+    let total: Tensor | null = null;
+    for (const p of withGrad) {
+      const squares = p.grad!.square().sum();
+      total = total === null ? squares : total.add(squares);
+    }
+    const norm = total!.sqrt();
+    // NaN > maxNorm is false: a NaN norm scales by 1, as clipGradNorm returns early.
+    const factor = where(norm.gt(maxNorm), norm.add(1e-6).reciprocal().mul(maxNorm), 1);
+    for (const p of withGrad) p.grad = p.grad!.mul(factor);
+    return norm;
+  });
+}
+
+/**
  * Mean loss and error of `model` over a loader, in evaluation mode without recording; per
  * counted target (image or character), skipping targets equal to `ignoreIndex`.
  */
@@ -572,6 +779,52 @@ export function evaluate(
   });
   model.train(wasTraining);
   return { loss: lossSum / Math.max(seen, 1), error: errors / Math.max(seen, 1) };
+}
+
+/**
+ * {@linkcode evaluate} for a model on a device: each batch goes there, the loss and error sums stay
+ * there (float32, in batch order, so the figures are the same run after run), and are read once
+ * at the end. A model on the CPU is evaluated by {@linkcode evaluate}.
+ */
+export async function evaluateOnDevice(
+  model: Module<[Tensor], Tensor>,
+  loader: BatchSource,
+  ignoreIndex?: number,
+): Promise<{ loss: number; error: number }> {
+  const device = model.device;
+  if (device === "cpu") return evaluate(model, loader, ignoreIndex);
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum: Tensor | null = null;
+  let wrong: Tensor | null = null;
+  let ignored = 0;
+  let seen = 0;
+  try {
+    noGrad(() => {
+      for (const { x, y, count } of loader.epoch(0)) {
+        const logits = flatLogits(model.call(x.to(device) as Tensor));
+        const loss = crossEntropy(logits, y, {
+          reduction: "sum",
+          ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
+        });
+        // As in training: ignored (negative) labels never match argmax; the host takes them off.
+        const target = tensor<"int32">(y, { device });
+        const errors = argmax(logits, 1).ne(target).to("float32").sum();
+        lossSum = lossSum === null ? loss : lossSum.add(loss);
+        wrong = wrong === null ? errors : wrong.add(errors);
+        for (const label of y) if (label < 0) ignored++;
+        seen += count;
+        deviceBackend(device).flush();
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  const [loss, errors] = await Promise.all([
+    lossSum === null ? 0 : (lossSum as Tensor).read().then((v) => v[0]),
+    wrong === null ? 0 : (wrong as Tensor).read().then((v) => Math.round(v[0]) - ignored),
+  ]);
+  return { loss: loss / Math.max(seen, 1), error: errors / Math.max(seen, 1) };
 }
 
 /** The optimizer of a config; biases get no weight decay unless `decayBiases`. */
