@@ -15,8 +15,9 @@
  *
  * On a device (`--device webgpu`) the model's parameters and each batch live on the device, and
  * no step waits for it: the loss, the error count and the gradient norm stay there as tensors and
- * are read every {@linkcode DEVICE_READ_EVERY} steps (and at the end of the epoch or before any
- * save), so a non-finite loss is still caught and named by its step, up to that many steps late.
+ * are read every {@linkcode DEVICE_READ_EVERY} steps or {@linkcode DEVICE_READ_MS} milliseconds
+ * (and at the end of the epoch and before any save), so a non-finite loss is still caught and
+ * named by its step, up to that many steps late.
  * Checkpoints are written from a host copy, byte for byte in the format a CPU run writes, so a run
  * resumes on either device.
  *
@@ -77,6 +78,8 @@ export const EXIT_DIVERGED = 3;
  * after the step that produced it (and still named by that step).
  */
 export const DEVICE_READ_EVERY = 50;
+/** Milliseconds after which a device run reads its figures before {@linkcode DEVICE_READ_EVERY} steps. */
+export const DEVICE_READ_MS = 1000;
 
 /** Where a run stands: the next batch to train and the sums of the epoch so far. */
 interface Position {
@@ -316,6 +319,7 @@ export class Trainer {
     this.#model.train();
     let last = performance.now();
     let lastYield = last;
+    let lastRead = last;
     const ignoreIndex = this.#task.ignoreIndex;
     const device = this.#device.device;
     // On a device the step's figures wait there to be read in a batch of steps; on the CPU they
@@ -352,9 +356,15 @@ export class Trainer {
         window.add(loss, count, logits, y, norm);
         p.batch++;
         deviceBackend(window.device).flush(); // the step's work starts while the next is recorded
-        if (window.steps >= DEVICE_READ_EVERY || p.batch >= end) {
+        // Or after a second: the bar's loss stays current on a slow device. When the reads
+        // happen changes no figure (each step's loss is read, and summed, on its own).
+        if (
+          window.steps >= DEVICE_READ_EVERY || p.batch >= end ||
+          performance.now() - lastRead > DEVICE_READ_MS
+        ) {
           const outcome = await this.#settle(window, bar);
           if (outcome !== 0) return outcome;
+          lastRead = performance.now();
         }
       }
       const now = performance.now();
@@ -403,7 +413,7 @@ export class Trainer {
     for (let i = 0; i < losses.length; i++) {
       const late = p.batch - (first + i) > 1
         ? `; seen at step ${p.batch}: a device's figures ` +
-          `are read every ${DEVICE_READ_EVERY} steps`
+          `are read every ${DEVICE_READ_EVERY} steps or ${DEVICE_READ_MS / 1000} s`
         : "";
       if (!Number.isFinite(losses[i])) {
         return this.#diverged(`the loss is ${losses[i]}${late}`, bar, first + i);
