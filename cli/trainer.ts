@@ -743,7 +743,9 @@ class DeviceWindow {
  * {@linkcode clipGradNorm} on a device, without reading it: the global norm as a device scalar,
  * and every gradient scaled by maxNorm / (norm + 1e-6) where the norm exceeds `maxNorm`. Returns
  * the norm before clipping (null when no parameter has a gradient); a non-finite one leaves the
- * gradients as they are, as on the CPU, and the trainer stops the run when it reads it.
+ * gradients as they are, as on the CPU, and the trainer stops the run when it reads it. The
+ * squares are summed in float32 (the CPU sums in float64), so a norm above ~1.8e19 is Infinity
+ * here and stops a run the CPU would clip a step or two longer before its loss gives out.
  */
 function clipGradNormOnDevice(params: readonly Tensor[], maxNorm: number): Tensor | null {
   return noGrad(() => {
