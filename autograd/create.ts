@@ -231,9 +231,9 @@ export function arange(
   const integral = [from, to, step].every(Number.isInteger);
   const dtype = dtypeOption(options, integral ? "int32" : "float32", "arange");
   const count = Math.max(0, Math.ceil((to - from) / step));
-  const t = filled([count], 0, { ...options, dtype }, "arange");
+  const t = filled([count], 0, { ...options, dtype, device: "cpu" }, "arange");
   for (let i = 0; i < count; i++) t.data[i] = from + i * step;
-  return t;
+  return placed(t, options.device);
 }
 
 /** Reads (shape, rng, options) of `rand([2, 3], rng, options)` or `rand(2, 3)`. */

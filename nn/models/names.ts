@@ -175,7 +175,7 @@ export class NamesGPT extends Module<[Tensor<"int32">], Tensor> {
         }] ${idx.dtype}`,
       );
     }
-    const positions = arange(idx.shape[1]) as Tensor<"int32">;
+    const positions = arange(0, idx.shape[1], 1, { device: idx.device }) as Tensor<"int32">;
     let x = this.tok.call(idx).add(this.pos.call(positions));
     for (let i = 0; i < this.blocks.length; i++) x = this.blocks.at(i).call(x);
     return this.head.call(this.ln_f.call(x));
