@@ -218,6 +218,7 @@ async function evalNames(
   );
   const which = split === "train" ? "train" : "validation";
   const loaded = await loadNamesModel(path);
+  await loaded.model.to(device.device);
   const start = performance.now();
   const result = await evaluateNames(loaded, which, limit);
   const seconds = (performance.now() - start) / 1000;
@@ -239,15 +240,7 @@ async function evalNames(
     `data: first names, ${which} split, ${result.names} names, ${result.characters} characters`,
   );
   console.log(`kernels: ${describeBackend()}`);
-  // evaluateNames (cli/names.ts) reads its figures synchronously, so the names models are
-  // evaluated on the CPU whatever --device says; the line says so rather than pretend.
-  console.log(
-    `device: ${
-      device.device === "cpu"
-        ? describeDevice(device)
-        : "cpu (names checkpoints evaluate on the CPU)"
-    }`,
-  );
+  console.log(`device: ${describeDevice(device)}`);
   console.log(
     `\n${which} loss: ${result.loss.toFixed(4)} nats per character ` +
       `(${result.bitsPerChar.toFixed(4)} bits; next-character error ${percent(result.error)})`,

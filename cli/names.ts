@@ -22,7 +22,7 @@ import { namesParameterShapes } from "../nn/models/names.ts";
 import { describeStateDictError } from "./common.ts";
 import { readCheckpointFile } from "./report.ts";
 import { NamesBatches, namesEncoding, vocabFromMetadata } from "./tasks.ts";
-import { evaluate } from "./trainer.ts";
+import { evaluateOnDevice } from "./trainer.ts";
 
 /** The registry names of the character models. */
 export const NAMES_MODELS: readonly string[] = ["names-gpt", "names-mlp"];
@@ -154,7 +154,8 @@ export async function evaluateNames(
     shuffle: false,
     blockSize: loaded.context,
   });
-  const result = evaluate(
+  // On the model's device: a names model moved to a GPU evaluates there, with one read.
+  const result = await evaluateOnDevice(
     loaded.model as unknown as Module<[Tensor], Tensor>,
     batches,
     -1,
