@@ -3,13 +3,16 @@
  * TT), edge shapes (1×1×1, K = 1, sizes that are not multiples of the 64×64×16 tile), element
  * offsets and leading dimensions wider than the rows, beta 0 over NaN and beta 1, batches with a
  * broadcast operand, the fused bias (per column and per row) and ReLU, split-K, the column sum.
- * Padding around C must stay untouched. Sizes stay small: CI runs a software adapter.
+ * Padding around C must stay untouched. Then the ops: matmul (2-D, transposed views, batches,
+ * broadcast batches) and linear (bias, fused ReLU, transposed input, expanded gradient) on the
+ * device against the same ops on the CPU, values and gradients. Sizes stay small: CI runs a
+ * software adapter.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { Rng } from "../mod.ts";
+import { gradients, linear, matmul, Rng, Tensor, useDevice } from "../mod.ts";
 import { gemmReference } from "../autograd/kernels/gemm.ts";
 import {
   dispatchGemm,
@@ -22,6 +25,8 @@ import {
   splitK,
 } from "../autograd/kernels/webgpu/gemm.ts";
 import { gpu, gpuTest } from "./helpers/webgpu.ts";
+
+if (gpu !== null) await useDevice("webgpu");
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
@@ -368,5 +373,138 @@ fn store(z: u32, i: u32, j: u32, v: f32) { c[z * ${hookParam(2)} + i * ${hookPar
       0,
     );
     assert.deepEqual(Array.from(await g.read(zeros)), [0, 0]);
+  },
+});
+
+/** A random CPU tensor of `shape` (requiring grad when asked). */
+function randomTensor(rng: Rng, shape: readonly number[], requiresGrad = false): Tensor {
+  const t = new Tensor(random(rng, shape.reduce((a, d) => a * d, 1)), shape);
+  t.requiresGrad = requiresGrad;
+  return t;
+}
+
+/** The same values on the device, a leaf requiring grad like `t`. */
+function toDevice(t: Tensor): Tensor {
+  const d = t.to("webgpu");
+  d.requiresGrad = t.requiresGrad;
+  return d;
+}
+
+/** Device values (any layout) against CPU values (read in row-major order). */
+async function assertSame(got: Tensor, want: Tensor, k: number, what: string): Promise<void> {
+  assert.equal(got.device, "webgpu", `${what}: ran on ${got.device}`);
+  assert.deepEqual(got.shape, want.shape, `${what}: shape`);
+  const g = await got.read();
+  const w = want.contiguous().data;
+  for (let i = 0; i < w.length; i++) {
+    close(g[i], w[i], 4 * Math.max(1, Math.abs(w[i])), k, `${what}[${i}]`);
+  }
+}
+
+Deno.test({
+  name: "webgpu matmul op: 2-D, transposed views, batches and broadcast batches as on the CPU",
+  ...gpuTest,
+  async fn() {
+    const rng = new Rng(21);
+    // [a shape, b shape, transpose a's last two dims, transpose b's]
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[1, 1], [1, 1], false, false],
+      [[3, 7], [7, 5], false, false],
+      [[17, 65], [33, 65], false, true],
+      [[65, 17], [65, 33], true, false],
+      [[5, 1], [1, 9], false, false],
+      [[3, 4, 6], [3, 6, 5], false, false],
+      [[3, 6, 4], [3, 5, 6], true, true],
+      [[4, 7, 6], [6, 5], false, false],
+      [[4, 1, 6], [6, 5], false, false],
+      [[2, 1, 4, 5], [3, 5, 6], false, false],
+      [[2, 3, 4, 5], [5, 6], false, false],
+      [[5, 6], [2, 3, 6, 4], false, false],
+      [[2, 5, 4], [1, 5, 3], true, false],
+    ];
+    for (const [aShape, bShape, ta, tb] of cases) {
+      const a0 = randomTensor(rng, aShape);
+      const b0 = randomTensor(rng, bShape);
+      const view = (t: Tensor, flag: boolean) => (flag ? t.transpose(-1, -2) : t);
+      const want = matmul(view(a0, ta), view(b0, tb));
+      const got = matmul(view(toDevice(a0), ta), view(toDevice(b0), tb));
+      const k = view(a0, ta).shape[view(a0, ta).ndim - 1];
+      await assertSame(got, want, k, `matmul ${JSON.stringify([aShape, bShape, ta, tb])}`);
+    }
+    // A stepped (non-contiguous, not transposed) view and an expanded operand.
+    const a = randomTensor(rng, [6, 10]);
+    const b = randomTensor(rng, [1, 4]);
+    const stepped = (t: Tensor) => t.slice(1, 0, 10, 2);
+    await assertSame(
+      matmul(stepped(toDevice(a)), toDevice(b).expand(5, 4)),
+      matmul(stepped(a), b.expand(5, 4)),
+      5,
+      "matmul of views",
+    );
+    // The backward rule is the CPU's, in device ops: G·Bᵀ and Aᵀ·G.
+    const x = randomTensor(rng, [3, 4, 6], true);
+    const w = randomTensor(rng, [3, 6, 5], true);
+    const gy = randomTensor(rng, [3, 4, 5]);
+    const want = gradients(matmul(x, w), [x, w], { gradOutput: gy });
+    const [xd, wd] = [toDevice(x), toDevice(w)];
+    const got = gradients(matmul(xd, wd), [xd, wd], { gradOutput: gy.to("webgpu") });
+    await assertSame(got[0], want[0], 5, "matmul grad a");
+    await assertSame(got[1], want[1], 4, "matmul grad b");
+  },
+});
+
+Deno.test({
+  name: "webgpu linear op: forward and gradients with and without bias and ReLU",
+  ...gpuTest,
+  async fn() {
+    const rng = new Rng(31);
+    const shapes: [number, number, number][] = [[1, 1, 1], [3, 7, 5], [17, 33, 10], [70, 20, 3]];
+    for (const [rows, inFeatures, outFeatures] of shapes) {
+      for (const withBias of [true, false]) {
+        for (const relu of [false, true]) {
+          for (const transposedInput of [false, true]) {
+            const what = JSON.stringify({
+              rows,
+              inFeatures,
+              outFeatures,
+              withBias,
+              relu,
+              transposedInput,
+            });
+            const x0 = transposedInput
+              ? randomTensor(rng, [inFeatures, rows], true)
+              : randomTensor(rng, [rows, inFeatures], true);
+            const w = randomTensor(rng, [outFeatures, inFeatures], true);
+            const b = randomTensor(rng, [outFeatures], true);
+            const input = (t: Tensor) => (transposedInput ? t.transpose(0, 1) : t);
+            const y = linear(input(x0), w, withBias ? b : undefined, { relu });
+            const leaves = withBias ? [x0, w, b] : [x0, w];
+            const dLeaves = leaves.map(toDevice);
+            const yd = linear(input(dLeaves[0]), dLeaves[1], withBias ? dLeaves[2] : undefined, {
+              relu,
+            });
+            await assertSame(yd, y, inFeatures, `${what} y`);
+            const gy = randomTensor(rng, y.shape);
+            const want = gradients(y, leaves, { gradOutput: gy });
+            const got = gradients(yd, dLeaves, { gradOutput: gy.to("webgpu") });
+            for (let i = 0; i < leaves.length; i++) {
+              await assertSame(got[i], want[i], Math.max(rows, outFeatures), `${what} grad ${i}`);
+            }
+          }
+        }
+      }
+    }
+    // An expanded upstream gradient (stride 0, as a sum's backward gives) and a long batch that
+    // splits the weight gradient over K.
+    const x = randomTensor(rng, [1100, 3], true);
+    const w = randomTensor(rng, [2, 3], true);
+    const b = randomTensor(rng, [2], true);
+    const gy = randomTensor(rng, [1, 2]).expand(1100, 2);
+    const want = gradients(linear(x, w, b, { relu: true }), [x, w, b], { gradOutput: gy });
+    const d = [x, w, b].map(toDevice);
+    const got = gradients(linear(d[0], d[1], d[2], { relu: true }), d, {
+      gradOutput: gy.contiguous().to("webgpu").slice(0, 0, 1, 1).expand(1100, 2),
+    });
+    for (let i = 0; i < 3; i++) await assertSame(got[i], want[i], 1100, `expanded grad ${i}`);
   },
 });

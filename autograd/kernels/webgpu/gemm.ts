@@ -199,7 +199,10 @@ export function splitK(m: number, n: number, k: number, force?: number): number 
   return slices <= 1 ? 0 : slice;
 }
 
-/** One strided matrix operand: element (i, j) of matrix z is at offset + z·batchStride + i·rowStride + j·colStride. */
+/**
+ * One strided matrix operand: element (i, j) of matrix z is at
+ * offset + z·batchStride + i·rowStride + j·colStride.
+ */
 export interface GpuMatrix {
   /** The storage holding it. */
   storage: GpuStorage;
@@ -228,6 +231,11 @@ export interface GpuGemmOptions {
    * to its gradient as it is loaded): same indexing as a {@linkcode GpuMatrix}.
    */
   maskA?: GpuMatrix;
+  /**
+   * Split-K: workgroup z computes the K range [z·kSlice, (z+1)·kSlice) instead of batch z (the
+   * batch strides of A and B should then be 0, C's the step between the partial products).
+   */
+  kSlice?: number;
 }
 
 /** The strided GEMM kernel of one variant (compiled once per variant). */
@@ -314,27 +322,71 @@ export function gpuGemmStrided(
   if (maskA !== undefined) storages.push(maskA.storage);
   storages.push(c.storage);
   const u = (x: number) => x >>> 0;
-  dispatchGemm(gpu, kernel, storages, m, n, k, [
-    u(a.offset),
-    u(a.rowStride),
-    u(a.colStride),
-    u(a.batchStride ?? 0),
-    u(b.offset),
-    u(b.rowStride),
-    u(b.colStride),
-    u(b.batchStride ?? 0),
-    u(c.offset),
-    u(c.rowStride),
-    u(c.colStride),
-    u(c.batchStride ?? 0),
-    f32Bits(options.beta ?? 0),
-    u(bias?.offset ?? 0),
-    u(bias?.stride ?? 0),
-    u(maskA?.offset ?? 0),
-    u(maskA?.rowStride ?? 0),
-    u(maskA?.colStride ?? 0),
-    u(maskA?.batchStride ?? 0),
-  ], batch);
+  dispatchGemm(
+    gpu,
+    kernel,
+    storages,
+    m,
+    n,
+    k,
+    [
+      u(a.offset),
+      u(a.rowStride),
+      u(a.colStride),
+      u(a.batchStride ?? 0),
+      u(b.offset),
+      u(b.rowStride),
+      u(b.colStride),
+      u(b.batchStride ?? 0),
+      u(c.offset),
+      u(c.rowStride),
+      u(c.colStride),
+      u(c.batchStride ?? 0),
+      f32Bits(options.beta ?? 0),
+      u(bias?.offset ?? 0),
+      u(bias?.stride ?? 0),
+      u(maskA?.offset ?? 0),
+      u(maskA?.rowStride ?? 0),
+      u(maskA?.colStride ?? 0),
+      u(maskA?.batchStride ?? 0),
+    ],
+    batch,
+    options.kSlice ?? 0,
+  );
+}
+
+/**
+ * C = op(A)·op(B) into the contiguous [m × n] region at `out` (written, not accumulated), A
+ * optionally masked: split over K when few output tiles and a long K would leave the GPU idle
+ * (a weight gradient summed over a batch), the slices summed in order afterwards.
+ */
+export function gpuGemmDense(
+  m: number,
+  n: number,
+  k: number,
+  a: GpuMatrix,
+  b: GpuMatrix,
+  out: { storage: GpuStorage; offset: number },
+  maskA?: GpuMatrix,
+  forceSlices?: number,
+): void {
+  const slice = splitK(m, n, k, forceSlices);
+  if (slice === 0) {
+    gpuGemmStrided(m, n, k, a, b, { ...out, rowStride: n, colStride: 1 }, { maskA });
+    return;
+  }
+  const slices = Math.ceil(k / slice);
+  const parts = webgpu().alloc("float32", slices * m * n);
+  gpuGemmStrided(
+    m,
+    n,
+    k,
+    { ...a, batchStride: 0 },
+    { ...b, batchStride: 0 },
+    { storage: parts, offset: 0, rowStride: n, colStride: 1, batchStride: m * n },
+    { maskA: maskA && { ...maskA, batchStride: 0 }, batch: slices, kSlice: slice },
+  );
+  gpuSumSlices(parts, slices, m * n, out.storage, out.offset);
 }
 
 /** Options of {@linkcode gpuGemm} beyond the reference GEMM's arguments. */
@@ -347,7 +399,7 @@ export interface GpuGemmBatch {
   strideB?: number;
   /** Step between batch matrices of C (default 0). */
   strideC?: number;
-  /** Bias storage: bias[biasOffset + j] is added to column j (or to row i with `biasPer: "row"`). */
+  /** Bias: bias[biasOffset + j] is added to column j (or to row i with `biasPer: "row"`). */
   bias?: GpuStorage;
   /** Element offset of the bias (default 0). */
   biasOffset?: number;
@@ -454,8 +506,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   gpu.dispatch1d(kernel, [parts, out], [size, slices, outOffset], size);
 }
 
-/** The elements of each column of {@linkcode gpuColumnSum}: row r of column c is at
- * offset + ⌊r / inner⌋·outerStride + (r mod inner)·innerStride + c·colStride. */
+/**
+ * The elements of each column of {@linkcode gpuColumnSum}: row r of column c is at
+ * offset + ⌊r / inner⌋·outerStride + (r mod inner)·innerStride + c·colStride.
+ */
 export interface GpuColumns {
   /** The storage. */
   storage: GpuStorage;
