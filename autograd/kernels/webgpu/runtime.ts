@@ -132,6 +132,7 @@ export class WebGpu {
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #lost: string | null = null;
+  #failure: string | null = null;
 
   /**
    * @param device An open device.
@@ -149,6 +150,12 @@ export class WebGpu {
     this.#finalizer = new FinalizationRegistry((buffer) => this.#release(buffer));
     device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;
+    });
+    // A WGSL or validation error does not throw where it happens: it arrives here, and the rest
+    // of that submit is dropped. Keep the first one so the next read fails with it instead of
+    // returning zeros.
+    device.addEventListener("uncapturederror", (event) => {
+      this.#failure ??= (event as GPUUncapturedErrorEvent).error.message;
     });
   }
 
@@ -338,6 +345,12 @@ export class WebGpu {
     this.stats.reads++;
     await staging.mapAsync(GPUMapMode.READ);
     if (this.#lost !== null) throw new Error(`webgpu: the device was lost (${this.#lost})`);
+    if (this.#failure !== null) {
+      staging.destroy();
+      throw new Error(
+        `webgpu: a recorded command failed, so the values are not valid: ${this.#failure}`,
+      );
+    }
     const words = staging.getMappedRange().slice(0);
     staging.unmap();
     staging.destroy();
