@@ -575,6 +575,19 @@ Deno.test({
         0,
       );
     }
+    // Many repeats of mixed magnitudes: the order of the additions shows in the bits.
+    const few = random([3, 2]);
+    const many = ints([40, 2], 3);
+    const mixed = random([40, 2]).mul(
+      new Tensor(Float32Array.from({ length: 80 }, (_, i) => 10 ** (i % 7 - 3)), [40, 2]),
+    );
+    await assertSame(
+      scatterAdd(dev(few), 0, dev(many), dev(mixed)),
+      scatterAdd(few, 0, many, mixed),
+      "scatterAdd many repeats",
+      0,
+      0,
+    );
     // Strided x and src, and an expanded index (an embedding gradient's pattern).
     const xt = random([3, 6]);
     const srcT = random([5, 8]);
