@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { reduceOps } from "../autograd/kernels/webgpu/reduce_ops.ts";
-import { SERIAL_MAX } from "../autograd/kernels/webgpu/reduce.ts";
+import { COLUMN_MIN_OUTPUTS, SERIAL_MAX } from "../autograd/kernels/webgpu/reduce.ts";
 import { webgpuOps } from "../autograd/kernels/webgpu/mod.ts";
 import { opTable } from "../autograd/ops/mod.ts";
 import type { DeviceOp } from "../autograd/device.ts";
@@ -125,6 +125,8 @@ const DIM_SETS: [number[], (number[] | undefined)[]][] = [
   [[2, 3, 4], [[0], [1], [2], [0, 2], [1, 2], [0, 1, 2]]],
   [[4, 1, 6], [[1], [0, 1], [2]]],
   [[3, 20, 2], [[1], [0, 2]]],
+  // Many outputs next to each other in the input: one thread per output.
+  [[20, COLUMN_MIN_OUTPUTS + 3], [[0]]],
 ];
 
 Deno.test({

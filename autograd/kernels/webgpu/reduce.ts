@@ -7,7 +7,8 @@
  *
  * Reductions run one workgroup of {@linkcode REDUCE_WG} threads per output where the reduced
  * extent is long (each thread folds a strided share, then a tree in workgroup memory), one thread
- * per output where it is short. Every order is fixed, so results repeat run to run; they differ
+ * per output where it is short or where many outputs lie side by side in the input (so threads
+ * read neighbouring words). Every order is fixed, so results repeat run to run; they differ
  * from the CPU's float64 accumulations by float32 rounding. Scatter-add has no float atomics to
  * lean on in WGSL: one thread per destination scans the index along the scattered dim and adds
  * the matching sources in index order, which is the CPU's order, so it is bitwise the CPU's.
@@ -27,6 +28,12 @@ import { MAX_DIMS, STRIDED_WGSL, STRIDED_WORDS, stridedParams } from "./tensor.t
 export const REDUCE_WG = 64;
 /** Reduced extents up to this many run one thread per output (no workgroup tree). */
 export const SERIAL_MAX = 16;
+/**
+ * At least this many outputs that lie next to each other in the input (a sum over the batch dims
+ * of a gradient) also run one thread per output: neighbouring threads then read neighbouring
+ * words, where a workgroup per output would read one column with every thread.
+ */
+export const COLUMN_MIN_OUTPUTS = 1024;
 /** Most workgroups in one grid dimension. */
 const MAX_GROUPS = 65535;
 
@@ -67,7 +74,7 @@ export function reducedView(
   shape: readonly number[],
   strides: readonly number[],
   dims: readonly number[],
-): { shape: number[]; strides: number[]; outputs: number; extent: number } {
+): { shape: number[]; strides: number[]; outputs: number; extent: number; kept: number } {
   const kept = shape.map((_, d) => d).filter((d) => !dims.includes(d));
   const merged = (group: number[]) => {
     const s: number[] = [];
@@ -89,7 +96,13 @@ export function reducedView(
   const b = merged([...dims].sort((p, q) => p - q));
   const outputs = kept.reduce((n, d) => n * shape[d], 1);
   const extent = dims.reduce((n, d) => n * shape[d], 1);
-  return { shape: [...a.s, ...b.s], strides: [...a.st, ...b.st], outputs, extent };
+  return {
+    shape: [...a.s, ...b.s],
+    strides: [...a.st, ...b.st],
+    outputs,
+    extent,
+    kept: a.s.length,
+  };
 }
 
 /** A strided operand: storage, element offset, shape and strides. */
@@ -123,7 +136,8 @@ export function gpuReduce(
     throw new RangeError(`webgpu ${kind}: ${view.shape.length} dimensions after merging`);
   }
   if (view.outputs === 0) return;
-  const serial = view.extent <= SERIAL_MAX;
+  const serial = view.extent <= SERIAL_MAX ||
+    (view.outputs >= COLUMN_MIN_OUTPUTS && view.kept > 0 && view.strides[view.kept - 1] === 1);
   const { identity, combine } = COMBINE[kind];
   const finish = kind === "sum" ? "v * pf(2u)" : "v";
   const head = `${NAN_WGSL}
