@@ -88,12 +88,17 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
 }
 
 interface LossAttrs {
-  /** One label per row; a negative label marks an ignored row. */
+  /**
+   * One label per row; a negative label marks an ignored row. On a device, the int32 device
+   * tensor of labels as given (typed as the host array: only the device op reads it).
+   */
   labels: Int32Array;
   smoothing: number;
   reduction: Reduction;
-  /** The number of rows that are not ignored (what "mean" divides by). */
+  /** The number of rows that are not ignored (what "mean" divides by); −1 for device labels. */
   counted: number;
+  /** Device labels: the label of ignored rows. */
+  ignoreIndex?: number;
 }
 
 /** Integer class labels: an int32 tensor or an Int32Array. */
@@ -240,6 +245,27 @@ function lossAttrs(
   smoothing: number,
   op: string,
 ): LossAttrs {
+  if (scores.device !== "cpu" && !(labels instanceof Int32Array)) {
+    // Device labels stay there: the device op ignores rows by `ignoreIndex` and counts the
+    // others itself. Checking them here would mean a read, i.e. a wait in every step (a label
+    // out of range gives a NaN loss on the device instead of an error).
+    expectDType(`${op} labels`, [labels], ["int32"]);
+    if (scores.ndim !== 2 || labels.ndim !== 1 || labels.shape[0] !== scores.shape[0]) {
+      throw new RangeError(
+        `${op}: expected scores [N, C] and labels [N], got ${formatShape(scores.shape)} and ${
+          formatShape(labels.shape)
+        }`,
+      );
+    }
+    const device = labels.device === "cpu" ? labels.to(scores.device) : labels;
+    return {
+      labels: device as unknown as Int32Array,
+      ignoreIndex: options.ignoreIndex ?? -100,
+      smoothing: options.labelSmoothing ?? 0,
+      reduction: options.reduction ?? "mean",
+      counted: -1,
+    };
+  }
   const values = kernelLabels(scores, labels, options.ignoreIndex ?? -100, op);
   let counted = 0;
   for (const label of values) if (label >= 0) counted++;

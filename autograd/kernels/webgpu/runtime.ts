@@ -238,13 +238,16 @@ export class WebGpu {
       : data.buffer instanceof ArrayBuffer
       ? data
       : data.slice();
-    this.#device.queue.writeBuffer(
-      buffer,
-      0,
-      words.buffer as ArrayBuffer,
-      words.byteOffset,
-      n * WORD,
-    );
+    // Deno 2.9.6 panics on a write of nothing.
+    if (n > 0) {
+      this.#device.queue.writeBuffer(
+        buffer,
+        0,
+        words.buffer as ArrayBuffer,
+        words.byteOffset,
+        n * WORD,
+      );
+    }
     const dtype: DType = data instanceof Float32Array
       ? "float32"
       : data instanceof Int32Array
