@@ -31,6 +31,14 @@ import {
 } from "./tensor.ts";
 import type { Rng } from "../../rng.ts";
 
+/**
+ * NaN by its bits: shader compilers may fold `x != x` to false (they assume no NaNs), so a NaN
+ * test that must hold is written on the bit pattern.
+ */
+const NAN_WGSL = `
+fn isNan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+`;
+
 /** WGSL helpers the unary formulas use: erf/erfc to ~1e-7, log1p, expm1, a tanh that never overflows. */
 const MATH_WGSL = `
 fn erfcPositive(z: f32) -> f32 {
@@ -100,7 +108,7 @@ const UNARY_WGSL: { readonly [K in UnaryKind]: string } = {
   expm1: "expm1_(x)",
   sin: "sin(x)",
   cos: "cos(x)",
-  sign: "select(sign(x), x, x != x)",
+  sign: "select(sign(x), x, isNan(x))",
   floor: "floor(x)",
   round: "round(x)",
 };
@@ -108,7 +116,8 @@ const UNARY_WGSL: { readonly [K in UnaryKind]: string } = {
 function unaryKernel(kind: UnaryKind) {
   return webgpu().kernel(
     `unary ${kind}`,
-    `${MATH_WGSL}
+    `${NAN_WGSL}
+${MATH_WGSL}
 ${STRIDED_WGSL}
 ${LINEAR_ID_WGSL}
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -132,8 +141,8 @@ const BINARY_WGSL: { readonly [K in BinaryKind]: string } = {
   sub: "a - b",
   mul: "a * b",
   div: "a / b",
-  maximum: "select(max(a, b), a + b, a != a || b != b)",
-  minimum: "select(min(a, b), a + b, a != a || b != b)",
+  maximum: "select(max(a, b), a + b, isNan(a) || isNan(b))",
+  minimum: "select(min(a, b), a + b, isNan(a) || isNan(b))",
   eq: "a == b",
   ne: "a != b",
   lt: "a < b",
@@ -159,7 +168,8 @@ function binaryKernel(kind: BinaryKind, dtype: DType) {
     : value;
   return webgpu().kernel(
     `binary ${kind} ${dtype}`,
-    `${STRIDED_WGSL}
+    `${NAN_WGSL}
+${STRIDED_WGSL}
 ${LINEAR_ID_WGSL}
 @group(0) @binding(1) var<storage, read> left: array<${t}>;
 @group(0) @binding(2) var<storage, read> right: array<${t}>;
