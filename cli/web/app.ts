@@ -133,6 +133,15 @@ function padPoint(event: PointerEvent): { x: number; y: number } {
 }
 
 function strokeTo(point: { x: number; y: number }): void {
+  if (point.x === last.x && point.y === last.y) {
+    // A tap is a dot. Chromium 156 draws nothing for a zero-length round-capped line, so the
+    // dot is filled instead (a "1" traced as one tap per row was read as an empty pad).
+    padContext.fillStyle = "#000000";
+    padContext.beginPath();
+    padContext.arc(point.x, point.y, STROKE / 2, 0, 2 * Math.PI);
+    padContext.fill();
+    return;
+  }
   padContext.strokeStyle = "#000000";
   padContext.lineWidth = STROKE;
   padContext.lineCap = "round";
