@@ -96,3 +96,19 @@ Deno.test("README: the library's other examples print what their comments say", 
     }
   }
 });
+
+Deno.test({
+  name: "README: the GPU example trains on the device it opens and prints what it says",
+  sanitizeResources: false,
+  async fn() {
+    const [example] = blocks("GPU (WebGPU)");
+    const expected = [...example.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => m[1]);
+    const run = await runBlock(example);
+    try {
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.stdout.trim().split("\n"), expected, run.stdout);
+    } finally {
+      await Deno.remove(run.dir, { recursive: true });
+    }
+  },
+});
