@@ -173,21 +173,25 @@ fn log_(x: f32) -> f32 {
     m = m * 0.5;
     k += 1;
   }
-  // log(1 + f) = 2·atanh(s), s = f/(2 + f): f − s·(f − R) with R = s²·(2/3 + 2s²/5 + …).
-  let f = m - 1.0;
+  let kf = f32(k);
+  return kf * ${lit(LN2_HI)} + (logCore(m - 1.0) + kf * ${lit(LN2_LO)});
+}
+/** log(1 + f) for √½ − 1 ≤ f ≤ √2 − 1: 2·atanh(s), s = f/(2 + f), as f − s·(f − R). */
+fn logCore(f: f32) -> f32 {
   let s = f / (2.0 + f);
   let s2 = s * s;
   let R = s2 * ${horner("s2", [2 / 3, 2 / 5, 2 / 7, 2 / 9, 2 / 11, 2 / 13])};
-  let l = f - s * (f - R);
-  let kf = f32(k);
-  return kf * ${lit(LN2_HI)} + (l + kf * ${lit(LN2_LO)});
+  return f - s * (f - R);
 }
 fn log1p_(x: f32) -> f32 {
+  // Near 0, x itself is the f of logCore: no rounding of 1 + x at all. (Kahan's log(u)·x/(u − 1)
+  // with u = 1 + x does not survive compilers that fold (1 + x) − 1 to x, as llvmpipe's does.)
+  if (x > ${lit(Math.SQRT1_2 - 1)} && x < ${lit(Math.SQRT2 - 1)}) { return logCore(x); }
   let u = 1.0 + x;
-  if (u == 1.0) { return x; }
-  if (u == inf_()) { return u; }
-  // Kahan: the rounding of 1 + x cancels in log(u)·x/(u − 1).
-  return log_(u) * (x / (u - 1.0));
+  if (u == inf_() || u == 0.0) { return log_(u); }
+  // Elsewhere log(u) ≥ 0.34 in size, so u's rounding costs under an ulp; the correction term
+  // recovers it where the compiler keeps it.
+  return log_(u) + (x - (u - 1.0)) / u;
 }
 fn tanh_(x: f32) -> f32 {
   let t = abs(x);
