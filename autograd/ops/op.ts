@@ -16,7 +16,8 @@
 
 import { type Device, deviceBackend, type DeviceOp } from "../device.ts";
 import { type GradSinks, record, setGradEnabled, shouldRecord } from "../tape.ts";
-import { type AnyTensor, Tensor } from "../tensor.ts";
+import type { AnyTensor, Tensor } from "../tensor.ts";
+import { onDevice } from "./util.ts";
 
 /** One gradient per tensor input: a tensor of the input's shape, or null where none flows. */
 export type InputGrads<I extends readonly AnyTensor[]> = {
@@ -142,39 +143,6 @@ export function applyOp<I extends readonly AnyTensor[], A, S, O extends AnyTenso
   return out as O;
 }
 
-/** Scalars a number became on the CPU are moved to the device; other CPU operands are an error. */
-function onDevice<I extends readonly AnyTensor[]>(op: string, inputs: I, device: Device): I {
-  let moved: AnyTensor[] | null = null;
-  for (let i = 0; i < inputs.length; i++) {
-    const t = inputs[i];
-    if (t.device === device) continue;
-    if (t.device !== "cpu" || t.size !== 1 || t.requiresGrad) {
-      throw new Error(
-        `${op}: operands on ${inputs.map((x) => x.device).join(" and ")}; move them to one ` +
-          `device with .to("${device}")`,
-      );
-    }
-    moved ??= [...inputs];
-    moved[i] = scalarOn(device, t);
-  }
-  return (moved ?? inputs) as unknown as I;
-}
-
-/** Device copies of one-element CPU tensors by dtype and value (they are never written to). */
-const scalars = new Map<string, AnyTensor>();
-
-function scalarOn(device: Device, t: AnyTensor): AnyTensor {
-  const value = t.data[t.offset];
-  const key = `${device} ${t.dtype} ${Object.is(value, -0) ? "-0" : value}`;
-  let base = scalars.get(key);
-  if (base === undefined) {
-    if (scalars.size > 4096) scalars.clear();
-    base = t.contiguous().to(device as Exclude<Device, "cpu">);
-    scalars.set(key, base);
-  }
-  return new Tensor(base.storage, t.shape, t.shape.map(() => 0), 0);
-}
-
 /**
  * {@linkcode applyOp} for inputs on a device: the device's forward (and backward where it gives
  * one) replace the op's own; an op the device does not list runs its own definition, which works
@@ -186,7 +154,9 @@ function applyOnDevice<I extends readonly AnyTensor[], A, S, O extends AnyTensor
   attrs: A,
   device: Device,
 ): O {
-  const inputs = onDevice(op.name, given, device);
+  const inputs = given.some((t) => t.device !== device)
+    ? given.map((t) => onDevice(op.name, t, device)) as unknown as I
+    : given;
   const impl = (deviceBackend(device as Exclude<Device, "cpu">).ops as Record<
     string,
     DeviceOp | undefined

@@ -31,15 +31,28 @@ export function emptyOn<D extends DType>(device: Device, shape: Shape, dtype: D)
 
 /**
  * `t` on `device`: itself when there, a device copy of a one-element CPU tensor (a number an op
- * promoted), else an error naming `op`.
+ * promoted; cached by value, since such scalars are never written), else an error naming `op`.
  */
 export function onDevice<D extends DType>(op: string, t: Tensor<D>, device: Device): Tensor<D> {
   if (t.device === device) return t;
-  if (t.device === "cpu" && t.size === 1 && !t.requiresGrad) return t.to(device);
-  throw new Error(
-    `${op}: operands on ${t.device} and ${device}; move them to one device with .to("${device}")`,
-  );
+  if (t.device !== "cpu" || t.size !== 1 || t.requiresGrad) {
+    throw new Error(
+      `${op}: operands on ${t.device} and ${device}; move them to one device with .to("${device}")`,
+    );
+  }
+  const value = t.data[t.offset];
+  const key = `${device} ${t.dtype} ${Object.is(value, -0) ? "-0" : value}`;
+  let base = scalars.get(key);
+  if (base === undefined) {
+    if (scalars.size > 4096) scalars.clear();
+    base = t.contiguous().to(device);
+    scalars.set(key, base);
+  }
+  return new Tensor<D>(base.storage as Tensor<D>["storage"], t.shape, t.shape.map(() => 0), 0);
 }
+
+/** Device copies of one-element CPU tensors by device, dtype and value. */
+const scalars = new Map<string, AnyTensor>();
 
 /** `t` itself when contiguous, else a contiguous copy; never recorded (for use inside ops). */
 export function dense<D extends DType>(t: Tensor<D>): Tensor<D> {
