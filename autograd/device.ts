@@ -146,8 +146,3 @@ export function deviceBackend(device: Exclude<Device, "cpu">): DeviceBackend {
   }
   return backend;
 }
-
-/** Whether `device` has been opened. */
-export function deviceOpen(device: Device): boolean {
-  return device === "cpu" || backends.has(device);
-}

@@ -139,3 +139,19 @@ Deno.test({
     await compare(make, [batches[0], batches[0], batches[0]], 1e-4, 3 * 3e-3);
   },
 });
+
+Deno.test({
+  name: "webgpu: the same steps twice give bitwise the same losses and weights (fixed sum orders)",
+  ...gpuTest,
+  async fn() {
+    const make = () => {
+      const model = new MLP({ hidden: [32, 48], seed: 5 });
+      return { model, optimizer: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }) };
+    };
+    const batches = images(new Rng(4), 3, [8, 1, 28, 28]);
+    const first = await train(make, batches, "webgpu");
+    const second = await train(make, batches, "webgpu");
+    assert.deepEqual(second.losses, first.losses);
+    for (const [name, w] of first.weights) assert.deepEqual(second.weights.get(name), w, name);
+  },
+});

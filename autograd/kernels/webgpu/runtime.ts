@@ -164,11 +164,6 @@ export class WebGpu {
     return this.#device;
   }
 
-  /** Largest buffer one binding may hold, in bytes. */
-  get maxBinding(): number {
-    return this.#device.limits.maxStorageBufferBindingSize;
-  }
-
   /**
    * Compiles `wgsl` once under `name` (later calls with the same name return the cached kernel).
    * The source must begin its bindings after {@linkcode PARAMS_WGSL}: `inputs` read-only storage
@@ -367,25 +362,6 @@ export class WebGpu {
     }
   }
 
-  /** Records a copy of `words` 32-bit words between buffers (outside any compute pass). */
-  copy(
-    src: GpuStorage,
-    srcOffset: number,
-    dst: GpuStorage,
-    dstOffset: number,
-    words: number,
-  ): void {
-    if (words === 0) return;
-    if ((srcOffset * WORD) % 4 !== 0) throw new Error("webgpu copy: unaligned");
-    this.#command().copyBufferToBuffer(
-      src.buffer,
-      srcOffset * WORD,
-      dst.buffer,
-      dstOffset * WORD,
-      words * WORD,
-    );
-  }
-
   /**
    * The bind group of `kernel` over these buffers, made once: buffers are pooled, never destroyed,
    * so a training step finds the groups of the previous one (the per-dispatch host cost is what
@@ -528,9 +504,4 @@ export function webgpu(): WebGpu {
     );
   }
   return current;
-}
-
-/** Whether the device has been opened. */
-export function webgpuOpen(): boolean {
-  return current !== null;
 }
