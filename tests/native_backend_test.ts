@@ -130,7 +130,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "native keeps the wasm convolutions, on the whole thread count while they run: bitwise wasm's results, then the pool is back at 1",
+    "native runs the convolution's product on BLAS: wasm's result to float32 rounding, the same bits run after run, and tapegrad's pool stays at one thread",
   ignore,
   async fn() {
     const rng = new Rng(9);
@@ -167,13 +167,17 @@ Deno.test({
         out,
         outOffset: 0,
       });
-      return new Uint32Array(out.buffer);
+      return out;
     };
     const want = run(wasmKernels.convForward);
     await withNative(2, () => {
       const got = run(kernels.convForward);
-      assert.ok(got.every((v, i) => v === want[i]), "native's convolution is wasm's, bit for bit");
-      assert.equal(wasmGetThreads(), 1, "tapegrad's pool is back at one thread after it");
+      // K = 288 products of unit normals: sums of size ~17, rounded in another order.
+      const worst = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0);
+      assert.ok(worst < 1e-4, `native's convolution is within ${worst} of wasm's`);
+      const again = run(kernels.convForward);
+      assert.ok(again.every((v, i) => Object.is(v, got[i])), "the same bits on a second run");
+      assert.equal(wasmGetThreads(), 1, "tapegrad's pool stays at one thread");
     });
   },
 });

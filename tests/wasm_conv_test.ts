@@ -7,13 +7,18 @@ import assert from "node:assert/strict";
 import type { ConvGeometry } from "../autograd/kernels/conv.ts";
 import { convBackwardReference, convForwardReference } from "../autograd/kernels/conv.ts";
 import type { ConvBackwardArgs, ConvForwardArgs } from "../autograd/kernels/types.ts";
-import { wasmConvBackward, wasmConvForward } from "../autograd/kernels/wasm/conv.ts";
+import {
+  convKernelsOver,
+  wasmConvBackward,
+  wasmConvForward,
+} from "../autograd/kernels/wasm/conv.ts";
 import {
   setCallerComputes,
   setThreads,
   threadsReady,
   threadStats,
   wasmAvailable,
+  wasmGemm,
 } from "../autograd/kernels/wasm/gemm.ts";
 import { wasmFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { uniformSource } from "./helpers/reference.ts";
@@ -305,22 +310,35 @@ function bitsEqual(a: Float32Array, b: Float32Array): boolean {
 }
 
 Deno.test({
-  name: "wasm conv forward, input, filter and bias gradients match the reference",
+  name:
+    "wasm conv forward, input, filter and bias gradients match the reference, packed and on explicit operands",
   ignore: !wasmAvailable,
   fn() {
+    const explicit = convKernelsOver(wasmGemm);
     let seed = 1;
     for (const c of cases) {
       for (const relu of [false, true]) {
         for (const inWasm of c.name === "chunked batch" ? [false] : [false, true]) {
           const label = `${c.name}${relu ? " +relu" : ""}${inWasm ? " in-wasm" : ""}`;
           const ref = runConv(c, convForwardReference, convBackwardReference, relu, false, seed);
-          const got = runConv(c, wasmConvForward, wasmConvBackward, relu, inWasm, seed);
-          const k = c.C * c.kh * c.kw;
-          const g = geometry(c);
-          tolerance(ref.out, got.out, `${label} forward`, k);
-          tolerance(ref.gx, got.gx, `${label} input gradient`, c.O * c.kh * c.kw);
-          tolerance(ref.gw, got.gw, `${label} filter gradient`, c.N * g.outH * g.outW);
-          tolerance(ref.gb, got.gb, `${label} bias gradient`, c.N * g.outH * g.outW);
+          // The packed path, and the explicit operands the native backend hands to BLAS (here
+          // to the wasm GEMM, so the im2row path is checked without a BLAS library).
+          for (
+            const [path, fwd, bwd] of [["packed", wasmConvForward, wasmConvBackward], [
+              "explicit",
+              explicit.convForward,
+              explicit.convBackward,
+            ]] as const
+          ) {
+            const got = runConv(c, fwd, bwd, relu, inWasm, seed);
+            const k = c.C * c.kh * c.kw;
+            const g = geometry(c);
+            const what = `${label} ${path}`;
+            tolerance(ref.out, got.out, `${what} forward`, k);
+            tolerance(ref.gx, got.gx, `${what} input gradient`, c.O * c.kh * c.kw);
+            tolerance(ref.gw, got.gw, `${what} filter gradient`, c.N * g.outH * g.outW);
+            tolerance(ref.gb, got.gb, `${what} bias gradient`, c.N * g.outH * g.outW);
+          }
           seed++;
         }
       }

@@ -348,18 +348,15 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
     if (load.blas !== null) {
       const blas = load.blas;
       const native = nativeKernels(blas);
-      // The convolutions stay on the wasm kernels: the native ones (im2col in TypeScript, then
-      // one BLAS GEMM per group of images) measured slower on AlexNet's layers than wasm's,
-      // whose im2col is fused into the GEMM's packing. They remain in nativeKernels() for
-      // shapes where the GEMM dominates (useKernels can install them). The wasm convolutions
-      // get the whole thread count for their duration (see withWasmThreads).
+      // The products (Linear, matmul, the convolutions') on BLAS, all else on wasm; tapegrad's
+      // pool stays at one thread (applyThreads), so its workers never spin beside BLAS's.
       const table: Kernels = {
         ...wasmKernels,
         gemm: native.gemm,
         linearForward: native.linearForward,
         linearBackward: native.linearBackward,
-        convForward: withWasmThreads(wasmKernels.convForward),
-        convBackward: withWasmThreads(wasmKernels.convBackward),
+        convForward: native.convForward,
+        convBackward: native.convBackward,
         name: `native-blas+${wasmKernels.name}`,
       };
       install(table, blas);
@@ -386,25 +383,6 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
   install(wasmKernels, null);
   active = { requested: request, backend: "wasm", reason: "asked for", library: null };
   return active;
-}
-
-/**
- * A wasm kernel that runs on the whole thread count while the native backend holds tapegrad's
- * pool at one thread: the convolutions are most of AlexNet's work and would otherwise lose all
- * but one core. Idle OpenBLAS threads spin in sched_yield loops and give way to the workers; the
- * workers spin about a millisecond after the job before they sleep, which a BLAS product right
- * after a convolution shares its cores with (pool.ts sets that spin; see the report of issue 13).
- */
-function withWasmThreads<A>(kernel: (args: A) => void): (args: A) => void {
-  return (args) => {
-    const n = wasmAvailable ? effectiveThreads() : 1; // without wasm: the reference kernel
-    if (n > 1) wasmSetThreads(n);
-    try {
-      kernel(args);
-    } finally {
-      if (n > 1) wasmSetThreads(1);
-    }
-  };
 }
 
 /** Puts `table` into `kernels` and hands the thread count to the backend that uses it. */

@@ -1,10 +1,12 @@
 /**
  * The native backend: the GEMMs of the Linear layer, of matmul and of the convolutions on a
  * system BLAS opened through Deno's FFI (`blas.ts`), with operands read and written in place.
- * Selection lives with the kernel table (`useBackend` in `../mod.ts`, which installs the GEMM
- * and the Linear kernels and keeps wasm's convolutions, measured faster); this folder only
- * builds the kernels once a library has loaded (through the platform layer's guarded dlopen, so
- * it imports anywhere).
+ * The convolutions keep the wasm kernels' layout passes (padded NHWC, the im2col matrix written
+ * out by `im2row`, bias and ReLU fused into the way back to NCHW) and run their three products
+ * on BLAS (`convKernelsOver` in `../wasm/conv.ts`); im2col in TypeScript measured slower than
+ * wasm's whole convolution. Selection lives with the kernel table (`useBackend` in `../mod.ts`);
+ * this folder only builds the kernels once a library has loaded (through the platform layer's
+ * guarded dlopen, so it imports anywhere).
  *
  * @module
  */
@@ -16,14 +18,15 @@ import type {
   LinearBackwardKernel,
   LinearForwardKernel,
 } from "../types.ts";
+import { convBackwardReference, convForwardReference } from "../conv.ts";
+import { wasmAvailable } from "../wasm/gemm.ts";
+import { convKernelsOver } from "../wasm/conv.ts";
 import type { Blas } from "./blas.ts";
-import { createNativeConvBackward, createNativeConvForward } from "./conv.ts";
 import { createNativeGemm } from "./gemm.ts";
 import { createNativeLinearBackward, createNativeLinearForward } from "./linear.ts";
 
 export { type Blas, BLAS_CANDIDATES, type BlasLoad, envIfGranted, loadBlas } from "./blas.ts";
 export { createNativeGemm } from "./gemm.ts";
-export { NATIVE_CONV_COL_MAX } from "./conv.ts";
 
 /** The kernel-table entries the native backend replaces. */
 export interface NativeKernels {
@@ -33,20 +36,22 @@ export interface NativeKernels {
   linearForward: LinearForwardKernel;
   /** The Linear layer's gradients on BLAS. */
   linearBackward: LinearBackwardKernel;
-  /** Batched convolution (im2col + one GEMM per group of images) on BLAS. */
+  /** Batched convolution, its product on BLAS (the reference kernel without wasm SIMD). */
   convForward: ConvForwardKernel;
-  /** Batched convolution gradients (GEMMs + col2im) on BLAS. */
+  /** Batched convolution gradients, their products on BLAS (the reference without wasm SIMD). */
   convBackward: ConvBackwardKernel;
 }
 
 /** The native kernels over an opened library. */
 export function nativeKernels(blas: Blas): NativeKernels {
   const gemm = createNativeGemm(blas);
+  const convs = wasmAvailable
+    ? convKernelsOver(gemm)
+    : { convForward: convForwardReference, convBackward: convBackwardReference };
   return {
     gemm,
     linearForward: createNativeLinearForward(gemm),
     linearBackward: createNativeLinearBackward(gemm),
-    convForward: createNativeConvForward(gemm),
-    convBackward: createNativeConvBackward(gemm),
+    ...convs,
   };
 }

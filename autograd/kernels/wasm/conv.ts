@@ -20,11 +20,22 @@
  * Operands that already live in the wasm memory are used in place; others are copied in (one
  * `TypedArray.set` each) and outputs copied out. Scratch regions grow as needed and are reused.
  *
+ * {@linkcode convKernelsOver} keeps every layout pass here and hands the three products to
+ * another {@link Gemm} (the native backend's BLAS), which needs explicit operands: the implicit
+ * im2col matrix is then written out row by row (`im2row`) instead of being packed, and the
+ * products run on the explicit matrices in the wasm memory.
+ *
  * @module
  */
 
 import type { ConvGeometry } from "../conv.ts";
-import type { ConvBackwardArgs, ConvForwardArgs } from "../types.ts";
+import type { Gemm } from "../gemm.ts";
+import type {
+  ConvBackwardArgs,
+  ConvBackwardKernel,
+  ConvForwardArgs,
+  ConvForwardKernel,
+} from "../types.ts";
 import { defaultEngine, type Engine, KC_MAX, MC_BLOCK_PANELS, wasmGemm } from "./gemm.ts";
 import { NR } from "./kernels.ts";
 import { allocBytes, freeBytes, heapF32 } from "./memory.ts";
@@ -137,6 +148,28 @@ function blockKAny(k: number): number {
   return Math.ceil(k / blocks);
 }
 
+/** A view of `n` floats at byte address `ptr` of the wasm memory (an operand of a {@link Gemm}). */
+function view(ptr: number, n: number): Float32Array {
+  return heapF32().subarray(ptr >> 2, (ptr >> 2) + n);
+}
+
+/** The implicit im2col matrix [M, K] of the padded input at `xPad`, written out in scratch. */
+function explicitRows(xPad: number, L: Layout): number {
+  const rows = region("im2row", 4 * L.M * L.K);
+  defaultEngine().job("im2row", 4 * L.M * L.K, L.M, (chunk, ctr) => [
+    xPad,
+    L.rowOff,
+    L.kOff,
+    L.K,
+    rows,
+    4 * L.K,
+    L.M,
+    chunk,
+    ctr,
+  ]);
+  return rows;
+}
+
 /** Lays x out as padded NHWC; returns its address. */
 function paddedInput(
   a: { x: Float32Array; xOffset: number; batch: number; g: ConvGeometry },
@@ -221,10 +254,28 @@ function imagesPerChunk(g: ConvGeometry, O: number): number {
  * the batch is very large (each image's output is computed the same way either way).
  */
 export function wasmConvForward(a: ConvForwardArgs): void {
+  convForward(a, null);
+}
+
+/**
+ * The convolutions with their products on `gemm` over explicit operands in the wasm memory (see
+ * the module comment); every layout pass stays on the wasm kernels. The native backend's.
+ */
+export function convKernelsOver(
+  gemm: Gemm,
+): { convForward: ConvForwardKernel; convBackward: ConvBackwardKernel } {
+  return {
+    convForward: (a) => convForward(a, gemm),
+    convBackward: (a) => convBackward(a, gemm),
+  };
+}
+
+/** The forward pass in chunks of images; products packed here (`gemm` null) or on `gemm`. */
+function convForward(a: ConvForwardArgs, gemm: Gemm | null): void {
   const { g, batch: N, outChannels: O } = a;
   const step = imagesPerChunk(g, O);
   if (N <= step) {
-    forwardChunk(a);
+    forwardChunk(a, gemm);
     return;
   }
   const inImage = g.channels * g.height * g.width;
@@ -235,24 +286,71 @@ export function wasmConvForward(a: ConvForwardArgs): void {
       batch: Math.min(step, N - n0),
       xOffset: a.xOffset + n0 * inImage,
       outOffset: a.outOffset + n0 * outImage,
-    });
+    }, gemm);
   }
 }
 
-function forwardChunk(a: ConvForwardArgs): void {
+function forwardChunk(a: ConvForwardArgs, gemm: Gemm | null): void {
   const { g, batch: N, outChannels: O } = a;
   const L = layoutOf(g, N);
   if (N === 0 || O === 0) return;
   const e = defaultEngine();
-  const MR = e.config.mr;
   const xPad = paddedInput(a, L);
   const wr = reorderedFilters(a.w, a.wOffset, O, g, L);
+  const cBuf = region("c", 4 * L.M * O);
+  if (gemm === null) packedForward(e, xPad, wr, cBuf, L, O);
+  else {
+    const rows = view(explicitRows(xPad, L), L.M * L.K);
+    gemm(
+      false,
+      true,
+      L.M,
+      O,
+      L.K,
+      rows,
+      0,
+      L.K,
+      view(wr, O * L.K),
+      0,
+      L.K,
+      0,
+      view(cBuf, L.M * O),
+      0,
+      O,
+    );
+  }
+  const total = N * O * L.P;
+  const outPtr = placeOut("out", a.out, a.outOffset, total);
+  const biasPtr = a.bias === null ? 0 : placeIn("bias", a.bias, a.biasOffset, O);
+  // Without padding an image is one long row of pixels: fewer leftover pixels per row.
+  e.job("nhwcToNchw", 4 * total, N, (chunk, ctr) => [
+    cBuf,
+    outPtr,
+    biasPtr,
+    a.relu ? 1 : 0,
+    O,
+    1,
+    L.P,
+    O,
+    1,
+    L.P,
+    0,
+    0,
+    N,
+    chunk,
+    ctr,
+  ]);
+  copyOut(outPtr, a.out, a.outOffset, total);
+}
+
+/** C[M, O] = im2col(x)·Wᵀ on the packed wasm path: A packed straight from the padded input. */
+function packedForward(e: Engine, xPad: number, wr: number, cBuf: number, L: Layout, O: number) {
+  const MR = e.config.mr;
   const kc = blockK4(L.K);
   const mp = Math.ceil(L.M / MR);
   const np = Math.ceil(O / NR);
   const aPack = region("aPack", 4 * mp * MR * L.K);
   const bPack = region("bPack", 4 * np * NR * L.K);
-  const cBuf = region("c", 4 * L.M * O);
   e.job("packAB", O * L.K, np, (chunk, ctr) => [
     0,
     0,
@@ -281,28 +379,6 @@ function forwardChunk(a: ConvForwardArgs): void {
     ctr,
   ]);
   computePacked(e, aPack, bPack, cBuf, L.M, O, L.K, kc, 0);
-  const total = N * O * L.P;
-  const outPtr = placeOut("out", a.out, a.outOffset, total);
-  const biasPtr = a.bias === null ? 0 : placeIn("bias", a.bias, a.biasOffset, O);
-  // Without padding an image is one long row of pixels: fewer leftover pixels per row.
-  e.job("nhwcToNchw", 4 * total, N, (chunk, ctr) => [
-    cBuf,
-    outPtr,
-    biasPtr,
-    a.relu ? 1 : 0,
-    O,
-    1,
-    L.P,
-    O,
-    1,
-    L.P,
-    0,
-    0,
-    N,
-    chunk,
-    ctr,
-  ]);
-  copyOut(outPtr, a.out, a.outOffset, total);
 }
 
 /**
@@ -342,16 +418,67 @@ function computePacked(
   ]);
 }
 
+/** dW[O, K] = gy[O, N·P]·im2col(x) (+ dW when `beta` is 1) on the packed wasm path. */
+function packedFilterGradient(
+  e: Engine,
+  rows: number,
+  xPad: number,
+  dw: number,
+  L: Layout,
+  O: number,
+  beta: number,
+): void {
+  const MR = e.config.mr;
+  const kc = blockKAny(L.M);
+  const mp = Math.ceil(O / MR);
+  const np = Math.ceil(L.K / NR);
+  const aPack = region("aPack", 4 * mp * MR * L.M);
+  const bPack = region("bPack", 4 * np * NR * L.M);
+  e.job("packAB", O * L.M, mp, (chunk, ctr) => [
+    rows,
+    4 * L.M,
+    1,
+    aPack,
+    O,
+    0,
+    0,
+    0,
+    0,
+    0,
+    L.M,
+    kc,
+    chunk,
+    ctr,
+  ]);
+  e.job("packBIdx", 4 * L.K * L.M, np, (chunk, ctr) => [
+    xPad,
+    L.rowOff,
+    L.kOff,
+    bPack,
+    L.K,
+    L.M,
+    kc,
+    chunk,
+    ctr,
+  ]);
+  computePacked(e, aPack, bPack, dw, O, L.K, L.M, kc, beta);
+}
+
 /**
  * The WebAssembly convolution backward pass (see the module comment). A very large batch runs in
  * chunks of images: the filter gradient then accumulates chunk after chunk, and the bias gradient
  * adds the chunks' sums in float64.
  */
 export function wasmConvBackward(a: ConvBackwardArgs): void {
+  convBackward(a, null);
+}
+
+/** The backward pass in chunks of images; products packed here (`gemm` null) or on `gemm`. */
+function convBackward(a: ConvBackwardArgs, gemm: Gemm | null): void {
   const { g, batch: N, outChannels: O } = a;
   const step = imagesPerChunk(g, O);
   if (N <= step) {
-    backwardChunk(a, true, true);
+    backwardChunk(a, true, true, gemm);
     return;
   }
   const inImage = g.channels * g.height * g.width;
@@ -372,6 +499,7 @@ export function wasmConvBackward(a: ConvBackwardArgs): void {
       },
       n0 === 0,
       n0 + step >= N,
+      gemm,
     );
     if (biasSums !== null) { for (let o = 0; o < O; o++) biasSums[o] += chunkBias![o]; }
   }
@@ -382,11 +510,15 @@ export function wasmConvBackward(a: ConvBackwardArgs): void {
  * One chunk of the backward pass. The filter gradient accumulates in scratch from the `first`
  * chunk (which overwrites it) and is written out after the `last`.
  */
-function backwardChunk(a: ConvBackwardArgs, first: boolean, last: boolean): void {
+function backwardChunk(
+  a: ConvBackwardArgs,
+  first: boolean,
+  last: boolean,
+  gemm: Gemm | null,
+): void {
   const { g, batch: N, outChannels: O } = a;
   const L = layoutOf(g, N);
   const e = defaultEngine();
-  const MR = e.config.mr;
   const C = g.channels;
   const total = N * O * L.P;
   if (N === 0) {
@@ -414,40 +546,29 @@ function backwardChunk(a: ConvBackwardArgs, first: boolean, last: boolean): void
     if (a.gb !== null) copyOut(gbPtr, a.gb, a.gbOffset, O);
     if (a.gw !== null) {
       const xPad = paddedInput(a, L);
-      const kc = blockKAny(L.M);
-      const mp = Math.ceil(O / MR);
-      const np = Math.ceil(L.K / NR);
-      const aPack = region("aPack", 4 * mp * MR * L.M);
-      const bPack = region("bPack", 4 * np * NR * L.M);
       const dw = region("dw", 4 * O * L.K);
-      e.job("packAB", O * L.M, mp, (chunk, ctr) => [
-        rows,
-        4 * L.M,
-        1,
-        aPack,
-        O,
-        0,
-        0,
-        0,
-        0,
-        0,
-        L.M,
-        kc,
-        chunk,
-        ctr,
-      ]);
-      e.job("packBIdx", 4 * L.K * L.M, np, (chunk, ctr) => [
-        xPad,
-        L.rowOff,
-        L.kOff,
-        bPack,
-        L.K,
-        L.M,
-        kc,
-        chunk,
-        ctr,
-      ]);
-      computePacked(e, aPack, bPack, dw, O, L.K, L.M, kc, first ? 0 : 1);
+      const beta = first ? 0 : 1;
+      if (gemm === null) packedFilterGradient(e, rows, xPad, dw, L, O, beta);
+      else {
+        const x = view(explicitRows(xPad, L), L.M * L.K);
+        gemm(
+          false,
+          false,
+          O,
+          L.K,
+          L.M,
+          view(rows, total),
+          0,
+          L.M,
+          x,
+          0,
+          L.K,
+          beta,
+          view(dw, O * L.K),
+          0,
+          L.K,
+        );
+      }
       // Back to [O, C, kh, kw], dropping the padded channels.
       const taps = g.kernelH * g.kernelW;
       if (last) {
@@ -495,7 +616,7 @@ function backwardChunk(a: ConvBackwardArgs, first: boolean, last: boolean): void
     const wr = reorderedFilters(a.w, a.wOffset, O, g, L);
     const dcol = region("dcol", 4 * L.M * L.K);
     const heap = heapF32();
-    wasmGemm(
+    (gemm ?? wasmGemm)(
       false,
       false,
       L.M,

@@ -31,6 +31,9 @@
  *   through the same tables; units are images, so every element sums in one fixed order.
  * - `gyRows(src, dst, mask, biasGrad, O, P, images, chunk, counter)`: [N, O, P] → [O, N·P]
  *   (masked like `nchwToNhwc`), and when `biasGrad` ≠ 0 the sum of each row; units are rows.
+ * - `im2row(base, rowOff, kOff, kBytes, dst, ldDst, m, chunk, counter)`: the implicit matrix
+ *   written out, row r of K = kBytes floats at `dst + r·ldDst` (for a BLAS GEMM, which needs
+ *   explicit operands); units are rows. `col2imIdx` is its adjoint.
 
  *
  * Every output element is produced by one thread in an order fixed by the shapes alone, so
@@ -52,6 +55,7 @@ export const CONV_JOB_NAMES = [
   "nhwcToNchw",
   "col2imIdx",
   "gyRows",
+  "im2row",
 ] as const;
 
 /**
@@ -547,6 +551,34 @@ function emitGyRows(mod: ModuleBuilder): void {
   );
 }
 
+/** Emits `im2row`. */
+function emitIm2row(mod: ModuleBuilder): void {
+  mod.func(
+    "im2row",
+    new Array(9).fill(I32),
+    [],
+    (f, [base, rowOff, kOff, kBytes, dst, ldDst, m, chunk, counter]) => {
+      const r = f.local(I32);
+      const rb = f.local(I32);
+      const d = f.local(I32);
+      const g = f.local(I32);
+      const gEnd = f.local(I32);
+      chunkLoop(f, counter, chunk, m, (lo, hi) => {
+        forRange(f, r, () => f.get(lo), () => f.get(hi), 1, () => {
+          f.get(base).get(rowOff).get(r).i32Const(2).i32Shl().i32Add().i32Load().i32Add().set(rb);
+          f.get(dst).get(r).get(ldDst).i32Mul().i32Add().set(d);
+          f.get(kOff).tee(g).get(kBytes).i32Add().set(gEnd);
+          whileLoop(f, () => f.get(g).get(gEnd).i32LtS(), () => {
+            f.get(d).get(rb).get(g).i32Load().i32Add().v128Load().v128Store();
+            addConst(f, d, 16);
+            addConst(f, g, 4);
+          });
+        });
+      });
+    },
+  );
+}
+
 /** Adds the convolution exports ({@link CONV_JOB_NAMES}) to `mod` for packed panels of `mr` rows. */
 export function emitConvKernels(mod: ModuleBuilder, mr: number): void {
   emitPackAIdx(mod, mr);
@@ -555,4 +587,5 @@ export function emitConvKernels(mod: ModuleBuilder, mr: number): void {
   emitNhwcToNchw(mod);
   emitCol2imIdx(mod);
   emitGyRows(mod);
+  emitIm2row(mod);
 }
