@@ -9,10 +9,13 @@
 //   deno task bench:peers --quick               (shorter timing rounds)
 //   deno task bench:peers --threads 2 --backends native,wasm --peers pytorch
 //
-// PyTorch runs as a child process (bench/peers_torch.py, the same models and protocol) after
-// tapegrad, with the same thread count and with one thread (its fastest here); it needs `--allow-run` (the task grants it for
-// /usr/bin/python3), Debian's python3-torch and libopenblas0-pthread (torch falls back to the
-// reference BLAS without it). When it is missing the run says how to add it and goes on.
+// PyTorch runs as a child process (bench/peers_torch.py --serve, the same models and protocol)
+// that times one round per request, so its rounds alternate with tapegrad's: every round of a
+// task runs each tapegrad backend and PyTorch (with the same thread count, and with one intra-op
+// thread, its fastest here) once, in a rotating order, and each ratio is the median of the
+// round-by-round ratios. It needs `--allow-run` (the task grants it for /usr/bin/python3),
+// Debian's python3-torch and libopenblas0-pthread (torch falls back to the reference BLAS
+// without it). When it is missing the run says how to add it and goes on.
 //
 // TensorFlow.js comes from npm (npm: specifiers, fetched by Deno on first run). Its wasm backend
 // loads its .wasm files from the installed package (setWasmPaths); it runs single-threaded under
@@ -42,7 +45,7 @@ import {
 } from "../autograd/mod.ts";
 import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
-import { cpuDescription, runTorchPeer } from "./peers_torch.ts";
+import { cpuDescription, startTorchPeer } from "./peers_torch.ts";
 
 const { values } = parseArgs({
   options: {
@@ -63,6 +66,8 @@ const ROUND_S = values["round-s"] !== undefined
   : 0.6;
 const ROUNDS = values.rounds !== undefined ? Number(values.rounds) : values.quick ? 3 : 5;
 const BATCH = 128;
+/** Milliseconds of idling before each alternated round (see where it is used). */
+const PAUSE_MS = 250;
 if (values.threads !== undefined) setThreads(Number(values.threads));
 const THREADS = getThreads();
 const backends = values.backends.split(",").filter((b) => b !== "") as BackendName[];
@@ -80,26 +85,30 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
+/** Seconds per call of `fn` over one round of at least ROUND_S seconds (at least one call). */
+function oneRound(fn: () => void): number {
+  let calls = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (calls === 0 || t - t0 < ROUND_S * 1000) {
+    fn();
+    calls++;
+    t = performance.now();
+  }
+  return (t - t0) / 1000 / calls;
+}
+
 /**
- * Median seconds per call of `fn`: two warm-up calls, then rounds of at least ROUND_S seconds (or
- * one call, for slow ones).
+ * Median seconds per call of `fn`: two warm-up calls, then ROUNDS rounds (one, for a very slow
+ * implementation: seconds per call).
  */
 function measure(fn: () => void): number {
   fn();
   fn();
   const per: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    let calls = 0;
-    const t0 = performance.now();
-    let t = t0;
-    while (calls === 0 || t - t0 < ROUND_S * 1000) {
-      fn();
-      calls++;
-      t = performance.now();
-    }
-    per.push((t - t0) / 1000 / calls);
-    // A very slow peer (seconds per step) gets fewer rounds.
-    if ((t - t0) / calls > 4000 && r >= 0) break;
+    per.push(oneRound(fn));
+    if (per[r] > 4) break;
   }
   return median(per);
 }
@@ -116,11 +125,15 @@ function labels(n: number, rng: Rng): Int32Array {
   return y;
 }
 
-/** One row of results: seconds per call (or an error) per implementation. */
+/**
+ * One row of results: seconds per call (or an error) per implementation, and for those that
+ * alternated, their seconds per call round by round.
+ */
 interface Row {
   what: string;
   batch: number;
   seconds: Map<string, number | string>;
+  rounds: Map<string, number[]>;
 }
 
 const rows: Row[] = [];
@@ -132,16 +145,37 @@ const yb = labels(BATCH, rng);
 function row(what: string, batch: number): Row {
   let r = rows.find((x) => x.what === what && x.batch === batch);
   if (r === undefined) {
-    r = { what, batch, seconds: new Map() };
+    r = { what, batch, seconds: new Map(), rounds: new Map() };
     rows.push(r);
   }
   return r;
 }
 
-// ---- tapegrad ----
+// ---- tapegrad and PyTorch, round by round ----
+
+/** One of the tasks every implementation runs; `key` names it to the PyTorch child. */
+interface Task {
+  model: "mlp" | "alexnet";
+  what: string;
+  batch: number;
+  key: string;
+}
+
+const TASKS: Task[] = (["mlp", "alexnet"] as const).flatMap((model) => [
+  { model, what: `${model} train step`, batch: BATCH, key: `${model} train step` },
+  { model, what: `${model} forward`, batch: 1, key: `${model} forward 1` },
+  { model, what: `${model} forward`, batch: BATCH, key: `${model} forward ${BATCH}` },
+]);
+
+/** An implementation in the alternation: one timing round (seconds per call) of a task. */
+interface Contestant {
+  name: string;
+  round(task: Task): Promise<number>;
+}
 
 /** The tapegrad columns, in the order they ran. */
 const tapegradNames: string[] = [];
+const contestants: Contestant[] = [];
 for (const backend of backends) {
   let reason: string;
   try {
@@ -155,12 +189,13 @@ for (const backend of backends) {
   const tgName = `tapegrad ${kernels.name} (${getThreads()} threads)`;
   console.error(`${tgName}: ${reason}`);
   tapegradNames.push(tgName);
-  const build = (name: string): Module<[Tensor], Tensor> =>
-    name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 });
   const xB = tensor(xb).reshape(BATCH, 1, 28, 28);
   const x1t = tensor(x1).reshape(1, 1, 28, 28);
-  for (const name of ["mlp", "alexnet"]) {
-    const model = build(name);
+  const calls = new Map<string, () => void>();
+  for (const name of ["mlp", "alexnet"] as const) {
+    const model: Module<[Tensor], Tensor> = name === "mlp"
+      ? new MLP({ seed: 1 })
+      : new AlexNet({ seed: 1 });
     const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     const step = (): void => {
       optimizer.zeroGrad();
@@ -168,41 +203,71 @@ for (const backend of backends) {
       optimizer.step();
     };
     step(); // allocates the gradients
-    row(`${name} train step`, BATCH).seconds.set(tgName, measure(step));
-    row(`${name} forward`, 1).seconds.set(tgName, measure(() => noGrad(() => model.call(x1t))));
-    row(`${name} forward`, BATCH).seconds.set(
-      tgName,
-      measure(() => noGrad(() => model.call(xB))),
-    );
+    calls.set(`${name} train step`, step);
+    calls.set(`${name} forward 1`, () => noGrad(() => model.call(x1t)));
+    calls.set(`${name} forward ${BATCH}`, () => noGrad(() => model.call(xB)));
   }
+  const warm = new Set<string>();
+  contestants.push({
+    name: tgName,
+    round(task) {
+      // The backends take turns, so each round installs its own (the tables are ready-made).
+      useBackend(backend);
+      setThreads(THREADS);
+      const fn = calls.get(task.key)!;
+      if (!warm.has(task.key)) {
+        fn();
+        fn();
+        warm.add(task.key);
+      }
+      return Promise.resolve(oneRound(fn));
+    },
+  });
 }
 useBackend("wasm");
-
-// ---- PyTorch ----
 
 /** The CPU's vector extension as the PyTorch child read it (Deno may not read /proc). */
 let cpuVector = "";
 
-// PyTorch also on one thread when more are asked for: on the 2-core machines here its OpenMP
-// threads and OpenBLAS's oversubscribe the cores, and one thread is 2-4x faster than two, so
-// the comparison would otherwise be with PyTorch at its worst.
+// PyTorch also on one intra-op thread when more are asked for: on the 2-core machines here its
+// OpenMP threads and OpenBLAS's oversubscribe the cores, and one OpenMP thread is its fastest
+// (OpenBLAS, which PyTorch does not tell, keeps one thread per core for the products).
 const torchThreads = THREADS > 1 ? [THREADS, 1] : [THREADS];
-for (const threads of peerList.includes("pytorch") ? torchThreads : []) {
-  const torch = await runTorchPeer({
-    python: values.python,
-    threads,
-    batch: BATCH,
-    roundS: ROUND_S,
-    rounds: ROUNDS,
-  });
-  if ("missing" in torch) {
-    console.error(`PyTorch: ${torch.missing}`);
-    break;
-  }
+const torch = peerList.includes("pytorch")
+  ? await startTorchPeer({ python: values.python, batch: BATCH })
+  : null;
+if (torch !== null && "missing" in torch) console.error(`PyTorch: ${torch.missing}`);
+else if (torch !== null) {
   cpuVector = torch.cpu;
   console.error(`${torch.name}: BLAS ${torch.blas}`);
-  for (const r of torch.rows) row(r.what, r.batch).seconds.set(torch.name, r.seconds);
+  for (const threads of torchThreads) {
+    const label = threads === 1 && THREADS > 1
+      ? `${torch.name} (1 thread, OpenBLAS on ${THREADS})`
+      : `${torch.name} (${threads} threads)`;
+    contestants.push({ name: label, round: (task) => torch.round(task.key, threads, ROUND_S) });
+  }
 }
+
+// Every round of a task runs each implementation once, in an order that rotates from round to
+// round, so a change of the machine's speed falls on all of them alike.
+for (const task of TASKS) {
+  const r = row(task.what, task.batch);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < contestants.length; i++) {
+      const c = contestants[(i + round) % contestants.length];
+      const rounds = r.rounds.get(c.name) ?? [];
+      // A very slow implementation (seconds per call) gets one round.
+      if (rounds.length > 0 && rounds[0] > 4) continue;
+      // Idle threads of the one before (OpenBLAS's, OpenMP's, tapegrad's pool) spin for up to
+      // about 0.1 s after their last job: a pause lets them sleep before the next one starts.
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+      rounds.push(await c.round(task));
+      r.rounds.set(c.name, rounds);
+    }
+  }
+  for (const [name, rounds] of r.rounds) r.seconds.set(name, median(rounds));
+}
+if (torch !== null && !("missing" in torch)) await torch.close();
 
 // ---- TensorFlow.js ----
 
@@ -346,16 +411,20 @@ if (pairs.length > 0) {
   console.log(`|---|---:|${pairs.map(() => "---:").join("|")}|`);
   for (const r of rows) {
     const ratios = pairs.map(([t, p]) => {
-      const mine = r.seconds.get(t);
-      const theirs = r.seconds.get(p);
-      return typeof theirs === "number" && typeof mine === "number"
-        ? `${(theirs / mine).toFixed(2)}×`
-        : "–";
+      const mine = r.rounds.get(t), theirs = r.rounds.get(p);
+      if (mine !== undefined && theirs !== undefined && mine.length === theirs.length) {
+        // Alternated: the median of the round-by-round ratios.
+        return `${median(mine.map((m, i) => theirs[i] / m)).toFixed(2)}×`;
+      }
+      const m = r.seconds.get(t), th = r.seconds.get(p);
+      return typeof th === "number" && typeof m === "number" ? `${(th / m).toFixed(2)}×` : "–";
     });
     console.log(`| ${r.what} | ${r.batch} | ${ratios.join(" | ")} |`);
   }
 }
 console.log(
-  "\nratio = peer time / tapegrad time (higher: tapegrad faster). Medians of " +
-    `${ROUNDS} rounds of ≥${ROUND_S} s each; 2 shared cores, so expect some noise.`,
+  "\nratio = peer time / tapegrad time (higher: tapegrad faster). tapegrad and PyTorch " +
+    `alternate: ${ROUNDS} rounds of ≥${ROUND_S} s, each running every one of them once in a ` +
+    "rotating order; times are medians over the rounds and their ratios the median of the " +
+    "round-by-round ratios. TensorFlow.js runs after them (medians of as many rounds).",
 );

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch beside tapegrad in `deno task bench:peers`: the same models, batches and protocol.
 
-bench/peers.ts runs this as a child process after its own measurements and reads the one JSON
-line it prints. The models are tapegrad's MLP (784-512-1024-10, ReLU) and AlexNet (the three
-convolutions and two linear layers of nn/models/alexnet.ts); a training step is forward, softmax
-cross-entropy, backward and SGD with momentum 0.9 at lr 0.01 on one fixed random batch, and
-inference is a forward pass without gradients at batch 1 and at the training batch. Each
-figure is the median over `--rounds` rounds of at least `--round-s` seconds, after two warm-up
-calls, exactly as peers.ts measures tapegrad.
+The models are tapegrad's MLP (784-512-1024-10, ReLU) and AlexNet (the three convolutions and
+two linear layers of nn/models/alexnet.ts); a training step is forward, softmax cross-entropy,
+backward and SGD with momentum 0.9 at lr 0.01 on one fixed random batch, and inference is a
+forward pass without gradients at batch 1 and at the training batch.
+
+bench/peers.ts runs this with `--serve`: it prints one JSON line describing torch, then answers
+each request line {"task": "mlp train step", "threads": 1, "round_s": 0.6} with one timing
+round of that task, {"seconds": ...} (two warm-up calls before a task's first round on a thread
+count), so peers.ts can alternate PyTorch's rounds with tapegrad's. Run alone it measures every
+task itself: the median over `--rounds` rounds of at least `--round-s` seconds.
 
     /usr/bin/python3 bench/peers_torch.py --threads 2 --batch 128 --round-s 0.6 --rounds 5
 
@@ -59,23 +62,73 @@ class AlexNet(nn.Module):
         return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
 
 
+def one_round(fn, round_s):
+    """Seconds per call over one round of at least round_s seconds (at least one call)."""
+    calls = 0
+    t0 = time.perf_counter()
+    t = t0
+    while calls == 0 or t - t0 < round_s:
+        fn()
+        calls += 1
+        t = time.perf_counter()
+    return (t - t0) / calls
+
+
 def measure(fn, rounds, round_s):
     """Median seconds per call: two warm-up calls, then rounds of at least round_s seconds."""
     fn()
     fn()
     per = []
     for _ in range(rounds):
-        calls = 0
-        t0 = time.perf_counter()
-        t = t0
-        while calls == 0 or t - t0 < round_s:
-            fn()
-            calls += 1
-            t = time.perf_counter()
-        per.append((t - t0) / calls)
-        if (t - t0) / calls > 4.0:  # a very slow step (seconds) gets one round
+        per.append(one_round(fn, round_s))
+        if per[-1] > 4.0:  # a very slow step (seconds) gets one round
             break
     return statistics.median(per)
+
+
+def tasks(batch):
+    """Every task by name ("mlp train step", "mlp forward 1", ...): a function to time."""
+    torch.manual_seed(1)
+    xb = torch.randn(batch, 1, 28, 28)
+    x1 = torch.randn(1, 1, 28, 28)
+    yb = torch.randint(0, 10, (batch,))
+    out = {}
+    for name in ("mlp", "alexnet"):
+        model = MLP() if name == "mlp" else AlexNet()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step(model=model, optimizer=optimizer):
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+
+        step()  # allocates the gradients, as peers.ts does
+        out[f"{name} train step"] = step
+        for x, b in ((x1, 1), (xb, batch)):
+            def forward(model=model, x=x):
+                with torch.no_grad():
+                    model(x)
+
+            out[f"{name} forward {b}"] = forward
+    return out
+
+
+def serve(batch):
+    """Answers timing requests on stdin, one JSON line each (see the module comment)."""
+    print(json.dumps({"name": f"pytorch {torch.__version__}", "blas": blas_info(),
+                      "cpu": cpu_vector()}), flush=True)
+    table = tasks(batch)
+    warm = set()
+    for line in sys.stdin:
+        request = json.loads(line)
+        fn = table[request["task"]]
+        torch.set_num_threads(request["threads"])
+        key = (request["task"], request["threads"])
+        if key not in warm:
+            fn()
+            fn()
+            warm.add(key)
+        print(json.dumps({"seconds": one_round(fn, request["round_s"])}), flush=True)
 
 
 def blas_info():
@@ -111,33 +164,14 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--round-s", type=float, default=0.6)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--models", default="mlp,alexnet")
+    parser.add_argument("--serve", action="store_true", help="answer timing requests on stdin")
     args = parser.parse_args()
+    if args.serve:
+        serve(args.batch)
+        return
     torch.set_num_threads(args.threads)
-    torch.manual_seed(1)
-    xb = torch.randn(args.batch, 1, 28, 28)
-    x1 = torch.randn(1, 1, 28, 28)
-    yb = torch.randint(0, 10, (args.batch,))
-    rows = []
-    for name in args.models.split(","):
-        model = MLP() if name == "mlp" else AlexNet()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-        def step():
-            optimizer.zero_grad()
-            F.cross_entropy(model(xb), yb).backward()
-            optimizer.step()
-
-        step()  # allocates the gradients, as peers.ts does
-        rows.append({"what": f"{name} train step", "batch": args.batch,
-                     "seconds": measure(step, args.rounds, args.round_s)})
-        for x, batch in ((x1, 1), (xb, args.batch)):
-            def forward(x=x):
-                with torch.no_grad():
-                    model(x)
-
-            rows.append({"what": f"{name} forward", "batch": batch,
-                         "seconds": measure(forward, args.rounds, args.round_s)})
+    rows = [{"task": task, "seconds": measure(fn, args.rounds, args.round_s)}
+            for task, fn in tasks(args.batch).items()]
     print(json.dumps({
         "name": f"pytorch {torch.__version__} ({args.threads} threads)",
         "blas": blas_info(),

@@ -1,84 +1,129 @@
-// The PyTorch peer of bench/peers.ts: runs bench/peers_torch.py as a child process (same models,
-// batch and timing protocol) and returns its rows, or says why it could not and how to add it.
-// Also the CPU line every speed table states.
+// The PyTorch peer of bench/peers.ts: bench/peers_torch.py as a child process serving timing
+// rounds (same models, batch and round protocol), so that peers.ts can alternate its rounds with
+// tapegrad's; or why it cannot run, and how to add it. Also the CPU line every speed table states.
 
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 
-/** Seconds per call of one task, as peers.ts records them. */
-export interface TorchRow {
-  /** e.g. "mlp train step". */
-  what: string;
-  /** Images per call. */
-  batch: number;
-  /** Median seconds per call. */
-  seconds: number;
+/** A running PyTorch child that times one round of a task per request. */
+export interface TorchPeer {
+  /** e.g. "pytorch 1.13.0". */
+  name: string;
+  /** The BLAS library torch loaded. */
+  blas: string;
+  /** The widest x86 vector extension /proc/cpuinfo lists, or "". */
+  cpu: string;
+  /**
+   * Seconds per call over one round of at least `roundS` seconds of `task` ("mlp train step",
+   * "alexnet forward 1", ...) with torch.set_num_threads(`threads`); two warm-up calls come before
+   * a task's first round on a thread count.
+   */
+  round(task: string, threads: number, roundS: number): Promise<number>;
+  /** Ends the child. */
+  close(): Promise<void>;
 }
-
-/** What {@linkcode runTorchPeer} measured, or why it measured nothing. */
-export type TorchResult =
-  | { name: string; blas: string; cpu: string; rows: TorchRow[] }
-  | { missing: string };
 
 const HOW_TO =
   "to compare with PyTorch: apt-get install python3-torch libopenblas0-pthread, then run " +
   "deno task bench:peers again (it needs --allow-run for the python; the task grants it)";
 
-/** Runs bench/peers_torch.py with `python` and the protocol's settings. Never throws. */
-export async function runTorchPeer(options: {
-  python: string;
-  threads: number;
-  batch: number;
-  roundS: number;
-  rounds: number;
-}): Promise<TorchResult> {
+/** Reads a child's stdout line by line. */
+class Lines {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next line, or null at the end of the stream. */
+  async next(): Promise<string | null> {
+    while (!this.#buffer.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) return null;
+      this.#buffer += value;
+    }
+    const i = this.#buffer.indexOf("\n");
+    const line = this.#buffer.slice(0, i);
+    this.#buffer = this.#buffer.slice(i + 1);
+    return line;
+  }
+}
+
+/**
+ * Starts bench/peers_torch.py --serve with `python`, or says why it could not (and how to add
+ * PyTorch). Never throws.
+ */
+export async function startTorchPeer(
+  options: { python: string; batch: number },
+): Promise<TorchPeer | { missing: string }> {
   const { python } = options;
   if (Deno.permissions.querySync({ name: "run", command: python }).state !== "granted") {
     return { missing: `not run: --allow-run=${python} is not granted; ${HOW_TO}` };
   }
   const script = fileURLToPath(new URL("./peers_torch.py", import.meta.url));
-  let output: Deno.CommandOutput;
+  let child: Deno.ChildProcess;
   try {
-    output = await new Deno.Command(python, {
-      args: [
-        script,
-        "--threads",
-        String(options.threads),
-        "--batch",
-        String(options.batch),
-        "--round-s",
-        String(options.roundS),
-        "--rounds",
-        String(options.rounds),
-      ],
+    child = new Deno.Command(python, {
+      args: [script, "--serve", "--batch", String(options.batch)],
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      // Each of PyTorch's threads spins after its work like OpenBLAS's; nothing of tapegrad runs
-      // meanwhile, so the defaults stand.
-    }).output();
+      // PyTorch's threads spin after their work like OpenBLAS's; tapegrad is idle meanwhile (the
+      // two alternate), so the defaults stand.
+    }).spawn();
   } catch (e) {
     return { missing: `${python} cannot be run (${(e as Error).message}); ${HOW_TO}` };
   }
-  const text = new TextDecoder();
-  const lines = text.decode(output.stdout).trim().split("\n");
-  let parsed:
-    | { error?: string; name?: string; blas?: string; cpu?: string; rows?: TorchRow[] }
-    | null = null;
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let errText = "";
+  const drain = (async () => {
+    for (;;) {
+      const { value, done } = await stderr.read();
+      if (done) return;
+      errText = (errText + value).slice(-2000);
+    }
+  })();
+  const lines = new Lines(child.stdout);
+  const writer = child.stdin.getWriter();
+  const failed = async (what: string) => {
+    await writer.close().catch(() => {});
+    const status = await child.status;
+    await drain;
+    const err = errText.trim().split("\n").slice(-3).join(" | ");
+    return `bench/peers_torch.py ${what} (exit ${status.code}): ${err}`;
+  };
+  const first = await lines.next();
+  let hello: { error?: string; name?: string; blas?: string; cpu?: string } | null = null;
   try {
-    parsed = JSON.parse(lines[lines.length - 1]);
+    hello = first === null ? null : JSON.parse(first);
   } catch {
-    parsed = null;
+    hello = null;
   }
-  if (parsed?.error !== undefined) return { missing: `${parsed.error}; ${HOW_TO}` };
-  if (output.code !== 0 || parsed === null || parsed.rows === undefined) {
-    const err = text.decode(output.stderr).trim().split("\n").slice(-3).join(" | ");
-    return { missing: `bench/peers_torch.py failed (exit ${output.code}): ${err}` };
+  if (hello?.error !== undefined) {
+    await failed("stopped");
+    return { missing: `${hello.error}; ${HOW_TO}` };
   }
+  if (hello === null || hello.name === undefined) return { missing: await failed("failed") };
+  const encoder = new TextEncoder();
   return {
-    name: parsed.name ?? "pytorch",
-    blas: parsed.blas ?? "unknown",
-    cpu: parsed.cpu ?? "",
-    rows: parsed.rows,
+    name: hello.name,
+    blas: hello.blas ?? "unknown",
+    cpu: hello.cpu ?? "",
+    async round(task, threads, roundS) {
+      await writer.write(
+        encoder.encode(JSON.stringify({ task, threads, round_s: roundS }) + "\n"),
+      );
+      const line = await lines.next();
+      const reply = line === null ? null : JSON.parse(line) as { seconds?: number };
+      if (typeof reply?.seconds !== "number") throw new Error(await failed(`failed on ${task}`));
+      return reply.seconds;
+    },
+    async close() {
+      await writer.close().catch(() => {});
+      await child.status;
+      await drain;
+    },
   };
 }
 
