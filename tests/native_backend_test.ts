@@ -20,7 +20,12 @@ import {
   wasmKernels,
 } from "../mod.ts";
 import { loadBlas } from "../autograd/kernels/native/mod.ts";
-import { getThreads as wasmGetThreads } from "../autograd/kernels/wasm/mod.ts";
+import {
+  getThreads as wasmGetThreads,
+  setThreads as wasmSetThreads,
+  threadsReady,
+  threadStats,
+} from "../autograd/kernels/wasm/mod.ts";
 import { MLP, SGD } from "../nn/mod.ts";
 import { mnistOneEpochCorrect } from "./helpers/mnist_epoch.ts";
 import { withTempDir } from "./helpers/temp.ts";
@@ -86,6 +91,10 @@ Deno.test({
   name: "useBackend: native installs BLAS GEMM and Linear and says why; wasm puts everything back",
   ignore,
   async fn() {
+    // The pool's worker started and ready (it starts on first use; until it is ready a job runs
+    // on the calling thread alone).
+    wasmSetThreads(2);
+    await threadsReady();
     await withNative(2, () => {
       const choice = currentBackend();
       assert.equal(choice.backend, "native");
@@ -95,7 +104,24 @@ Deno.test({
       assert.match(kernels.name, /^native-blas\+/);
       assert.notEqual(kernels.gemm, wasmKernels.gemm);
       assert.notEqual(kernels.linearForward, wasmKernels.linearForward);
-      assert.equal(kernels.sgdStep, wasmKernels.sgdStep);
+      assert.equal(kernels.unary, wasmKernels.unary, "elementwise kernels stay wasm's");
+      // The SGD step runs on every thread of the pool (then back to one): wasm's bits.
+      const n = 50_000;
+      const run = (step: typeof kernels.sgdStep) => {
+        // In the wasm memory, as parameters live there (else it is the reference loop).
+        const [p, b, g] = [1, 2, 3].map((f) => {
+          const a = kernels.allocPersistent(n);
+          for (let i = 0; i < n; i++) a[i] = Math.sin(f * i);
+          return a;
+        });
+        step(p, 0, g, 0, n, 0.1, 0.01, 0.9, 0, true, b, false);
+        return [...p, ...b];
+      };
+      const before = threadStats().parallelJobs;
+      const got = run(kernels.sgdStep);
+      assert.ok(threadStats().parallelJobs > before, "the SGD step was shared between threads");
+      assert.deepEqual(got, run(wasmKernels.sgdStep));
+      assert.equal(wasmGetThreads(), 1, "tapegrad's pool is back at one thread");
     });
     assert.equal(currentBackend().backend, "wasm");
     assert.equal(kernels.gemm, wasmKernels.gemm);

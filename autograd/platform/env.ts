@@ -24,6 +24,42 @@ export function readEnv(name: string): string | undefined {
   }
 }
 
+/**
+ * Runs `fn` with environment variable `name` set to `value` when it is unset and may be written
+ * (in Deno: `--allow-env` grants it), restoring it afterwards; a value the user set is left as
+ * it is. For libraries that read their settings from the environment as they load.
+ */
+export function withEnvDefault<T>(name: string, value: string, fn: () => T): T {
+  let set = false;
+  try {
+    if (runtime === "deno") {
+      if (
+        Deno.permissions.querySync?.({ name: "env", variable: name }).state === "granted" &&
+        Deno.env.get(name) === undefined
+      ) {
+        Deno.env.set(name, value);
+        set = true;
+      }
+    } else {
+      const env = nodeProcessObject()?.env;
+      if (env !== undefined && env[name] === undefined) {
+        env[name] = value;
+        set = true;
+      }
+    }
+  } catch {
+    set = false;
+  }
+  try {
+    return fn();
+  } finally {
+    if (set) {
+      if (runtime === "deno") Deno.env.delete(name);
+      else delete nodeProcessObject()?.env?.[name];
+    }
+  }
+}
+
 const randomId = Math.floor(Math.random() * 2 ** 31);
 
 /** This process's id (Deno, Node); a random number fixed per page load in a browser. */

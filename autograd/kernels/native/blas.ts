@@ -24,6 +24,7 @@ import {
   openLibrary,
   readCString,
   readEnv,
+  withEnvDefault,
 } from "../../platform/mod.ts";
 
 /** CBLAS enum values (cblas.h). */
@@ -214,9 +215,16 @@ let cached: BlasLoad | null = null;
  * `{ blas: null, reason }` with the reason in words (the paths tried and the loader's errors).
  */
 export function loadBlas(): BlasLoad {
-  cached ??= open();
+  // OpenBLAS's idle threads spin about 0.1 s (2^28 cycles) after each product before they
+  // sleep, on the cores where tapegrad's own pool runs the optimizer steps and convolution
+  // passes next; 2^16 cycles (~25 µs) gives those the cores back. OpenBLAS reads the setting as
+  // it loads; one the user set is kept, and nothing leaks into child processes.
+  cached ??= withEnvDefault(OPENBLAS_THREAD_TIMEOUT, "16", open);
   return cached;
 }
+
+/** The environment variable OpenBLAS takes its idle threads' spin from (log2 of cycles). */
+const OPENBLAS_THREAD_TIMEOUT = "OPENBLAS_THREAD_TIMEOUT";
 
 function open(): BlasLoad {
   const unavailable = ffiUnavailable();
