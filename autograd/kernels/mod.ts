@@ -351,7 +351,8 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
       // The products (Linear, matmul, the convolutions') on BLAS, all else on wasm. Between
       // products tapegrad's pool stays at one thread (applyThreads): a worker spinning after a
       // small elementwise job would share the cores with the next product. The bulk passes
-      // (the optimizer steps, the convolutions' layout passes) get every thread (withThreads).
+      // (zeroing, the optimizer steps, the convolutions' layout passes) get every thread
+      // (withThreads).
       const table: Kernels = {
         ...wasmKernels,
         gemm: native.gemm,
@@ -359,6 +360,7 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
         linearBackward: native.linearBackward,
         convForward: withThreads(native.convForward),
         convBackward: withThreads(native.convBackward),
+        zero: withThreads(wasmKernels.zero),
         sgdStep: withThreads(wasmKernels.sgdStep),
         adamStep: withThreads(wasmKernels.adamStep),
         name: `native-blas+${wasmKernels.name}`,
