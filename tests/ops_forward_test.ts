@@ -357,3 +357,12 @@ Deno.test("forward dropout: zeros about p of the values, scales the rest by 1/(1
   assert.deepEqual(again, y, "same seed, same mask");
   assert.throws(() => dropout(x, 1), /dropout: p must be in \[0, 1\)/);
 });
+
+Deno.test("max: a NaN anywhere in a slice wins wherever it sits (PyTorch's amax), on the CPU", () => {
+  const rows = tensor([[1, NaN], [3, 3], [-Infinity, -Infinity], [2, 2]]);
+  assert.deepEqual(Array.from(rows.max(0).values()), [3, NaN]);
+  assert.deepEqual(Array.from(rows.max(1).values()), [NaN, 3, -Infinity, 2]);
+  // NaN first, then larger numbers: the bug this guards against let a later number replace it.
+  assert.ok(Number.isNaN(tensor([NaN, 5, 7]).max(0).item()));
+  assert.ok(Number.isNaN(tensor([[NaN], [5], [7]]).max(0).item()));
+});

@@ -48,7 +48,9 @@ export const maxAxis: AxisReduceKernel = (x, xo, outer, n, inner, out, oo) => {
       const row = xo + (o * n + k) * inner;
       for (let i = 0; i < inner; i++) {
         const v = x[row + i];
-        if (!(v <= out[dst + i])) out[dst + i] = v;
+        const best = out[dst + i];
+        // A NaN, once taken, stays (best !== best): NaN wins, as in PyTorch's amax.
+        if (!(v <= best) && best === best) out[dst + i] = v;
       }
     }
   }
