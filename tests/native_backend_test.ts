@@ -1,6 +1,6 @@
 /**
  * Choosing the native backend: what useBackend installs and says, the thread count handed to
- * BLAS (tapegrad's workers then get no jobs), the fallbacks to wasm without `--allow-ffi` or with
+ * BLAS (tapegrad's workers then get only the bulk passes), the fallbacks to wasm without `--allow-ffi` or with
  * a missing `TAPEGRAD_BLAS` (in child processes with those permissions), `--backend` on the train
  * task, the determinism claim (same library and thread count: bitwise the same results run after
  * run), and a short MNIST training on native kernels. Skipped, saying why, where no BLAS loads.
@@ -138,7 +138,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "setThreads under native goes to BLAS; tapegrad's own workers get no jobs (wasm at 1 thread)",
+    "setThreads under native goes to BLAS; tapegrad's pool stays at 1 thread between bulk passes",
   ignore: ignore || !load.blas?.canSetThreads,
   async fn() {
     const before = wasmGetThreads();

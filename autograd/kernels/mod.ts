@@ -312,20 +312,19 @@ export function backendFromEnv(): BackendRequest | undefined {
 
 /**
  * Installs a whole backend into {@linkcode kernels} and returns what runs and why:
- * - "native": the GEMMs of Linear and matmul on the system BLAS (Deno with `--allow-ffi`; the
- *   library from `TAPEGRAD_BLAS` or the usual names), everything else (the convolutions too,
- *   see below) on the wasm kernels. Throws {@linkcode BackendUnavailableError} when no library
- *   loads.
+ * - "native": the products of Linear, matmul and the convolutions on the system BLAS (Deno with
+ *   `--allow-ffi`; the library from `TAPEGRAD_BLAS` or the usual names), everything else on the
+ *   wasm kernels. Throws {@linkcode BackendUnavailableError} when no library loads.
  * - "wasm": WebAssembly SIMD on a worker pool, bitwise identical for any thread count.
  * - "reference": the plain TypeScript kernels (the definition of correct).
  * - "auto" (the default, or env `TAPEGRAD_BACKEND`): native when a BLAS loads, else wasm, else
  *   reference; never throws for want of a library.
  *
- * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS gets all the
- * threads and tapegrad's own workers get no jobs, except the convolutions, which keep the wasm
- * kernels and the whole thread count (the other wasm kernels, memory-bound, run on the calling
- * thread): both pools spin for a while after each job before they sleep, so they take turns
- * rather than sharing the cores.
+ * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS and tapegrad's
+ * pool take turns on the cores: BLAS runs the products on all the threads, the pool runs the bulk
+ * passes (zeroing, optimizer steps, the convolutions' layout passes) on all of them, and small
+ * elementwise jobs run on the calling thread alone; OpenBLAS's idle threads sleep ~25 µs after a
+ * product (see `loadBlas`), the pool's after ~1 ms.
  *
  * Reproducibility: wasm gives bitwise the same results for any thread count; native gives
  * bitwise the same results run after run on the same library and thread count (tested), and
@@ -428,7 +427,7 @@ function effectiveThreads(): number {
 function applyThreads(n: number): void {
   if (activeBlas !== null) {
     activeBlas.setThreads(n);
-    // tapegrad's workers get no jobs while BLAS owns the cores: idle, they sleep (pool.ts).
+    // The pool's workers get only the bulk passes (withThreads); idle, they sleep (pool.ts).
     if (wasmAvailable) wasmSetThreads(1);
   } else if (wasmAvailable) {
     wasmSetThreads(n);
