@@ -29,11 +29,12 @@ const HOW_TO =
 
 /** Reads a child's stdout line by line. */
 class Lines {
-  #reader: ReadableStreamDefaultReader<string>;
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #decoder = new TextDecoder();
   #buffer = "";
 
   constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    this.#reader = stream.getReader();
   }
 
   /** The next line, or null at the end of the stream. */
@@ -41,7 +42,7 @@ class Lines {
     while (!this.#buffer.includes("\n")) {
       const { value, done } = await this.#reader.read();
       if (done) return null;
-      this.#buffer += value;
+      this.#buffer += this.#decoder.decode(value, { stream: true });
     }
     const i = this.#buffer.indexOf("\n");
     const line = this.#buffer.slice(0, i);
@@ -75,13 +76,14 @@ export async function startTorchPeer(
   } catch (e) {
     return { missing: `${python} cannot be run (${(e as Error).message}); ${HOW_TO}` };
   }
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = child.stderr.getReader();
+  const errDecoder = new TextDecoder();
   let errText = "";
   const drain = (async () => {
     for (;;) {
       const { value, done } = await stderr.read();
       if (done) return;
-      errText = (errText + value).slice(-2000);
+      errText = (errText + errDecoder.decode(value, { stream: true })).slice(-2000);
     }
   })();
   const lines = new Lines(child.stdout);
