@@ -393,9 +393,10 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
 /**
  * A wasm kernel run with tapegrad's pool at the whole thread count while the native backend
  * holds it at one. Measured on the 2-core AMD EPYC, alternating processes: with OpenBLAS's
- * threads sleeping soon after their products (`loadBlas`), the MLP's step median went from 12.6
- * to 10.8 ms with the SGD step on both cores; on one core, or with OpenBLAS spinning, it did not
- * gain. Without wasm SIMD (the reference kernels) nothing changes.
+ * threads sleeping soon after their products (`loadBlas`) and the SGD step on both cores, the
+ * MLP's step took 0.92 of the time (median of 12 pairs), AlexNet's 71 against 79 ms; the SGD
+ * step on both cores with OpenBLAS spinning was slower than on one. Without wasm SIMD (the
+ * reference kernels) nothing changes.
  */
 function withThreads<A extends unknown[]>(kernel: (...args: A) => void): (...args: A) => void {
   return (...args) => {
