@@ -249,24 +249,34 @@ else if (torch !== null) {
 
 // Every round of a task runs each implementation once, in an order that rotates from round to
 // round, so a change of the machine's speed falls on all of them alike.
+/** Contestants that failed, with why: they sit out the rest of the run. */
+const failed = new Map<string, string>();
 for (const task of TASKS) {
   const r = row(task.what, task.batch);
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < contestants.length; i++) {
       const c = contestants[(i + round) % contestants.length];
+      if (failed.has(c.name)) continue;
       const rounds = r.rounds.get(c.name) ?? [];
       // A very slow implementation (seconds per call) gets one round.
       if (rounds.length > 0 && rounds[0] > 4) continue;
       // Idle threads of the one before (OpenBLAS's, OpenMP's, tapegrad's pool) spin for up to
       // about 0.1 s after their last job: a pause lets them sleep before the next one starts.
       await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
-      rounds.push(await c.round(task));
+      try {
+        rounds.push(await c.round(task));
+      } catch (e) {
+        failed.set(c.name, firstLine(e));
+        console.error(`${c.name}: ${firstLine(e)} (left out from here on)`);
+        continue;
+      }
       r.rounds.set(c.name, rounds);
     }
   }
   for (const [name, rounds] of r.rounds) r.seconds.set(name, median(rounds));
+  for (const [name, why] of failed) if (!r.rounds.has(name)) r.seconds.set(name, `failed: ${why}`);
 }
-if (torch !== null && !("missing" in torch)) await torch.close();
+if (torch !== null && !("missing" in torch)) await torch.close().catch(() => {});
 
 // ---- TensorFlow.js ----
 

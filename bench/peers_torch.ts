@@ -113,9 +113,13 @@ export async function startTorchPeer(
     blas: hello.blas ?? "unknown",
     cpu: hello.cpu ?? "",
     async round(task, threads, roundS) {
-      await writer.write(
-        encoder.encode(JSON.stringify({ task, threads, round_s: roundS }) + "\n"),
-      );
+      try {
+        await writer.write(
+          encoder.encode(JSON.stringify({ task, threads, round_s: roundS }) + "\n"),
+        );
+      } catch {
+        throw new Error(await failed(`exited before ${task}`));
+      }
       const line = await lines.next();
       const reply = line === null ? null : JSON.parse(line) as { seconds?: number };
       if (typeof reply?.seconds !== "number") throw new Error(await failed(`failed on ${task}`));
