@@ -230,7 +230,9 @@ let cpuVector = "";
 
 // PyTorch also on one intra-op thread when more are asked for: on the 2-core machines here its
 // OpenMP threads and OpenBLAS's oversubscribe the cores, and one OpenMP thread is its fastest
-// (OpenBLAS, which PyTorch does not tell, keeps one thread per core for the products).
+// (and its default: torch.get_num_threads() is 1 there; the column that matches the child's
+// default says so). OpenBLAS, which PyTorch does not tell, keeps one thread per core for the
+// products either way.
 const torchThreads = THREADS > 1 ? [THREADS, 1] : [THREADS];
 const torch = peerList.includes("pytorch")
   ? await startTorchPeer({ python: values.python, batch: BATCH })
@@ -240,9 +242,12 @@ else if (torch !== null) {
   cpuVector = torch.cpu;
   console.error(`${torch.name}: BLAS ${torch.blas}`);
   for (const threads of torchThreads) {
-    const label = threads === 1 && THREADS > 1
-      ? `${torch.name} (1 thread, OpenBLAS on ${THREADS})`
-      : `${torch.name} (${threads} threads)`;
+    const count = threads === 1 && THREADS > 1
+      ? `1 thread, OpenBLAS on ${THREADS}`
+      : `${threads} threads`;
+    const label = `${torch.name} (${count}${
+      threads === torch.defaultThreads ? ", its default here" : ""
+    })`;
     contestants.push({ name: label, round: (task) => torch.round(task.key, threads, ROUND_S) });
   }
 }

@@ -116,7 +116,8 @@ def tasks(batch):
 def serve(batch):
     """Answers timing requests on stdin, one JSON line each (see the module comment)."""
     print(json.dumps({"name": f"pytorch {torch.__version__}", "blas": blas_info(),
-                      "cpu": cpu_vector()}), flush=True)
+                      "cpu": cpu_vector(), "default_threads": torch.get_num_threads()}),
+          flush=True)
     table = tasks(batch)
     warm = set()
     for line in sys.stdin:

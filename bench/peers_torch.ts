@@ -13,6 +13,8 @@ export interface TorchPeer {
   blas: string;
   /** The widest x86 vector extension /proc/cpuinfo lists, or "". */
   cpu: string;
+  /** torch.get_num_threads() before anything set it: PyTorch's default here (0 if unknown). */
+  defaultThreads: number;
   /**
    * Seconds per call over one round of at least `roundS` seconds of `task` ("mlp train step",
    * "alexnet forward 1", ...) with torch.set_num_threads(`threads`); two warm-up calls come before
@@ -96,7 +98,9 @@ export async function startTorchPeer(
     return `bench/peers_torch.py ${what} (exit ${status.code}): ${err}`;
   };
   const first = await lines.next();
-  let hello: { error?: string; name?: string; blas?: string; cpu?: string } | null = null;
+  let hello:
+    | { error?: string; name?: string; blas?: string; cpu?: string; default_threads?: number }
+    | null = null;
   try {
     hello = first === null ? null : JSON.parse(first);
   } catch {
@@ -112,6 +116,7 @@ export async function startTorchPeer(
     name: hello.name,
     blas: hello.blas ?? "unknown",
     cpu: hello.cpu ?? "",
+    defaultThreads: hello.default_threads ?? 0,
     async round(task, threads, roundS) {
       try {
         await writer.write(
