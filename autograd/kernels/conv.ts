@@ -46,22 +46,9 @@ export interface ConvGeometry {
  * row (c, i, j) holds the input pixel under kernel tap (i, j) for every output position, 0 where
  * the tap falls in the padding.
  */
-export const im2col: Im2colKernel = (x, xOffset, g, col, colOffset) =>
-  im2colStrided(x, xOffset, g, col, colOffset, g.outH * g.outW);
-
-/**
- * {@linkcode im2col} into a wider matrix: row r of the image's [C·kh·kw, outH·outW] block starts
- * at `colOffset + r·ld` (the native backend lays a group of images side by side this way).
- */
-export function im2colStrided(
-  x: Float32Array,
-  xOffset: number,
-  g: ConvGeometry,
-  col: Float32Array,
-  colOffset: number,
-  ld: number,
-): void {
+export const im2col: Im2colKernel = (x, xOffset, g, col, colOffset) => {
   const { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW } = g;
+  const ld = outH * outW;
   let row = colOffset;
   for (let c = 0; c < channels; c++) {
     const plane = xOffset + c * height * width;
@@ -84,25 +71,15 @@ export function im2colStrided(
       }
     }
   }
-}
+};
 
 /**
  * The adjoint of {@linkcode im2col}: adds columns [C·kh·kw, outH·outW] back into an image [C, H, W]
  * (which the caller zeroes first), summing where windows overlap.
  */
-export const col2im: Col2imKernel = (col, colOffset, g, x, xOffset) =>
-  col2imStrided(col, colOffset, g.outH * g.outW, g, x, xOffset);
-
-/** The adjoint of {@linkcode im2colStrided}: rows `ld` apart, added into x (not zeroed). */
-export function col2imStrided(
-  col: Float32Array,
-  colOffset: number,
-  ld: number,
-  g: ConvGeometry,
-  x: Float32Array,
-  xOffset: number,
-): void {
+export const col2im: Col2imKernel = (col, colOffset, g, x, xOffset) => {
   const { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW } = g;
+  const ld = outH * outW;
   let row = colOffset;
   for (let c = 0; c < channels; c++) {
     const plane = xOffset + c * height * width;
@@ -124,7 +101,7 @@ export function col2imStrided(
       }
     }
   }
-}
+};
 
 /**
  * Max pooling over `planes` independent [H, W] planes (N·C of them), writing the maximum of each
