@@ -351,7 +351,8 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
       // products tapegrad's pool stays at one thread (applyThreads): a worker spinning after a
       // small elementwise job would share the cores with the next product. The bulk passes
       // (zeroing, the optimizer steps, the convolutions' layout passes) get every thread
-      // (withThreads).
+      // (withThreads), and every BLAS call first parks the workers (native/gemm.ts) so none
+      // spins through the product.
       const table: Kernels = {
         ...wasmKernels,
         gemm: native.gemm,

@@ -13,7 +13,7 @@
  */
 
 import type { Gemm } from "../gemm.ts";
-import { profileAdd, profiling } from "../wasm/gemm.ts";
+import { parkThreads, profileAdd, profiling } from "../wasm/gemm.ts";
 import type { Blas } from "./blas.ts";
 
 /** Throws a RangeError naming the kernel, the product and the operand when it overruns its array. */
@@ -83,6 +83,9 @@ export function createNativeGemm(blas: Blas): Gemm {
       }
       return;
     }
+    // The wasm workers that just ran a job (the optimizer step, a convolution's layout pass)
+    // would spin for the next one on the cores BLAS's threads are about to use.
+    parkThreads();
     // bench:profile's kernel profile gets the time spent inside BLAS under "blas".
     const t0 = profiling() ? performance.now() : 0;
     try {

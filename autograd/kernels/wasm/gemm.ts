@@ -194,6 +194,11 @@ export class Engine {
     return this.pool ? this.pool.terminate() : Promise.resolve();
   }
 
+  /** Sends idle workers to sleep now rather than after their spin (see `KernelPool.park`). */
+  park(): void {
+    this.pool?.park();
+  }
+
   /**
    * Runs export `name` as a work-sharing job over `units` units of work, on as many threads as
    * `work` (multiply-adds or comparable element operations) deserves. `args(chunk, counter)`
@@ -574,6 +579,15 @@ export function threadStats(): ThreadStats {
  */
 export function setCallerComputes(on: boolean): void {
   defaultEngine().callerComputes = on;
+}
+
+/**
+ * Sends the wasm workers to sleep as soon as their current job is done, instead of letting them
+ * spin for the next one: call it before handing the cores to another library's threads (the
+ * native backend does, before every BLAS product). A no-op before the engine exists.
+ */
+export function parkThreads(): void {
+  engine?.park();
 }
 
 /** Stops all worker threads (they restart on demand). Mostly for tests and clean shutdowns. */

@@ -12,6 +12,8 @@
  * A waiting side first spins on `Atomics.load` (a round trip costs well under a microsecond while
  * both sides spin), and only after a while blocks in `Atomics.wait`, so idle workers burn no CPU;
  * flags in the control block make the other side call `Atomics.notify` only when someone sleeps.
+ * {@link KernelPool.park} cuts the spin short: before a native BLAS product, whose own threads
+ * need every core, the workers block as soon as their last job is done.
  *
  * Threads come from the platform layer (`autograd/platform/threads.ts`): `node:worker_threads`
  * in Deno and Node, whose Workers can be `unref()`ed, so the pool never keeps the process alive
@@ -42,6 +44,7 @@ const ARGS = 2;
 export const MAX_JOB_ARGS = 16;
 const STATE = 18; // OPEN when posted; the worker JOINs it or the caller CLOSEs it, whoever is first
 const WORKER_SLEEPING = 19; // set by the worker around Atomics.wait, so posts notify only then
+const PARK = 20; // = SEQ of the job after which the worker blocks at once instead of spinning
 const DONE = 32; // = SEQ of the last job the worker is finished with (ran or skipped)
 const READY = 33;
 const FAILED = 34;
@@ -73,7 +76,10 @@ function main(init, reply) {
       const t0 = performance.now();
       while ((seq = Atomics.load(c, ${SEQ})) === seen) {
         pause(); // eases the spin on a hyperthread sibling
-        if ((++n & 255) === 0 && performance.now() - t0 > spinMs) {
+        if (
+          (++n & 15) === 0 &&
+          (Atomics.load(c, ${PARK}) === seen || ((n & 255) === 0 && performance.now() - t0 > spinMs))
+        ) {
           Atomics.store(c, ${WORKER_SLEEPING}, 1);
           Atomics.wait(c, ${SEQ}, seen);
           Atomics.store(c, ${WORKER_SLEEPING}, 0);
@@ -141,6 +147,11 @@ export class KernelPool {
     return n;
   }
 
+  /** Whether worker `index` is blocked in `Atomics.wait` now (diagnostics and tests). */
+  sleeping(index: number): boolean {
+    return Atomics.load(this.workers[index].ctrl, WORKER_SLEEPING) !== 0;
+  }
+
   /**
    * Starts workers until there are `count` (never stops any). Returns at once. Where the runtime
    * has no threads, starts none and says so once.
@@ -165,6 +176,7 @@ export class KernelPool {
     const ctrlPtr = allocBytes(CTRL_BYTES);
     const ctrl = new Int32Array(this.memory.buffer, ctrlPtr, CTRL_BYTES / 4);
     ctrl.fill(0);
+    ctrl[PARK] = -1;
     // A worker that fails to start rejects `started` (never unhandled); readyCount() simply
     // never counts it.
     const worker = startThread(WORKER_SOURCE);
@@ -214,6 +226,17 @@ export class KernelPool {
     w.seq = (w.seq + 1) | 0;
     Atomics.store(c, SEQ, w.seq);
     if (Atomics.load(c, WORKER_SLEEPING) !== 0) Atomics.notify(c, SEQ);
+  }
+
+  /**
+   * Tells every worker to block in `Atomics.wait` as soon as it is done with the last job posted
+   * to it, instead of spinning for `spinMs` in case another follows. For when the cores are
+   * about to go to someone else's threads (a BLAS product): a spinning worker would halve the
+   * speed of the BLAS thread that shares its core, and with it the whole product. The next
+   * {@link KernelPool.post} wakes the worker as usual.
+   */
+  park(): void {
+    for (const w of this.workers) Atomics.store(w.ctrl, PARK, w.seq);
   }
 
   /**
