@@ -2,8 +2,9 @@
  * The Linear layer on a system BLAS: the contracts of `linearForwardReference` /
  * `linearBackwardReference` (products written once in `../linear.ts`) over a native
  * {@link Gemm}. X, W, Y and the gradients are read and written where they are; the only extra
- * memory is the masked output gradient when ReLU was fused (G must not be masked in place: it may
- * be the caller's own array) and a vector of ones for the bias gradient's 1ᵀ·G.
+ * memory, when ReLU was fused, is wasm scratch for the forward output (ReLU'd there, then copied
+ * out once) and for the masked output gradient (G must not be masked in place: it may be the
+ * caller's own array), and a vector of ones for the bias gradient's 1ᵀ·G.
  *
  * ReLU and its mask use the WebAssembly elementwise kernels where they run, else the reference.
  *
@@ -15,8 +16,9 @@ import type { Gemm } from "../gemm.ts";
 import { linearGradients, linearProduct } from "../linear.ts";
 import type { LinearBackwardKernel, LinearForwardKernel } from "../types.ts";
 import { wasmAvailable, wasmFloat32, wasmUnary, wasmUnaryBackward } from "../wasm/mod.ts";
+import { heapF32 } from "../wasm/memory.ts";
+import { copyOut, placeOut } from "../wasm/scratch.ts";
 
-const relu = wasmAvailable ? wasmUnary : unary;
 const reluBackward = wasmAvailable ? wasmUnaryBackward : unaryBackward;
 
 /**
@@ -48,14 +50,25 @@ function onesOf(n: number): Float32Array {
   return ones;
 }
 
-/** Y = X·Wᵀ + bias (+ ReLU) with `gemm` (see `linearForwardReference`). */
+/**
+ * Y = X·Wᵀ + bias (+ ReLU) with `gemm` (see `linearForwardReference`). With ReLU (and the wasm
+ * kernels) the product goes into wasm scratch, gets its ReLU there and is copied out once; BLAS
+ * writes wasm memory as readily as a JavaScript array, and ReLU on `out` itself would copy it in
+ * and out again.
+ */
 export function createNativeLinearForward(gemm: Gemm): LinearForwardKernel {
   return (a) => {
-    linearProduct(gemm, a, a.bias, a.biasOffset, a.out, a.outOffset);
-    if (a.relu) {
-      const n = a.rows * a.outFeatures;
-      relu("relu", a.out, a.outOffset, a.out, a.outOffset, n, 0);
+    const n = a.rows * a.outFeatures;
+    if (!a.relu || !wasmAvailable) {
+      linearProduct(gemm, a, a.bias, a.biasOffset, a.out, a.outOffset);
+      if (a.relu) unary("relu", a.out, a.outOffset, a.out, a.outOffset, n, 0);
+      return;
     }
+    const ptr = placeOut("native.linear.out", a.out, a.outOffset, n);
+    const y = heapF32().subarray(ptr >> 2, (ptr >> 2) + n);
+    linearProduct(gemm, a, a.bias, a.biasOffset, y, 0);
+    wasmUnary("relu", y, 0, y, 0, n, 0);
+    copyOut(ptr, a.out, a.outOffset, n);
   };
 }
 
