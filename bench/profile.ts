@@ -12,6 +12,10 @@
 // With --device webgpu it reports what a step costs the device instead: dispatches, compute
 // passes, submits, host reads and new buffers per step, and the time per step (bench/webgpu_profile.ts).
 //
+// With the wasm kernels it also measures the WebAssembly SIMD FMA ceiling on the same number of
+// threads (bench/fma_ceiling.ts) and quotes the GEMM's GFLOPS and the whole step's (the products'
+// FLOPs over the step's time) as shares of it.
+//
 // With --backend native the time inside the BLAS calls is its own line ("GEMM: BLAS (native)");
 // what is left of the GEMM and Linear kernels is their JS glue.
 //
@@ -37,11 +41,12 @@ import {
   useKernels,
 } from "../autograd/mod.ts";
 import { pointerOf } from "../autograd/kernels/wasm/memory.ts";
-import { setKernelProfile, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
+import { getThreads, setKernelProfile, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import { formatDeviceProfile, profileWebGpu } from "./webgpu_profile.ts";
 import type { ModelName } from "./webgpu_step.ts";
+import { describeCeiling, type FmaCeiling, measureFmaCeiling } from "./fma_ceiling.ts";
 
 /**
  * Which report line each kernel's time goes to. The wasm GEMM and convolution kernels are split
@@ -152,6 +157,11 @@ if (!(BACKEND_REQUESTS as readonly string[]).includes(values.backend)) {
 }
 console.error(`backend: ${useBackend(values.backend as BackendRequest).reason}`);
 if (values.kernels === "reference") useKernels(referenceKernels);
+// The wasm kernels' products are quoted against the FMA ceiling on as many threads as they use,
+// measured before tapegrad's workers start so that nothing else runs on the cores.
+const ceiling: FmaCeiling | null = kernels.name === "wasm-simd"
+  ? await measureFmaCeiling({ threads: getThreads() })
+  : null;
 await threadsReady();
 
 interface Probe {
@@ -284,6 +294,8 @@ interface ModelProfile {
   stepMsUninstrumented: number;
   imagesPerSecond: number;
   gemmGflops: number;
+  /** The step's product FLOPs over its uninstrumented time. */
+  stepGflops: number;
   gemmShare: number;
   copiedMBPerStep: number;
   categories: Record<string, number>;
@@ -405,6 +417,7 @@ function profile(name: string): ModelProfile {
     stepMsUninstrumented: median(plain),
     imagesPerSecond: batch / (median(plain) / 1000),
     gemmGflops: gemmMs > 0 ? (median(flops) + convFlops(name)) / (gemmMs * 1e6) : 0,
+    stepGflops: (median(flops) + convFlops(name)) / (median(plain) * 1e6),
     gemmShare: 100 * gemmMs / stepMs,
     copiedMBPerStep: median(copied) / 1e6,
     categories,
@@ -426,6 +439,14 @@ function report(p: ModelProfile): void {
       `${p.gemmGflops.toFixed(1)} GFLOPS; ${p.copiedMBPerStep.toFixed(1)} MB of GEMM and Linear ` +
       "operands outside the wasm memory per step",
   );
+  if (ceiling !== null) {
+    const share = (g: number) => `${(100 * g / ceiling.gflops).toFixed(0)}%`;
+    console.log(
+      `${describeCeiling(ceiling)}: the GEMM runs at ${share(p.gemmGflops)} of it, the whole ` +
+        `step (its products' FLOPs over its time, ${p.stepGflops.toFixed(1)} GFLOPS) at ` +
+        share(p.stepGflops),
+    );
+  }
   const rows = Object.entries(p.categories).sort((a, b) => b[1] - a[1]);
   console.log("| where | ms/step | share |");
   console.log("|---|---:|---:|");
@@ -451,5 +472,5 @@ for (const m of models) {
   report(p);
 }
 if (values.json !== undefined) {
-  writeFileAtomicSync(values.json, JSON.stringify(results, null, 2) + "\n");
+  writeFileAtomicSync(values.json, JSON.stringify({ ceiling, results }, null, 2) + "\n");
 }

@@ -9,6 +9,9 @@
 //
 //   deno task bench:threads [--backend wasm|native] [--rounds 31] [--steps] [--json PATH]
 //
+// With the wasm GEMM it first measures the WebAssembly SIMD FMA ceiling (bench/fma_ceiling.ts) and
+// quotes each product's one-thread GFLOPS as a share of the one-thread ceiling.
+//
 // --backend native needs a BLAS that loads (see autograd/kernels/native/blas.ts) and sets its
 // thread count with openblas_set_num_threads (or BLIS's / MKL's call); --steps adds the training
 // steps, run through useBackend so the thread count goes where training sends it (BLAS, with
@@ -34,6 +37,7 @@ import { AlexNet, MLP, SGD } from "../nn/mod.ts";
 import { writeFileAtomicSync } from "../util/atomic.ts";
 import { MLP_GEMM_SHAPES } from "./mlp_shapes.ts";
 import { cpuDescription } from "./peers_torch.ts";
+import { describeCeiling, type FmaCeiling, measureFmaCeiling } from "./fma_ceiling.ts";
 
 const { values } = parseArgs({
   options: {
@@ -86,6 +90,9 @@ function median(xs: number[]): number {
   const h = s.length >> 1;
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
+
+// The bound the wasm GEMM's GFLOPS are measured against, taken before tapegrad's workers start.
+const ceiling: FmaCeiling | null = values.backend === "wasm" ? await measureFmaCeiling() : null;
 
 if (values.backend === "wasm") {
   wasmSetThreads(2);
@@ -183,12 +190,15 @@ console.log(`CPU: ${cpuDescription()}`);
 console.log(
   `${label} at batch 128, operands in wasm memory; medians of ${rounds} interleaved rounds`,
 );
+if (ceiling !== null) console.log(describeCeiling(ceiling));
 console.log("| product | 1 thread | 2 threads | 2 threads ÷ 1 (median) | range over rounds |");
 console.log("|---|---:|---:|---:|---:|");
 for (const r of rows) {
-  const gflops = Number.isNaN(r.gflop)
+  const oneThreadGflops = r.gflop / (r.oneThreadMs / 1000);
+  const share = ceiling === null
     ? ""
-    : ` (${(r.gflop / (r.oneThreadMs / 1000)).toFixed(0)} GFLOPS)`;
+    : `, ${(100 * oneThreadGflops / ceiling.oneThreadGflops).toFixed(0)}% of the ceiling`;
+  const gflops = Number.isNaN(r.gflop) ? "" : ` (${oneThreadGflops.toFixed(0)} GFLOPS${share})`;
   console.log(
     `| ${r.name} | ${r.oneThreadMs.toFixed(3)} ms${gflops} | ` +
       `${r.twoThreadsMs.toFixed(3)} ms | ${r.ratio.toFixed(2)}× | ` +
@@ -196,5 +206,5 @@ for (const r of rows) {
   );
 }
 if (values.json !== undefined) {
-  writeFileAtomicSync(values.json, JSON.stringify(rows, null, 2) + "\n");
+  writeFileAtomicSync(values.json, JSON.stringify({ ceiling, rows }, null, 2) + "\n");
 }
