@@ -1,6 +1,7 @@
 // The WebAssembly SIMD FMA ceiling of this CPU: a loop of independent f32x4 multiply-adds with
-// no loads or stores (12 accumulator chains, enough to cover the FMA latency on every x86 and
-// Arm core we know of), run on 1 thread and on N at once (the main thread and N-1 workers).
+// no loads or stores, run on 1 thread and on N at once (the main thread and N-1 workers). Its 12
+// accumulator chains cover two FMA pipes of 4 cycles' latency (8 chains would); a core with more
+// pipes (Apple's M-series has four) would need more chains, and would read low here.
 // It is the bound no wasm GEMM can pass, so the GEMM's GFLOPS in bench:threads and
 // bench:profile are quoted as a share of it. It uses `f32x4.relaxed_madd` where the runtime has
 // relaxed SIMD, as the GEMM does, else `f32x4.mul` + `f32x4.add`.
