@@ -21,7 +21,11 @@ for (const relaxed of [false, true]) {
       const run = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource))
         .exports.run as (n: number) => number;
       for (const n of [0, 1, 3, 10]) {
-        assert.ok(Math.abs(run(n) - expected(n)) < 1e-5, `${n} iterations: ${run(n)}`);
+        const got = run(n);
+        assert.ok(
+          Math.abs(got - expected(n)) < 1e-5,
+          `${n} iterations: ${got}, not ${expected(n)}`,
+        );
       }
     },
   });
