@@ -467,8 +467,16 @@ export abstract class Module<I extends unknown[] = [Tensor], O = Tensor> {
         );
       }
     }
+    for (const module of this.modules()) module.stateLoaded();
     return { missingKeys: missing, unexpectedKeys: unexpected };
   }
+
+  /**
+   * Called on this module and every sub-module after {@linkcode Module.loadStateDict} has copied
+   * new values in: a module that keeps something derived from its tensors (a quantized layer's
+   * int8 weights) rebuilds it here. Does nothing by default.
+   */
+  protected stateLoaded(): void {}
 
   /** Extra text inside this module's parentheses in {@linkcode Module.toString} (override it). */
   extraRepr(): string {

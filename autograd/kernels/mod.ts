@@ -31,6 +31,7 @@ import { gather, type GatherKernel, scatterAdd, type ScatterAddKernel } from "./
 import { type Gemm, gemmReference } from "./gemm.ts";
 import { linearBackwardReference, linearForwardReference } from "./linear.ts";
 import { adamStepReference, sgdStepReference } from "./optim.ts";
+import { quantizedDotReference } from "./quantized.ts";
 import {
   wasmAdamStep,
   wasmAddInto,
@@ -40,6 +41,7 @@ import {
   wasmGemm,
   wasmLinearBackward,
   wasmLinearForward,
+  wasmQuantizedDot,
   wasmSgdStep,
   wasmUnary,
   wasmUnaryBackward,
@@ -80,6 +82,7 @@ import type {
   LinearForwardKernel,
   MaxPoolBackwardKernel,
   MaxPoolForwardKernel,
+  QuantizedDotKernel,
   ScaleKernel,
   SgdStepKernel,
   SoftmaxBackwardKernel,
@@ -160,6 +163,8 @@ export interface Kernels {
   sgdStep: SgdStepKernel;
   /** One Adam / AdamW update of a parameter tensor. */
   adamStep: AdamStepKernel;
+  /** The exact int32 product of int8 inputs and weights (dynamically quantized Linear layers). */
+  quantizedDot: QuantizedDotKernel;
 }
 
 /** The reference TypeScript kernels: the definition of correct for every faster backend. */
@@ -198,12 +203,14 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   crossEntropyBackward,
   sgdStep: sgdStepReference,
   adamStep: adamStepReference,
+  quantizedDot: quantizedDotReference,
 });
 
 /**
  * The WebAssembly backend's table, where the runtime supports WebAssembly SIMD and shared memory
  * (else the reference table): GEMM, the Linear layer's passes, the batched convolution passes,
- * ReLU / leaky ReLU and their gradients, gradient accumulation, zeroing, the SGD / Adam updates
+ * ReLU / leaky ReLU and their gradients, gradient accumulation, zeroing, the int8 product of
+ * quantized Linear layers, the SGD / Adam updates
  * (bitwise equal to the reference), and persistent storage in the wasm memory for long-lived
  * tensors; every other entry is the reference kernel. Its results are bitwise identical for any
  * thread count.
@@ -225,6 +232,7 @@ export const wasmKernels: Readonly<Kernels> = Object.freeze(
       zero: wasmZero,
       sgdStep: wasmSgdStep,
       adamStep: wasmAdamStep,
+      quantizedDot: wasmQuantizedDot,
     }
     : { ...referenceKernels },
 );

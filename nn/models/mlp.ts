@@ -4,7 +4,7 @@
  * @module
  */
 
-import { leakyRelu, linear, type Rng, type Tensor } from "../../autograd/mod.ts";
+import { leakyRelu, linear, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
 import type { JsonObject } from "../json.ts";
 import { Linear } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -81,9 +81,13 @@ export class MLP extends Module {
     return structuredClone(this.#spec);
   }
 
-  /** A hidden layer followed by the activation (ReLU fused into the linear op). */
-  #hidden(layer: Linear, x: Tensor): Tensor {
+  /**
+   * A hidden layer followed by the activation (ReLU fused into the linear op while the layer is
+   * a Linear; after `quantizeDynamic` it is a QuantizedLinear, called as a layer).
+   */
+  #hidden(layer: Module<[Tensor], Tensor>, x: Tensor): Tensor {
     if (this.#slope !== undefined) return leakyRelu(layer.call(x), this.#slope);
+    if (!(layer instanceof Linear)) return relu(layer.call(x));
     return linear(x, layer.weight, layer.bias ?? undefined, { relu: true });
   }
 

@@ -109,10 +109,13 @@ const SIMD = {
   "f32x4.demote_f64x2_zero": 0x5e,
   "f64x2.promote_low_f32x4": 0x5f,
   "f32x4.nearest": 0x6a,
+  "i16x8.extend_low_i8x16_s": 0x87,
+  "i16x8.extend_high_i8x16_s": 0x88,
   "i32x4.shl": 0xab,
   "i32x4.shr_s": 0xac,
   "i32x4.add": 0xae,
   "i32x4.sub": 0xb1,
+  "i32x4.dot_i16x8_s": 0xba,
   "f32x4.abs": 0xe0,
   "f32x4.add": 0xe4,
   "f32x4.sub": 0xe5,
@@ -594,6 +597,18 @@ export class FunctionBuilder {
   /** `i32x4.sub`. */
   i32x4Sub(): this {
     return this.simd("i32x4.sub");
+  }
+  /** `i16x8.extend_low_i8x16_s` (the low eight i8 lanes, sign-extended to i16). */
+  i16x8ExtendLowI8x16S(): this {
+    return this.simd("i16x8.extend_low_i8x16_s");
+  }
+  /** `i16x8.extend_high_i8x16_s` (the high eight i8 lanes, sign-extended to i16). */
+  i16x8ExtendHighI8x16S(): this {
+    return this.simd("i16x8.extend_high_i8x16_s");
+  }
+  /** `i32x4.dot_i16x8_s` (products of adjacent i16 lane pairs, summed into i32 lanes; exact). */
+  i32x4DotI16x8S(): this {
+    return this.simd("i32x4.dot_i16x8_s");
   }
   /** `i32x4.shl` by an i32 count (pops the vector, then the count). */
   i32x4Shl(): this {

@@ -36,6 +36,7 @@ import { addConst, addLocal, chunkLoop, setMin, setMinPush, whileLoop } from "./
 import { CONV_JOB_NAMES, emitConvKernels } from "./conv_kernels.ts";
 import { ELEMENTWISE_JOB_NAMES, emitElementwiseKernels } from "./elementwise_kernels.ts";
 import { emitOptimKernels, OPTIM_JOB_NAMES } from "./optim_kernels.ts";
+import { emitQuantizedKernels, QUANTIZED_JOB_NAMES } from "./quantized_kernels.ts";
 
 /** Width of the micro-kernel tile in columns of C (two f32x4 accumulators per row). */
 export const NR = 8;
@@ -85,6 +86,7 @@ export const JOB_NAMES = [
   ...CONV_JOB_NAMES,
   ...ELEMENTWISE_JOB_NAMES,
   ...OPTIM_JOB_NAMES,
+  ...QUANTIZED_JOB_NAMES,
 ] as const;
 
 /** The name of one exported kernel function (a job the worker pool can run). */
@@ -1005,6 +1007,7 @@ export function buildKernelModule(
   emitConvKernels(mod, MR);
   emitElementwiseKernels(mod);
   emitOptimKernels(mod);
+  emitQuantizedKernels(mod);
   return mod.encode();
 }
 

@@ -77,9 +77,9 @@ export function heapF32(): Float32Array {
 
 /**
  * The byte address of `array`'s first element inside the shared memory, or −1 when the array
- * lives elsewhere (an ordinary Float32Array, or a memory this module does not own).
+ * lives elsewhere (an ordinary typed array, or a memory this module does not own).
  */
-export function pointerOf(array: Float32Array): number {
+export function pointerOf(array: ArrayBufferView): number {
   if (!memory) return -1;
   const buf = array.buffer;
   if (knownBuffers.has(buf)) return array.byteOffset;

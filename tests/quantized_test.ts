@@ -1,0 +1,294 @@
+/**
+ * Dynamic int8 quantization (`nn/quantized.ts`, `autograd/kernels/quantized.ts`): the row
+ * quantizer on known values, the integer product of every kernel against a float64 sum of the
+ * same integers (the wasm one bit for bit against the reference, on 1 and 2 threads, on edge
+ * shapes), QuantizedLinear against the float Linear within the error bound the rounding allows,
+ * its errors and state dict, and the shipped MNIST MLP's test error once quantized.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  kernels,
+  noGrad,
+  referenceKernels,
+  Rng,
+  setThreads,
+  Tensor,
+  tensor,
+  useKernels,
+} from "../autograd/mod.ts";
+import {
+  dequantizeInto,
+  paddedLength,
+  quantizedDotReference,
+  quantizeRows,
+} from "../autograd/kernels/quantized.ts";
+import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
+import { wasmAvailable, wasmQuantizedDot } from "../autograd/kernels/wasm/mod.ts";
+import { persistentFloat32 } from "../autograd/kernels/wasm/memory.ts";
+import { loadDataset } from "../data/datasets.ts";
+import { DataLoader, normalizationFor } from "../data/loader.ts";
+import { loadModel } from "../nn/checkpoint.ts";
+import { Linear, Module, QuantizedLinear, quantizeDynamic, Sequential } from "../nn/mod.ts";
+import { createModel } from "../nn/models/registry.ts";
+import { ROOT } from "./helpers/cli.ts";
+
+/** Random int8 values in −127..127. */
+function randomInts<T extends Int8Array | Int16Array>(out: T, rng: Rng): T {
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rng.uniform() * 255) - 127;
+  return out;
+}
+
+/** Σ x·w of the same integers in float64 (exact: every partial sum is far below 2⁵³). */
+function float64Dot(x: Int16Array, w: Int8Array, m: number, n: number, kp: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < kp; p++) s += Number(x[i * kp + p]) * Number(w[j * kp + p]);
+      out[i * n + j] = s;
+    }
+  }
+  return out;
+}
+
+Deno.test("quantizeRows: scale max|v|/127 per row, rounded values, zero and NaN rows", () => {
+  const src = new Float32Array([1, -2, 0.5, 0, 0, 0, 3, NaN, 1]);
+  const out = new Int8Array(3 * 16).fill(99);
+  const scales = new Float32Array(3);
+  quantizeRows(src, 0, 3, 3, out, 16, scales);
+  const s0 = Math.fround(2 / 127);
+  assert.equal(scales[0], s0);
+  assert.deepEqual([...out.subarray(0, 3)], [Math.round(1 / s0), -127, Math.round(0.5 / s0)]);
+  assert.equal(out[3], 99, "the padding is left as it is");
+  assert.equal(scales[1], 0);
+  assert.deepEqual([...out.subarray(16, 19)], [0, 0, 0]);
+  assert.ok(Number.isNaN(scales[2]), "a NaN makes the row's scale NaN");
+  assert.deepEqual([...out.subarray(32, 35)], [0, 0, 0]);
+});
+
+/** m, n, k: batch 1, partial tiles of 1–3 rows, K below, at and past a vector, the MLP's shapes. */
+const DOT_SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 3, 15],
+  [2, 5, 16],
+  [3, 7, 17],
+  [1, 4, 33],
+  [4, 9, 100],
+  [1, 512, 784],
+  [1, 1024, 512],
+  [5, 10, 1024],
+  [33, 130, 300],
+];
+
+Deno.test("quantizedDot: the reference kernel is the exact integer sum", () => {
+  const rng = new Rng(1);
+  for (const [m, n, k] of DOT_SHAPES) {
+    const kp = paddedLength(k);
+    const x = randomInts(new Int16Array(m * kp), rng);
+    const w = randomInts(new Int8Array(n * kp), rng);
+    const out = new Int32Array(m * n);
+    quantizedDotReference(x, w, out, m, n, kp);
+    assert.deepEqual([...out], [...float64Dot(x, w, m, n, kp)], `${m}×${n}×${kp}`);
+  }
+});
+
+Deno.test({
+  name:
+    "quantizedDot: wasm equals the reference bit for bit, weights in or out of its memory, 1 and 2 threads",
+  ignore: !wasmAvailable,
+  fn: async () => {
+    const rng = new Rng(2);
+    try {
+      for (const threads of [1, 2]) {
+        setThreads(threads);
+        await threadsReady();
+        for (const [m, n, k] of DOT_SHAPES) {
+          const kp = paddedLength(k);
+          const x = randomInts(new Int16Array(m * kp), rng);
+          for (const inMemory of [false, true]) {
+            const store = inMemory ? persistentFloat32(n * kp / 4) : null;
+            const w = randomInts(
+              store ? new Int8Array(store.buffer, store.byteOffset, n * kp) : new Int8Array(n * kp),
+              rng,
+            );
+            const expected = new Int32Array(m * n);
+            quantizedDotReference(x, w, expected, m, n, kp);
+            const got = new Int32Array(m * n).fill(-1);
+            wasmQuantizedDot(x, w, got, m, n, kp);
+            assert.deepEqual(
+              got,
+              expected,
+              `${m}×${n}×${kp}, ${threads} threads, in memory ${inMemory}`,
+            );
+          }
+        }
+      }
+      // The extremes: every product 127·127 or −127·127, the largest sums a 1024-long row makes.
+      const kp = 1024;
+      const x = new Int16Array(2 * kp).fill(127);
+      x.fill(-127, kp);
+      const w = new Int8Array(4 * kp).fill(127);
+      const got = new Int32Array(8);
+      wasmQuantizedDot(x, w, got, 2, 4, kp);
+      assert.deepEqual([...got], [
+        ...new Array(4).fill(kp * 16129),
+        ...new Array(4).fill(-kp * 16129),
+      ]);
+    } finally {
+      setThreads(2);
+    }
+  },
+});
+
+/**
+ * The most |y − ŷ| can be for one output when x and w are each off by at most half their scale:
+ * Σ (|x||Δw| + |ŵ||Δx|) plus float32 rounding of the result.
+ */
+function errorBound(x: Float32Array, w: Float32Array, sx: number, sw: number, y: number): number {
+  let bound = 0;
+  for (let p = 0; p < x.length; p++) {
+    bound += Math.abs(x[p]) * sw / 2 + (Math.abs(w[p]) + sw / 2) * sx / 2;
+  }
+  return bound + 4e-7 * Math.abs(y) + 1e-7;
+}
+
+Deno.test("QuantizedLinear: within the rounding bound of the float Linear, on every backend alike", () => {
+  const rng = new Rng(3);
+  for (const [rows, inF, outF] of [[1, 784, 512], [7, 33, 10], [3, 5, 1]]) {
+    const linear = new Linear(inF, outF, { rng });
+    const q = new QuantizedLinear(linear);
+    const x = tensor(Float32Array.from({ length: rows * inF }, () => rng.normal() * 2));
+    const x2 = x.reshape([rows, inF]);
+    const exact = noGrad(() => linear.call(x2)).toFloat32Array();
+    const got = noGrad(() => q.call(x2));
+    assert.deepEqual(got.shape, [rows, outF]);
+    const y = got.toFloat32Array();
+    const xs = x.toFloat32Array();
+    const ws = linear.weight.toFloat32Array();
+    const b = linear.bias!.toFloat32Array();
+    for (let i = 0; i < rows; i++) {
+      const xi = xs.subarray(i * inF, (i + 1) * inF);
+      const sx = Math.max(...xi.map(Math.abs)) / 127;
+      for (let j = 0; j < outF; j++) {
+        const wj = ws.subarray(j * inF, (j + 1) * inF);
+        const sw = Math.max(...wj.map(Math.abs)) / 127;
+        const diff = Math.abs(y[i * outF + j] - exact[i * outF + j]);
+        const bound = errorBound(xi, wj, sx, sw, exact[i * outF + j] - b[j]);
+        assert.ok(
+          diff <= bound,
+          `[${rows}, ${inF}]→${outF} (${i}, ${j}): off by ${diff} > ${bound}`,
+        );
+      }
+    }
+    // The reference kernels give the same floats: the integer sums are exact on both.
+    const restore = useKernels(referenceKernels);
+    try {
+      assert.deepEqual(noGrad(() => q.call(x2)).toFloat32Array(), y);
+    } finally {
+      restore();
+    }
+    // Leading dimensions are kept, as Linear keeps them.
+    assert.deepEqual(noGrad(() => q.call(x.reshape([1, rows, inF]))).shape, [1, rows, outF]);
+  }
+});
+
+Deno.test("dequantizeInto: one float32 rounding of acc · (sx · sw), then the bias", () => {
+  const out = new Float32Array(2);
+  dequantizeInto(
+    new Int32Array([1000, -3]),
+    1,
+    2,
+    new Float32Array([0.1]),
+    new Float32Array([0.3, 0.7]),
+    new Float32Array([0.5, 0]),
+    out,
+  );
+  const s0 = Math.fround(Math.fround(0.1) * Math.fround(0.3));
+  assert.equal(out[0], Math.fround(Math.fround(1000 * s0) + 0.5));
+  assert.equal(out[1], Math.fround(-3 * Math.fround(Math.fround(0.1) * Math.fround(0.7))));
+});
+
+Deno.test("QuantizedLinear: clear errors for training, shapes and dtypes", () => {
+  const q = new QuantizedLinear(new Linear(4, 2));
+  const x = tensor([[1, 2, 3, 4]], { requiresGrad: true });
+  assert.throws(() => q.call(x), /QuantizedLinear: inference only.*noGrad/);
+  assert.deepEqual(noGrad(() => q.call(x)).shape, [1, 2]);
+  assert.throws(
+    () => noGrad(() => q.call(tensor([[1, 2, 3]]))),
+    /input \[1, 3\] does not match inFeatures 4/,
+  );
+  assert.throws(
+    () => noGrad(() => q.call(tensor(new Int32Array(4)).reshape([1, 4]))),
+    /expected a float32 tensor on the cpu, got int32/,
+  );
+  assert.throws(() => quantizeDynamic(new Linear(2, 2)), /use new QuantizedLinear\(linear\)/);
+  assert.match(String(q), /QuantizedLinear\(inFeatures=4, outFeatures=2, bias=true, dtype=int8\)/);
+});
+
+Deno.test("quantizeDynamic: every Linear replaced (shared ones stay shared); the state dict is the float model's", () => {
+  const shared = new Linear(3, 3);
+  const net = new Sequential(new Linear(4, 3), shared, shared);
+  const before = net.stateDict();
+  const y0 = noGrad(() => net.call(tensor([[1, -1, 0.5, 2]])));
+  assert.equal(quantizeDynamic(net), net);
+  const layers = net.children();
+  assert.ok(layers.every((l) => l instanceof QuantizedLinear));
+  assert.equal(layers[1], layers[2]);
+  assert.deepEqual(Object.keys(net.stateDict()), Object.keys(before));
+  for (const [k, v] of Object.entries(net.stateDict())) {
+    assert.deepEqual(v.toFloat32Array(), before[k].toFloat32Array(), k);
+  }
+  assert.equal(net.parameters().length, 0, "nothing left to train");
+  const y1 = noGrad(() => net.call(tensor([[1, -1, 0.5, 2]]))).toFloat32Array();
+  y0.toFloat32Array().forEach((v, i) => assert.ok(Math.abs(v - y1[i]) < 0.05, `${v} vs ${y1[i]}`));
+});
+
+Deno.test("quantizeDynamic: loading a state dict into the quantized model quantizes the new weights", () => {
+  const a = createModel("mlp", { seed: 1, hidden: [32, 16] });
+  const b = createModel("mlp", { seed: 2, hidden: [32, 16] });
+  const x = tensor(Float32Array.from({ length: 2 * 784 }, (_, i) => Math.sin(i))).reshape([2, 784]);
+  const expected = noGrad(() => quantizeDynamic(b).call(x)).toFloat32Array();
+  const qa = quantizeDynamic(a);
+  assert.notDeepEqual(noGrad(() => qa.call(x)).toFloat32Array(), expected);
+  qa.loadStateDict(b.stateDict());
+  assert.deepEqual(noGrad(() => qa.call(x)).toFloat32Array(), expected);
+  // …and the quantized model's state dict loads into a float model.
+  const float = createModel("mlp", { hidden: [32, 16] });
+  float.loadStateDict(qa.stateDict());
+  assert.ok(float.children().every((l) => l instanceof Linear));
+});
+
+Deno.test("quantizeDynamic: the shipped MNIST MLP keeps its test error and nearly every answer", async () => {
+  const mnist = await loadDataset("mnist");
+  const batches = (): DataLoader =>
+    new DataLoader(mnist.test.images, mnist.test.labels, {
+      batchSize: 1000,
+      shuffle: false,
+      normalization: normalizationFor("mnist"),
+    });
+  const predictions = (model: Module<[Tensor], Tensor>): Int32Array => {
+    const out = new Int32Array(mnist.test.labels.length);
+    let at = 0;
+    for (const { x } of batches().epoch(0)) {
+      const classes = noGrad(() => model.call(x).argmax(1));
+      out.set(classes.values() as Int32Array, at);
+      at += x.shape[0];
+    }
+    return out;
+  };
+  const { model } = await loadModel(join(ROOT, "models", "mnist-mlp.safetensors"));
+  const float = predictions(model);
+  const quantized = predictions(quantizeDynamic(model));
+  const labels = mnist.test.labels;
+  const errors = (p: Int32Array) => p.filter((c, i) => c !== labels[i]).length / labels.length;
+  const agree = float.filter((c, i) => c === quantized[i]).length / labels.length;
+  console.log(
+    `  MNIST test error: float32 ${(errors(float) * 100).toFixed(2)}%, int8 ` +
+      `${(errors(quantized) * 100).toFixed(2)}%; the same class for ${(agree * 100).toFixed(2)}%`,
+  );
+  assert.ok(Math.abs(errors(quantized) - errors(float)) <= 0.001, "test error moved by over 0.1%");
+  assert.ok(agree >= 0.995, `only ${agree} of the answers agree`);
+  assert.equal(kernels.quantizedDot, wasmAvailable ? wasmQuantizedDot : quantizedDotReference);
+});
