@@ -14,7 +14,7 @@ import {
   referenceKernels,
   Rng,
   setThreads,
-  Tensor,
+  type Tensor,
   tensor,
   useKernels,
 } from "../autograd/mod.ts";
@@ -30,7 +30,7 @@ import { persistentFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
 import { loadModel } from "../nn/checkpoint.ts";
-import { Linear, Module, QuantizedLinear, quantizeDynamic, Sequential } from "../nn/mod.ts";
+import { Linear, type Module, QuantizedLinear, quantizeDynamic, Sequential } from "../nn/mod.ts";
 import { createModel } from "../nn/models/registry.ts";
 import { ROOT } from "./helpers/cli.ts";
 
