@@ -1,7 +1,8 @@
 // tapegrad against PyTorch (CPU, when `/usr/bin/python3 -c "import torch"` works) and
 // TensorFlow.js (cpu backend, and wasm backend with SIMD) in one run, on the same models and
 // batches: a training step at batch 128 (forward, softmax cross-entropy, backward, SGD with
-// momentum 0.9), and inference at batch 1 and 128. tapegrad runs on each of its backends that
+// momentum 0.9), and inference at batch 1 and 128, also with the Linear layers quantized to int8
+// (tapegrad's quantizeDynamic, PyTorch's quantize_dynamic). tapegrad runs on each of its backends that
 // loads here (wasm, and native when a system BLAS loads). Prints images/s for each and the
 // ratios of each tapegrad backend to each peer.
 //
@@ -44,7 +45,7 @@ import {
   useBackend,
 } from "../autograd/mod.ts";
 import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
-import { AlexNet, MLP, type Module, SGD } from "../nn/mod.ts";
+import { AlexNet, MLP, type Module, quantizeDynamic, SGD } from "../nn/mod.ts";
 import { cpuDescription, startTorchPeer } from "./peers_torch.ts";
 
 const { values } = parseArgs({
@@ -164,6 +165,9 @@ const TASKS: Task[] = (["mlp", "alexnet"] as const).flatMap((model) => [
   { what: `${model} train step`, batch: BATCH, key: `${model} train step` },
   { what: `${model} forward`, batch: 1, key: `${model} forward 1` },
   { what: `${model} forward`, batch: BATCH, key: `${model} forward ${BATCH}` },
+  // Linear layers quantized to int8 (quantizeDynamic; PyTorch's quantize_dynamic), inference.
+  { what: `${model} forward, int8 Linear`, batch: 1, key: `${model} int8 forward 1` },
+  { what: `${model} forward, int8 Linear`, batch: BATCH, key: `${model} int8 forward ${BATCH}` },
 ]);
 
 /** An implementation in the alternation: one timing round (seconds per call) of a task. */
@@ -205,6 +209,10 @@ for (const backend of backends) {
     calls.set(`${name} train step`, step);
     calls.set(`${name} forward 1`, () => noGrad(() => model.call(x1t)));
     calls.set(`${name} forward ${BATCH}`, () => noGrad(() => model.call(xB)));
+    const int8 = quantizeDynamic(name === "mlp" ? new MLP({ seed: 1 }) : new AlexNet({ seed: 1 }));
+    int8.eval();
+    calls.set(`${name} int8 forward 1`, () => noGrad(() => int8.call(x1t)));
+    calls.set(`${name} int8 forward ${BATCH}`, () => noGrad(() => int8.call(xB)));
   }
   const warm = new Set<string>();
   contestants.push({

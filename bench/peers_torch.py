@@ -110,6 +110,15 @@ def tasks(batch):
                     model(x)
 
             out[f"{name} forward {b}"] = forward
+        # The Linear layers in int8, as tapegrad's quantizeDynamic does (CPU inference only).
+        int8 = torch.ao.quantization.quantize_dynamic(
+            (MLP() if name == "mlp" else AlexNet()).eval(), {nn.Linear}, dtype=torch.qint8)
+        for x, b in ((x1, 1), (xb, batch)):
+            def forward_int8(model=int8, x=x):
+                with torch.no_grad():
+                    model(x)
+
+            out[f"{name} int8 forward {b}"] = forward_int8
     return out
 
 

@@ -3,15 +3,15 @@
  * `torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)` does it:
  * {@linkcode quantizeDynamic} replaces every {@linkcode Linear} of a model by a
  * {@linkcode QuantizedLinear}, whose weights are int8 with one scale per output row, and whose
- * input is quantized row by row at each call; the product is summed exactly in int32 and scaled
- * back to float32 (the math: `autograd/kernels/quantized.ts`).
+ * input is quantized row by row to seven bits at each call; the product is summed exactly in
+ * int32 and scaled back to float32 (the math: `autograd/kernels/quantized.ts`).
  *
  * What it buys: at batch 1 a Linear layer reads every weight once, so reading a quarter of the
  * bytes is most of the time when the weights are not already in the CPU's caches (the digit pad,
- * where a forward pass runs now and then between pointer events). What it costs: about one part
- * in 250 of each row's range on inputs and weights; on the shipped MNIST MLP the test error moves
- * by a few hundredths of a percent (`tests/quantized_test.ts` checks it on all 10,000 test
- * images).
+ * where a forward pass runs now and then between pointer events). What it costs: each weight is
+ * off by up to half of 1/127 of its row's largest magnitude, and each input by up to half of
+ * 1/127 of its row's range; on the shipped MNIST MLP the test error moves by a few hundredths of
+ * a percent (`tests/quantized_test.ts` checks it on all 10,000 test images).
  *
  * ```ts
  * import { noGrad, type Tensor, tensor } from "@tapegrad/tapegrad/autograd";
@@ -37,7 +37,8 @@ import {
   dequantizeInto,
   MAX_QUANTIZED_ROW,
   paddedLength,
-  quantizeRows,
+  quantizeInputs,
+  quantizeWeights,
 } from "../autograd/kernels/quantized.ts";
 import { Linear } from "./layers.ts";
 import { Module } from "./module.ts";
@@ -77,6 +78,10 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
   #weights: Int8Array;
   /** One scale per output row. */
   #scales: Float32Array;
+  /** Σ of each int8 row (takes the inputs' zero points out of the sums). */
+  #rowSums: Int32Array;
+  /** Storage of the per-call arrays ({@link #scratchFor}), or null before the first call. */
+  #scratch: Float32Array | null = null;
 
   /**
    * Quantizes `linear`'s current weights (copies: the Linear is left as it is).
@@ -102,12 +107,13 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     this.#storage = kernels.allocPersistent(Math.ceil(bytes / 4));
     this.#weights = new Int8Array(this.#storage.buffer, this.#storage.byteOffset, bytes);
     this.#scales = new Float32Array(outFeatures);
+    this.#rowSums = new Int32Array(outFeatures);
     this.#quantizeWeights();
   }
 
   #quantizeWeights(): void {
     const w = this.weight.contiguous();
-    quantizeRows(
+    quantizeWeights(
       w.data,
       w.offset,
       this.outFeatures,
@@ -115,7 +121,35 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
       this.#weights,
       this.#rowLength,
       this.#scales,
+      this.#rowSums,
     );
+  }
+
+  /**
+   * Views of `rows` rows of the per-call arrays: the quantized input, its scales and zero points,
+   * and the int32 sums. They are kept for the next call (grow-only, placed by the kernels'
+   * allocator, so the wasm kernel uses them in place): at batch 1, allocating them anew cost
+   * about as much as the product itself.
+   */
+  #scratchFor(rows: number): {
+    inputs: Uint8Array;
+    inputScales: Float32Array;
+    zeroPoints: Int32Array;
+    sums: Int32Array;
+  } {
+    const kp = this.#rowLength;
+    const n = this.outFeatures;
+    // Bytes of input (kp is a multiple of 16), then the f32 scales, zero points and int32 sums.
+    const floats = (rows * kp) / 4 + 2 * rows + rows * n;
+    if (this.#scratch === null || this.#scratch.length < floats) {
+      this.#scratch = kernels.allocPersistent(floats);
+    }
+    const { buffer, byteOffset } = this.#scratch;
+    const inputs = new Uint8Array(buffer, byteOffset, rows * kp);
+    const inputScales = new Float32Array(buffer, byteOffset + rows * kp, rows);
+    const zeroPoints = new Int32Array(buffer, inputScales.byteOffset + 4 * rows, rows);
+    const sums = new Int32Array(buffer, zeroPoints.byteOffset + 4 * rows, rows * n);
+    return { inputs, inputScales, zeroPoints, sums };
   }
 
   /** The new float weights are quantized again. */
@@ -123,7 +157,7 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     this.#quantizeWeights();
   }
 
-  /** y = x·Wᵀ + b with int8 weights and each row of x quantized to int8; x [..., inFeatures]. */
+  /** y = x·Wᵀ + b with int8 weights and each row of x quantized to 7 bits; x [..., inFeatures]. */
   forward(x: Tensor): Tensor {
     const op = "QuantizedLinear";
     if (x.dtype !== "float32" || x.device !== "cpu") {
@@ -147,19 +181,26 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     const n = this.outFeatures;
     const kp = this.#rowLength;
     const dense = x.contiguous();
-    const inputs = new Int16Array(rows * kp);
-    const inputScales = new Float32Array(rows);
-    quantizeRows(dense.data, dense.offset, rows, this.inFeatures, inputs, kp, inputScales);
-    const sums = new Int32Array(rows * n);
+    const { inputs, inputScales, zeroPoints, sums } = this.#scratchFor(rows);
+    quantizeInputs(
+      dense.data,
+      dense.offset,
+      rows,
+      this.inFeatures,
+      inputs,
+      kp,
+      inputScales,
+      zeroPoints,
+    );
     kernels.quantizedDot(inputs, this.#weights, sums, rows, n, kp);
     const y = new Float32Array(rows * n);
     const bias = this.bias === null ? null : this.bias.contiguous();
+    const scales = { inputScales, zeroPoints, weightScales: this.#scales, rowSums: this.#rowSums };
     dequantizeInto(
       sums,
       rows,
       n,
-      inputScales,
-      this.#scales,
+      scales,
       bias === null ? null : bias.data.subarray(bias.offset, bias.offset + n),
       y,
     );

@@ -22,9 +22,12 @@ import {
   dequantizeInto,
   paddedLength,
   quantizedDotReference,
-  quantizeRows,
+  quantizeInputs,
+  quantizeWeights,
 } from "../autograd/kernels/quantized.ts";
-import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
+import { createWasmEngine, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
+import { PLAIN_CONFIG } from "../autograd/kernels/wasm/kernels.ts";
+import { quantizedDotOn } from "../autograd/kernels/wasm/quantized.ts";
 import { wasmAvailable, wasmQuantizedDot } from "../autograd/kernels/wasm/mod.ts";
 import { persistentFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { loadDataset } from "../data/datasets.ts";
@@ -34,14 +37,20 @@ import { Linear, type Module, QuantizedLinear, quantizeDynamic, Sequential } fro
 import { createModel } from "../nn/models/registry.ts";
 import { ROOT } from "./helpers/cli.ts";
 
-/** Random int8 values in −127..127. */
-function randomInts<T extends Int8Array | Int16Array>(out: T, rng: Rng): T {
+/** Random weights in −127..127. */
+function randomWeights(out: Int8Array, rng: Rng): Int8Array {
   for (let i = 0; i < out.length; i++) out[i] = Math.floor(rng.uniform() * 255) - 127;
   return out;
 }
 
+/** Random quantized inputs in 0..127. */
+function randomInputs(out: Uint8Array, rng: Rng): Uint8Array {
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rng.uniform() * 128);
+  return out;
+}
+
 /** Σ x·w of the same integers in float64 (exact: every partial sum is far below 2⁵³). */
-function float64Dot(x: Int16Array, w: Int8Array, m: number, n: number, kp: number): Float64Array {
+function float64Dot(x: Uint8Array, w: Int8Array, m: number, n: number, kp: number): Float64Array {
   const out = new Float64Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -53,19 +62,43 @@ function float64Dot(x: Int16Array, w: Int8Array, m: number, n: number, kp: numbe
   return out;
 }
 
-Deno.test("quantizeRows: scale max|v|/127 per row, rounded values, zero and NaN rows", () => {
+Deno.test("quantizeWeights: scale max|w|/127 per row, rounded half up, row sums, zero and NaN rows", () => {
   const src = new Float32Array([1, -2, 0.5, 0, 0, 0, 3, NaN, 1]);
   const out = new Int8Array(3 * 16).fill(99);
   const scales = new Float32Array(3);
-  quantizeRows(src, 0, 3, 3, out, 16, scales);
+  const sums = new Int32Array(3);
+  quantizeWeights(src, 0, 3, 3, out, 16, scales, sums);
   const s0 = Math.fround(2 / 127);
   assert.equal(scales[0], s0);
-  assert.deepEqual([...out.subarray(0, 3)], [Math.round(1 / s0), -127, Math.round(0.5 / s0)]);
-  assert.equal(out[3], 99, "the padding is left as it is");
+  const q0 = [Math.floor(1 / s0 + 0.5), -127, Math.floor(0.5 / s0 + 0.5)];
+  assert.deepEqual([...out.subarray(0, 3)], q0);
+  assert.equal(sums[0], q0[0] + q0[1] + q0[2]);
+  assert.deepEqual([...out.subarray(3, 16)], new Array(13).fill(0), "the padding is zeroed");
   assert.equal(scales[1], 0);
   assert.deepEqual([...out.subarray(16, 19)], [0, 0, 0]);
   assert.ok(Number.isNaN(scales[2]), "a NaN makes the row's scale NaN");
   assert.deepEqual([...out.subarray(32, 35)], [0, 0, 0]);
+});
+
+Deno.test("quantizeInputs: 0..127 over [min(0, x), max(0, x)], zero exact, NaN rows", () => {
+  const src = new Float32Array([-1, 0, 3, 2, 4, 0.5, 0, 0, 0, 1, Infinity, 0]);
+  const out = new Uint8Array(4 * 16).fill(200);
+  const scales = new Float32Array(4);
+  const zeros = new Int32Array(4).fill(-1);
+  quantizeInputs(src, 0, 4, 3, out, 16, scales, zeros);
+  const s0 = Math.fround(4 / 127);
+  assert.equal(scales[0], s0);
+  const z0 = Math.floor(1 / s0 + 0.5);
+  assert.equal(zeros[0], z0);
+  assert.deepEqual([...out.subarray(0, 3)], [Math.floor(-1 / s0 + 0.5) + z0, z0, 127]);
+  assert.deepEqual([...out.subarray(3, 16)], new Array(13).fill(0), "the padding is zeroed");
+  // All non-negative (ReLU outputs): zero point 0, the largest value 127.
+  assert.equal(scales[1], Math.fround(4 / 127));
+  assert.equal(zeros[1], 0);
+  assert.deepEqual([...out.subarray(16, 19)], [Math.floor(2 / scales[1] + 0.5), 127, 16]);
+  assert.equal(scales[2], 0);
+  assert.equal(zeros[2], 0);
+  assert.ok(Number.isNaN(scales[3]), "an infinity makes the row's scale NaN");
 });
 
 /** m, n, k: batch 1, partial tiles of 1–3 rows, K below, at and past a vector, the MLP's shapes. */
@@ -86,8 +119,8 @@ Deno.test("quantizedDot: the reference kernel is the exact integer sum", () => {
   const rng = new Rng(1);
   for (const [m, n, k] of DOT_SHAPES) {
     const kp = paddedLength(k);
-    const x = randomInts(new Int16Array(m * kp), rng);
-    const w = randomInts(new Int8Array(n * kp), rng);
+    const x = randomInputs(new Uint8Array(m * kp), rng);
+    const w = randomWeights(new Int8Array(n * kp), rng);
     const out = new Int32Array(m * n);
     quantizedDotReference(x, w, out, m, n, kp);
     assert.deepEqual([...out], [...float64Dot(x, w, m, n, kp)], `${m}×${n}×${kp}`);
@@ -95,47 +128,52 @@ Deno.test("quantizedDot: the reference kernel is the exact integer sum", () => {
 });
 
 Deno.test({
-  name:
-    "quantizedDot: wasm equals the reference bit for bit, weights in or out of its memory, 1 and 2 threads",
+  name: "quantizedDot: wasm (relaxed and plain SIMD) equals the reference bit for bit, weights " +
+    "in or out of its memory, 1 and 2 threads",
   ignore: !wasmAvailable,
   fn: async () => {
     const rng = new Rng(2);
+    const plainEngine = createWasmEngine(PLAIN_CONFIG);
+    const kernelsToCheck = [
+      { name: "default", kernel: wasmQuantizedDot },
+      { name: "plain SIMD", kernel: quantizedDotOn(() => plainEngine) },
+    ];
     try {
       for (const threads of [1, 2]) {
         setThreads(threads);
         await threadsReady();
         for (const [m, n, k] of DOT_SHAPES) {
           const kp = paddedLength(k);
-          const x = randomInts(new Int16Array(m * kp), rng);
+          const x = randomInputs(new Uint8Array(m * kp), rng);
           for (const inMemory of [false, true]) {
             const store = inMemory ? persistentFloat32(n * kp / 4) : null;
-            const w = randomInts(
+            const w = randomWeights(
               store ? new Int8Array(store.buffer, store.byteOffset, n * kp) : new Int8Array(n * kp),
               rng,
             );
             const expected = new Int32Array(m * n);
             quantizedDotReference(x, w, expected, m, n, kp);
-            const got = new Int32Array(m * n).fill(-1);
-            wasmQuantizedDot(x, w, got, m, n, kp);
-            assert.deepEqual(
-              got,
-              expected,
-              `${m}×${n}×${kp}, ${threads} threads, in memory ${inMemory}`,
-            );
+            for (const { name, kernel } of kernelsToCheck) {
+              const got = new Int32Array(m * n).fill(-1);
+              kernel(x, w, got, m, n, kp);
+              const what = `${m}×${n}×${kp}, ${name}, ${threads} threads, in memory ${inMemory}`;
+              assert.deepEqual(got, expected, what);
+            }
           }
         }
       }
-      // The extremes: every product 127·127 or −127·127, the largest sums a 1024-long row makes.
+      // The extremes: every product ±127·127, the largest sums a 1024-long row makes.
       const kp = 1024;
-      const x = new Int16Array(2 * kp).fill(127);
-      x.fill(-127, kp);
+      const x = new Uint8Array(2 * kp).fill(127);
+      x.fill(0, kp);
       const w = new Int8Array(4 * kp).fill(127);
-      const got = new Int32Array(8);
-      wasmQuantizedDot(x, w, got, 2, 4, kp);
-      assert.deepEqual([...got], [
-        ...new Array(4).fill(kp * 16129),
-        ...new Array(4).fill(-kp * 16129),
-      ]);
+      w.fill(-127, 2 * kp);
+      const top = kp * 127 * 127;
+      for (const { name, kernel } of kernelsToCheck) {
+        const got = new Int32Array(8);
+        kernel(x, w, got, 2, 4, kp);
+        assert.deepEqual([...got], [top, top, -top, -top, 0, 0, 0, 0], name);
+      }
     } finally {
       setThreads(2);
     }
@@ -143,13 +181,14 @@ Deno.test({
 });
 
 /**
- * The most |y − ŷ| can be for one output when x and w are each off by at most half their scale:
- * Σ (|x||Δw| + |ŵ||Δx|) plus float32 rounding of the result.
+ * The most |y − ŷ| can be for one output when x and w are each off by at most half their step
+ * (and a hair: the scales are rounded to float32): Σ (|x||Δw| + |ŵ||Δx|) plus float32 rounding.
  */
 function errorBound(x: Float32Array, w: Float32Array, sx: number, sw: number, y: number): number {
   let bound = 0;
   for (let p = 0; p < x.length; p++) {
-    bound += Math.abs(x[p]) * sw / 2 + (Math.abs(w[p]) + sw / 2) * sx / 2;
+    const half = 0.5 + 1e-6;
+    bound += Math.abs(x[p]) * sw * half + (Math.abs(w[p]) + sw * half) * sx * half;
   }
   return bound + 4e-7 * Math.abs(y) + 1e-7;
 }
@@ -170,7 +209,7 @@ Deno.test("QuantizedLinear: within the rounding bound of the float Linear, on ev
     const b = linear.bias!.toFloat32Array();
     for (let i = 0; i < rows; i++) {
       const xi = xs.subarray(i * inF, (i + 1) * inF);
-      const sx = Math.max(...xi.map(Math.abs)) / 127;
+      const sx = (Math.max(0, ...xi) - Math.min(0, ...xi)) / 127;
       for (let j = 0; j < outF; j++) {
         const wj = ws.subarray(j * inF, (j + 1) * inF);
         const sw = Math.max(...wj.map(Math.abs)) / 127;
@@ -194,20 +233,18 @@ Deno.test("QuantizedLinear: within the rounding bound of the float Linear, on ev
   }
 });
 
-Deno.test("dequantizeInto: one float32 rounding of acc · (sx · sw), then the bias", () => {
+Deno.test("dequantizeInto: the zero point out, one float32 rounding of s · (sx · sw), then the bias", () => {
   const out = new Float32Array(2);
-  dequantizeInto(
-    new Int32Array([1000, -3]),
-    1,
-    2,
-    new Float32Array([0.1]),
-    new Float32Array([0.3, 0.7]),
-    new Float32Array([0.5, 0]),
-    out,
-  );
+  const scales = {
+    inputScales: new Float32Array([0.1]),
+    zeroPoints: new Int32Array([5]),
+    weightScales: new Float32Array([0.3, 0.7]),
+    rowSums: new Int32Array([10, -2]),
+  };
+  dequantizeInto(new Int32Array([1000, -3]), 1, 2, scales, new Float32Array([0.5, 0]), out);
   const s0 = Math.fround(Math.fround(0.1) * Math.fround(0.3));
-  assert.equal(out[0], Math.fround(Math.fround(1000 * s0) + 0.5));
-  assert.equal(out[1], Math.fround(-3 * Math.fround(Math.fround(0.1) * Math.fround(0.7))));
+  assert.equal(out[0], Math.fround(Math.fround((1000 - 50) * s0) + 0.5));
+  assert.equal(out[1], Math.fround((-3 + 10) * Math.fround(Math.fround(0.1) * Math.fround(0.7))));
 });
 
 Deno.test("QuantizedLinear: clear errors for training, shapes and dtypes", () => {

@@ -204,7 +204,7 @@ Deno.test({
       const test = await loadSplit("mnist", "test", { download: false });
       const digit = (i: number) => test.images.pixels.subarray(i * 784, (i + 1) * 784);
 
-      await t.step("the page loads cross-origin isolated with both models", async () => {
+      await t.step("the page loads cross-origin isolated with the shipped models", async () => {
         await page.goto(server!.url);
         await page.waitForFunction(
           () => {
@@ -219,7 +219,7 @@ Deno.test({
         assert.equal(await page.evaluate(() => crossOriginIsolated), true);
         assert.deepEqual(
           await page.locator(".model h3").allTextContents(),
-          ["MLP", "AlexNet"],
+          ["MLP", "MLP, int8", "AlexNet"],
         );
       });
 
@@ -245,7 +245,7 @@ Deno.test({
           await traceDigit(page, digit(i));
           const s = await padState(page);
           assert.ok(s.input !== null, `test image ${i}: the page found no ink`);
-          const reads = ["mlp", "alexnet"].map((key) => s.predictions[key].top);
+          const reads = ["mlp", "mlp-int8", "alexnet"].map((key) => s.predictions[key].top);
           if (reads.some((top) => top !== test.labels[i])) {
             misread.push(`test image ${i} (a ${test.labels[i]}) read as ${reads.join(" and ")}`);
           }
@@ -312,19 +312,21 @@ Deno.test({
 
       await t.step("timings, and the screenshot for the README", async () => {
         const s = await padState(page);
-        const mlp = median(s.timings.mlp), alexnet = median(s.timings.alexnet);
-        const steady = await page.evaluate(() => {
+        const keys = ["mlp", "mlp-int8", "alexnet"];
+        const titles = ["MLP", "MLP int8", "AlexNet"];
+        const steady = await page.evaluate((keys) => {
           const pad = (globalThis as unknown as {
             tapegradPad: { measure(key: string, passes: number): number | null };
           }).tapegradPad;
-          return { mlp: pad.measure("mlp", 50), alexnet: pad.measure("alexnet", 50) };
-        });
+          return keys.map((key) => pad.measure(key, 50)!);
+        }, keys);
+        const list = (ms: number[]) =>
+          ms.map((v, i) => `${titles[i]} ${v.toFixed(3)} ms`).join(", ");
         console.log(
           `  in-page forward pass at batch 1, median per drawing update (${s.timings.mlp.length} ` +
-            `updates, every model in turn): MLP ${mlp.toFixed(3)} ms, AlexNet ` +
-            `${alexnet.toFixed(3)} ms; steady state (50 passes in a row): MLP ` +
-            `${steady.mlp!.toFixed(3)} ms, AlexNet ${steady.alexnet!.toFixed(3)} ms; MNIST ` +
-            `preparation ${median(s.prepareMs).toFixed(2)} ms`,
+            `updates, every model in turn): ${list(keys.map((k) => median(s.timings[k])))}; ` +
+            `steady state (50 passes in a row): ${list(steady)}; MNIST preparation ` +
+            `${median(s.prepareMs).toFixed(2)} ms`,
         );
         // The README's picture is refreshed on request only: a test run must not edit tracked files.
         const shot = Deno.env.get("TAPEGRAD_SCREENSHOT");

@@ -420,12 +420,12 @@ export type AdamStepKernel = (
 
 /**
  * The integer core of a dynamically quantized Linear layer: out[i·n + j] = Σₚ x[i·kp + p] ·
- * w[j·kp + p], exactly, for x [m, kp] (int8 values held as int16), w [n, kp] (int8) and out
+ * w[j·kp + p], exactly, for x [m, kp] (bytes 0..127), w [n, kp] (int8, −127..127) and out
  * [m, n] (int32), all contiguous from offset 0. `kp` is a multiple of 16 and kp · 127² < 2³¹, so
  * no sum can overflow.
  */
 export type QuantizedDotKernel = (
-  x: Int16Array,
+  x: Uint8Array,
   w: Int8Array,
   out: Int32Array,
   m: number,

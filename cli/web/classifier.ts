@@ -1,7 +1,8 @@
 /**
- * The page's classifiers: a model rebuilt from safetensors bytes (the shipped files, fetched) or
- * from a state dict (the MLP trained in the worker), and one timed batch-1 prediction of a
- * prepared 28×28 digit. Runs in the browser: no runtime APIs.
+ * The page's classifiers: a model rebuilt from safetensors bytes (the shipped files, fetched;
+ * optionally with its Linear layers quantized to int8) or from a state dict (the MLP trained in
+ * the worker), and one timed batch-1 prediction of a prepared 28×28 digit. Runs in the browser:
+ * no runtime APIs.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { Tensor } from "../../autograd/tensor.ts";
 import { MNIST_NORMALIZATION } from "../../data/loader.ts";
 import type { Module, StateDictSource } from "../../nn/module.ts";
 import { createModel, type ModelOptions } from "../../nn/models/registry.ts";
+import { quantizeDynamic } from "../../nn/quantized.ts";
 import { decodeSafetensors } from "../../nn/serialize.ts";
 
 /** A model the page can ask, in eval mode. */
@@ -33,6 +35,12 @@ export interface Prediction {
   ms: number;
 }
 
+/** Options of {@linkcode classifierFromSafetensors}. */
+export interface ClassifierOptions {
+  /** Quantize the Linear layers to int8 (`quantizeDynamic`) after loading (default false). */
+  int8?: boolean;
+}
+
 /**
  * Rebuilds a model from a checkpoint file's bytes: the architecture from its `model` and
  * `model_options` metadata, the weights from its tensors (optimizer state, if any, is ignored).
@@ -44,6 +52,7 @@ export function classifierFromSafetensors(
   source: string,
   title: string,
   key: string,
+  load: ClassifierOptions = {},
 ): Classifier {
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   const name = metadata.model;
@@ -55,6 +64,7 @@ export function classifierFromSafetensors(
   );
   model.loadStateDict(weights);
   model.eval();
+  if (load.int8 === true) quantizeDynamic(model);
   return { title, key, model };
 }
 

@@ -131,6 +131,7 @@ const SIMD = {
   "f64x2.div": 0xf3,
   "i32x4.trunc_sat_f32x4_s": 0xf8,
   "f32x4.relaxed_madd": 0x105,
+  "i32x4.relaxed_dot_i8x16_i7x16_add_s": 0x113,
 } as const;
 
 /**
@@ -617,6 +618,14 @@ export class FunctionBuilder {
   /** `i32x4.shr_s` by an i32 count (arithmetic: the sign is kept). */
   i32x4ShrS(): this {
     return this.simd("i32x4.shr_s");
+  }
+  /**
+   * `i32x4.relaxed_dot_i8x16_i7x16_add_s` (relaxed SIMD): each i32 lane of c plus four adjacent
+   * products of a's signed bytes with b's bytes. Exact, and the same on every engine, when b's
+   * bytes are 0..127 and no product of a pair reaches ±2¹⁵ (a in −127..127).
+   */
+  i32x4RelaxedDotI8x16I7x16AddS(): this {
+    return this.simd("i32x4.relaxed_dot_i8x16_i7x16_add_s");
   }
   /** `f32x4.relaxed_madd` (a·b + c, fused or not at the engine's choice; relaxed-SIMD). */
   f32x4RelaxedMadd(): this {

@@ -600,12 +600,22 @@ export function stopThreads(): Promise<void> {
  * exercise the fallback without relaxed SIMD). Shares the memory with `wasmGemm`.
  */
 export function createWasmGemm(config: KernelConfig): Gemm {
+  const e = createWasmEngine(config);
+  return (...args) => e.gemm(...args);
+}
+
+/**
+ * An engine of its own with the given kernel configuration and no worker pool, for tests that
+ * compare configurations (the plain-SIMD kernels on a machine with relaxed SIMD, say).
+ *
+ * @throws {Error} When WebAssembly SIMD, shared memory or a requested relaxed SIMD is missing.
+ */
+export function createWasmEngine(config: KernelConfig): Engine {
   if (!wasmAvailable) {
-    throw new Error("createWasmGemm: WebAssembly SIMD or shared memory is unavailable");
+    throw new Error("createWasmEngine: WebAssembly SIMD or shared memory is unavailable");
   }
   if (config.relaxed && !relaxedSimd) {
-    throw new Error("createWasmGemm: relaxed SIMD is unavailable");
+    throw new Error("createWasmEngine: relaxed SIMD is unavailable");
   }
-  const e = createEngine(config, false);
-  return (...args) => e.gemm(...args);
+  return createEngine(config, false);
 }

@@ -1007,7 +1007,7 @@ export function buildKernelModule(
   emitConvKernels(mod, MR);
   emitElementwiseKernels(mod);
   emitOptimKernels(mod);
-  emitQuantizedKernels(mod);
+  emitQuantizedKernels(mod, cfg.relaxed);
   return mod.encode();
 }
 

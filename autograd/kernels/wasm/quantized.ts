@@ -8,12 +8,12 @@
  */
 
 import type { QuantizedDotKernel } from "../types.ts";
-import { defaultEngine } from "./gemm.ts";
+import { defaultEngine, type Engine } from "./gemm.ts";
 import { heapF32, pointerOf } from "./memory.ts";
 import { region } from "./scratch.ts";
 
 /** The byte address of `bytes` in the wasm memory: in place when it lives there, else a copy. */
-function bytesIn(name: string, bytes: Int8Array | Int16Array): number {
+function bytesIn(name: string, bytes: Int8Array | Uint8Array): number {
   const p = pointerOf(bytes);
   if (p >= 0) return p;
   const ptr = region(name, bytes.byteLength);
@@ -23,21 +23,26 @@ function bytesIn(name: string, bytes: Int8Array | Int16Array): number {
   return ptr;
 }
 
-/** `quantizedDot` in wasm SIMD (see `QuantizedDotKernel`). */
-export const wasmQuantizedDot: QuantizedDotKernel = (x, w, out, m, n, kp) => {
-  if (m === 0 || n === 0) return;
-  const wPtr = bytesIn("q.w", w.subarray(0, n * kp));
-  const xPtr = bytesIn("q.x", x.subarray(0, m * kp));
-  const outPtr = pointerOf(out) >= 0 ? pointerOf(out) : region("q.out", 4 * m * n);
-  defaultEngine().job("qdot", m * n * kp, Math.ceil(n / 4), (chunk, counter) => [
-    xPtr,
-    wPtr,
-    outPtr,
-    m,
-    n,
-    kp,
-    chunk,
-    counter,
-  ]);
-  if (pointerOf(out) < 0) out.set(new Int32Array(heapF32().buffer, outPtr, m * n));
-};
+/** `quantizedDot` on the kernels of `engine` (a test may pass one with the plain-SIMD kernels). */
+export function quantizedDotOn(engine: () => Engine): QuantizedDotKernel {
+  return (x, w, out, m, n, kp) => {
+    if (m === 0 || n === 0) return;
+    const wPtr = bytesIn("q.w", w.subarray(0, n * kp));
+    const xPtr = bytesIn("q.x", x.subarray(0, m * kp));
+    const outPtr = pointerOf(out) >= 0 ? pointerOf(out) : region("q.out", 4 * m * n);
+    engine().job("qdot", m * n * kp, Math.ceil(n / 4), (chunk, counter) => [
+      xPtr,
+      wPtr,
+      outPtr,
+      m,
+      n,
+      kp,
+      chunk,
+      counter,
+    ]);
+    if (pointerOf(out) < 0) out.set(new Int32Array(heapF32().buffer, outPtr, m * n));
+  };
+}
+
+/** `quantizedDot` in wasm SIMD (see `QuantizedDotKernel`), on the default engine's threads. */
+export const wasmQuantizedDot: QuantizedDotKernel = quantizedDotOn(defaultEngine);
