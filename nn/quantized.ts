@@ -33,13 +33,7 @@
 
 import { isGradEnabled, kernels, Tensor } from "../autograd/mod.ts";
 import { formatShape } from "../autograd/shape.ts";
-import {
-  dequantizeInto,
-  MAX_QUANTIZED_ROW,
-  paddedLength,
-  quantizeInputs,
-  quantizeWeights,
-} from "../autograd/kernels/quantized.ts";
+import { MAX_QUANTIZED_ROW, paddedLength, quantizeWeights } from "../autograd/kernels/quantized.ts";
 import { Linear } from "./layers.ts";
 import { Module } from "./module.ts";
 
@@ -80,13 +74,13 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
   #scales: Float32Array;
   /** Σ of each int8 row (takes the inputs' zero points out of the sums). */
   #rowSums: Int32Array;
-  /** Storage of the per-call arrays ({@link #scratchFor}), or null before the first call. */
-  #scratch: Float32Array | null = null;
+  /** The storage behind {@link #rowSums} (only the allocated view keeps a wasm block alive). */
+  #rowSumsStorage: Float32Array;
 
   /**
    * Quantizes `linear`'s current weights (copies: the Linear is left as it is).
    *
-   * @throws {RangeError} When a row is too long for exact int32 sums (over 133,136 inputs).
+   * @throws {RangeError} When a row is too long for exact int32 sums (over 66,560 inputs).
    */
   constructor(linear: Linear) {
     super();
@@ -106,8 +100,11 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     const bytes = outFeatures * this.#rowLength;
     this.#storage = kernels.allocPersistent(Math.ceil(bytes / 4));
     this.#weights = new Int8Array(this.#storage.buffer, this.#storage.byteOffset, bytes);
-    this.#scales = new Float32Array(outFeatures);
-    this.#rowSums = new Int32Array(outFeatures);
+    // Kept where the kernels read them in place (the wasm memory), like the weights.
+    this.#scales = kernels.allocPersistent(outFeatures);
+    this.#rowSumsStorage = kernels.allocPersistent(outFeatures);
+    const { buffer, byteOffset } = this.#rowSumsStorage;
+    this.#rowSums = new Int32Array(buffer, byteOffset, outFeatures);
     this.#quantizeWeights();
   }
 
@@ -123,33 +120,6 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
       this.#scales,
       this.#rowSums,
     );
-  }
-
-  /**
-   * Views of `rows` rows of the per-call arrays: the quantized input, its scales and zero points,
-   * and the int32 sums. They are kept for the next call (grow-only, placed by the kernels'
-   * allocator, so the wasm kernel uses them in place): at batch 1, allocating them anew cost
-   * about as much as the product itself.
-   */
-  #scratchFor(rows: number): {
-    inputs: Uint8Array;
-    inputScales: Float32Array;
-    zeroPoints: Int32Array;
-    sums: Int32Array;
-  } {
-    const kp = this.#rowLength;
-    const n = this.outFeatures;
-    // Bytes of input (kp is a multiple of 16), then the f32 scales, zero points and int32 sums.
-    const floats = (rows * kp) / 4 + 2 * rows + rows * n;
-    if (this.#scratch === null || this.#scratch.length < floats) {
-      this.#scratch = kernels.allocPersistent(floats);
-    }
-    const { buffer, byteOffset } = this.#scratch;
-    const inputs = new Uint8Array(buffer, byteOffset, rows * kp);
-    const inputScales = new Float32Array(buffer, byteOffset + rows * kp, rows);
-    const zeroPoints = new Int32Array(buffer, inputScales.byteOffset + 4 * rows, rows);
-    const sums = new Int32Array(buffer, zeroPoints.byteOffset + 4 * rows, rows * n);
-    return { inputs, inputScales, zeroPoints, sums };
   }
 
   /** The new float weights are quantized again. */
@@ -181,29 +151,21 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     const n = this.outFeatures;
     const kp = this.#rowLength;
     const dense = x.contiguous();
-    const { inputs, inputScales, zeroPoints, sums } = this.#scratchFor(rows);
-    quantizeInputs(
-      dense.data,
-      dense.offset,
-      rows,
-      this.inFeatures,
-      inputs,
-      kp,
-      inputScales,
-      zeroPoints,
-    );
-    kernels.quantizedDot(inputs, this.#weights, sums, rows, n, kp);
     const y = new Float32Array(rows * n);
     const bias = this.bias === null ? null : this.bias.contiguous();
-    const scales = { inputScales, zeroPoints, weightScales: this.#scales, rowSums: this.#rowSums };
-    dequantizeInto(
-      sums,
+    kernels.quantizedLinear({
+      x: dense.data,
+      xOffset: dense.offset,
       rows,
-      n,
-      scales,
-      bias === null ? null : bias.data.subarray(bias.offset, bias.offset + n),
-      y,
-    );
+      inFeatures: this.inFeatures,
+      outFeatures: n,
+      rowLength: this.#rowLength,
+      weights: this.#weights,
+      weightScales: this.#scales,
+      rowSums: this.#rowSums,
+      bias: bias === null ? null : bias.data.subarray(bias.offset, bias.offset + n),
+      out: y,
+    });
     return new Tensor(y, [...x.shape.slice(0, -1), n]);
   }
 

@@ -22,13 +22,14 @@ import {
   dequantizeInto,
   paddedLength,
   quantizedDotReference,
+  quantizedLinearReference,
   quantizeInputs,
   quantizeWeights,
 } from "../autograd/kernels/quantized.ts";
 import { createWasmEngine, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { PLAIN_CONFIG } from "../autograd/kernels/wasm/kernels.ts";
-import { quantizedDotOn } from "../autograd/kernels/wasm/quantized.ts";
-import { wasmAvailable, wasmQuantizedDot } from "../autograd/kernels/wasm/mod.ts";
+import { quantizedLinearOn } from "../autograd/kernels/wasm/quantized.ts";
+import { wasmAvailable, wasmQuantizedLinear } from "../autograd/kernels/wasm/mod.ts";
 import { persistentFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { DataLoader, normalizationFor } from "../data/loader.ts";
@@ -127,57 +128,100 @@ Deno.test("quantizedDot: the reference kernel is the exact integer sum", () => {
   }
 });
 
+/** Random layer inputs, with rows of zeros, a NaN and an infinity among them when `special`. */
+function randomLayerInput(rows: number, cols: number, rng: Rng, special: boolean): Float32Array {
+  const x = Float32Array.from({ length: rows * cols }, () => rng.normal() * 3 - 0.5);
+  if (special && rows >= 4) {
+    x.fill(0, 0, cols); // an all-zero row
+    x[cols + 1] = NaN;
+    x[2 * cols] = -Infinity;
+    for (let c = 0; c < cols; c++) x[3 * cols + c] = Math.abs(x[3 * cols + c]); // ReLU-like
+  }
+  return x;
+}
+
+/** A layer's int8 weights, scales and row sums from random floats. */
+function randomLayer(n: number, k: number, rng: Rng, inMemory: boolean) {
+  const kp = paddedLength(k);
+  const store = inMemory ? persistentFloat32(n * kp / 4) : null;
+  const weights = store
+    ? new Int8Array(store.buffer, store.byteOffset, n * kp)
+    : new Int8Array(n * kp);
+  const weightScales = new Float32Array(n);
+  const rowSums = new Int32Array(n);
+  const floats = Float32Array.from({ length: n * k }, () => rng.normal());
+  quantizeWeights(floats, 0, n, k, weights, kp, weightScales, rowSums);
+  const bias = Float32Array.from({ length: n }, () => rng.normal());
+  return { kp, weights, weightScales, rowSums, bias, store };
+}
+
 Deno.test({
-  name: "quantizedDot: wasm (relaxed and plain SIMD) equals the reference bit for bit, weights " +
-    "in or out of its memory, 1 and 2 threads",
+  name:
+    "quantizedLinear: wasm (relaxed and plain SIMD) gives the reference's bits, weights in or " +
+    "out of its memory, with and without bias, 1 and 2 threads",
   ignore: !wasmAvailable,
   fn: async () => {
     const rng = new Rng(2);
     const plainEngine = createWasmEngine(PLAIN_CONFIG);
     const kernelsToCheck = [
-      { name: "default", kernel: wasmQuantizedDot },
-      { name: "plain SIMD", kernel: quantizedDotOn(() => plainEngine) },
+      { name: "default", kernel: wasmQuantizedLinear },
+      { name: "plain SIMD", kernel: quantizedLinearOn(() => plainEngine) },
     ];
     try {
       for (const threads of [1, 2]) {
         setThreads(threads);
         await threadsReady();
         for (const [m, n, k] of DOT_SHAPES) {
-          const kp = paddedLength(k);
-          const x = randomInputs(new Uint8Array(m * kp), rng);
           for (const inMemory of [false, true]) {
-            const store = inMemory ? persistentFloat32(n * kp / 4) : null;
-            const w = randomWeights(
-              store ? new Int8Array(store.buffer, store.byteOffset, n * kp) : new Int8Array(n * kp),
-              rng,
-            );
-            const expected = new Int32Array(m * n);
-            quantizedDotReference(x, w, expected, m, n, kp);
-            for (const { name, kernel } of kernelsToCheck) {
-              const got = new Int32Array(m * n).fill(-1);
-              kernel(x, w, got, m, n, kp);
-              const what = `${m}×${n}×${kp}, ${name}, ${threads} threads, in memory ${inMemory}`;
-              assert.deepEqual(got, expected, what);
+            const layer = randomLayer(n, k, rng, inMemory);
+            const x = randomLayerInput(m, k, rng, true);
+            for (const bias of [layer.bias, null]) {
+              const args = {
+                x,
+                xOffset: 0,
+                rows: m,
+                inFeatures: k,
+                outFeatures: n,
+                rowLength: layer.kp,
+                weights: layer.weights,
+                weightScales: layer.weightScales,
+                rowSums: layer.rowSums,
+                bias,
+              };
+              const expected = new Float32Array(m * n);
+              quantizedLinearReference({ ...args, out: expected });
+              for (const { name, kernel } of kernelsToCheck) {
+                const got = new Float32Array(m * n).fill(-1);
+                kernel({ ...args, out: got });
+                const what =
+                  `${m}×${n}×${k}, ${name}, ${threads} threads, in memory ${inMemory}, ` +
+                  `bias ${bias !== null}`;
+                assert.deepEqual(
+                  new Uint32Array(got.buffer),
+                  new Uint32Array(expected.buffer),
+                  what,
+                );
+              }
             }
           }
         }
-      }
-      // The extremes: every product ±127·127, the largest sums a 1024-long row makes.
-      const kp = 1024;
-      const x = new Uint8Array(2 * kp).fill(127);
-      x.fill(0, kp);
-      const w = new Int8Array(4 * kp).fill(127);
-      w.fill(-127, 2 * kp);
-      const top = kp * 127 * 127;
-      for (const { name, kernel } of kernelsToCheck) {
-        const got = new Int32Array(8);
-        kernel(x, w, got, 2, 4, kp);
-        assert.deepEqual([...got], [top, top, -top, -top, 0, 0, 0, 0], name);
       }
     } finally {
       setThreads(2);
     }
   },
+});
+
+Deno.test("quantizedDot: sums of 127·127 products at the longest row a test can afford stay exact", () => {
+  const kp = 1024;
+  const x = new Uint8Array(2 * kp).fill(127);
+  x.fill(0, kp);
+  const w = new Int8Array(4 * kp).fill(127);
+  w.fill(-127, 2 * kp);
+  const got = new Int32Array(8);
+  quantizedDotReference(x, w, got, 2, 4, kp);
+  const top = kp * 127 * 127;
+  assert.deepEqual([...got], [top, top, -top, -top, 0, 0, 0, 0]);
 });
 
 /**
@@ -327,5 +371,8 @@ Deno.test("quantizeDynamic: the shipped MNIST MLP keeps its test error and nearl
   );
   assert.ok(Math.abs(errors(quantized) - errors(float)) <= 0.001, "test error moved by over 0.1%");
   assert.ok(agree >= 0.995, `only ${agree} of the answers agree`);
-  assert.equal(kernels.quantizedDot, wasmAvailable ? wasmQuantizedDot : quantizedDotReference);
+  assert.equal(
+    kernels.quantizedLinear,
+    wasmAvailable ? wasmQuantizedLinear : quantizedLinearReference,
+  );
 });

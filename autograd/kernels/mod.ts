@@ -31,7 +31,7 @@ import { gather, type GatherKernel, scatterAdd, type ScatterAddKernel } from "./
 import { type Gemm, gemmReference } from "./gemm.ts";
 import { linearBackwardReference, linearForwardReference } from "./linear.ts";
 import { adamStepReference, sgdStepReference } from "./optim.ts";
-import { quantizedDotReference } from "./quantized.ts";
+import { quantizedLinearReference } from "./quantized.ts";
 import {
   wasmAdamStep,
   wasmAddInto,
@@ -41,7 +41,7 @@ import {
   wasmGemm,
   wasmLinearBackward,
   wasmLinearForward,
-  wasmQuantizedDot,
+  wasmQuantizedLinear,
   wasmSgdStep,
   wasmUnary,
   wasmUnaryBackward,
@@ -82,7 +82,7 @@ import type {
   LinearForwardKernel,
   MaxPoolBackwardKernel,
   MaxPoolForwardKernel,
-  QuantizedDotKernel,
+  QuantizedLinearKernel,
   ScaleKernel,
   SgdStepKernel,
   SoftmaxBackwardKernel,
@@ -163,8 +163,8 @@ export interface Kernels {
   sgdStep: SgdStepKernel;
   /** One Adam / AdamW update of a parameter tensor. */
   adamStep: AdamStepKernel;
-  /** The exact int32 product of int8 inputs and weights (dynamically quantized Linear layers). */
-  quantizedDot: QuantizedDotKernel;
+  /** A Linear layer with int8 weights and inputs quantized at each call (quantizeDynamic). */
+  quantizedLinear: QuantizedLinearKernel;
 }
 
 /** The reference TypeScript kernels: the definition of correct for every faster backend. */
@@ -203,14 +203,14 @@ export const referenceKernels: Readonly<Kernels> = Object.freeze({
   crossEntropyBackward,
   sgdStep: sgdStepReference,
   adamStep: adamStepReference,
-  quantizedDot: quantizedDotReference,
+  quantizedLinear: quantizedLinearReference,
 });
 
 /**
  * The WebAssembly backend's table, where the runtime supports WebAssembly SIMD and shared memory
  * (else the reference table): GEMM, the Linear layer's passes, the batched convolution passes,
- * ReLU / leaky ReLU and their gradients, gradient accumulation, zeroing, the int8 product of
- * quantized Linear layers, the SGD / Adam updates
+ * ReLU / leaky ReLU and their gradients, gradient accumulation, zeroing, quantized Linear
+ * layers, the SGD / Adam updates
  * (bitwise equal to the reference), and persistent storage in the wasm memory for long-lived
  * tensors; every other entry is the reference kernel. Its results are bitwise identical for any
  * thread count.
@@ -232,7 +232,7 @@ export const wasmKernels: Readonly<Kernels> = Object.freeze(
       zero: wasmZero,
       sgdStep: wasmSgdStep,
       adamStep: wasmAdamStep,
-      quantizedDot: wasmQuantizedDot,
+      quantizedLinear: wasmQuantizedLinear,
     }
     : { ...referenceKernels },
 );

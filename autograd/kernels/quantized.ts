@@ -10,20 +10,28 @@
  * float32 with the bias added ({@linkcode dequantizeInto}). The math of each step is here, once;
  * only the integer product has faster kernels.
  *
+ * Every float step is one float32 operation (written here with Math.fround), so the wasm kernels,
+ * which do the same steps in f32 SIMD, give the same bits. Rounding is half up, floor(t + 0.5).
  * Rows are zero-padded to a whole number of 16-value vectors ({@linkcode paddedLength}), which
- * changes no sum. Rounding is half up, floor(v + 0.5): Math.round gives the same here but runs
- * ten times slower in V8.
+ * changes no sum.
  *
  * @module
  */
+
+import type { QuantizedLinearArgs } from "./types.ts";
 
 /** Largest magnitude of a quantized weight (symmetric int8: −127..127, −128 unused). */
 export const INT8_MAX = 127;
 /** Largest quantized input (seven bits: 0..127). */
 export const UINT7_MAX = 127;
 
-/** Longest row the int32 sums allow: kp · 127² must stay below 2³¹. */
-export const MAX_QUANTIZED_ROW = Math.floor((2 ** 31 - 1) / (INT8_MAX * UINT7_MAX) / 16) * 16;
+/**
+ * Longest row the int32 sums allow: Σ u·q and zero · Σ q are each at most kp · 127², and their
+ * difference must stay below 2³¹.
+ */
+export const MAX_QUANTIZED_ROW = Math.floor((2 ** 31 - 1) / (2 * INT8_MAX * UINT7_MAX) / 16) * 16;
+
+const f32 = Math.fround;
 
 /** `k` rounded up to a whole number of 16-value vectors. */
 export function paddedLength(k: number): number {
@@ -74,11 +82,11 @@ export function quantizeWeights(
 }
 
 /**
- * Quantizes `rows` rows of `cols` inputs into bytes `out` (row stride `kp`, the padding zeroed):
- * with lo = min(0, min x) and hi = max(0, max x), scale = fround((hi − lo) / 127), zero =
- * round(−lo / scale) and u = round(x / scale) + zero in 0..127, so x ≈ (u − zero) · scale and 0
- * is exact. An all-zero row has scale 0 and zero 0; a row holding a NaN or an infinity gets scale
- * NaN, so its outputs are NaN.
+ * Quantizes `rows` rows of `cols` inputs into bytes `out` (row stride `kp`, the padding zeroed),
+ * in float32 steps: with lo = min(0, min x) and hi = max(0, max x), scale = (hi − lo) / 127,
+ * inverse = 1 / scale, zero = floor(−lo · inverse + 0.5) and u = floor(x · inverse + zero + 0.5),
+ * both clamped to 0..127; so x ≈ (u − zero) · scale, and 0 is exact. An all-zero row has scale 0
+ * and zero 0; a row holding a NaN or an infinity gets scale NaN, so its outputs are NaN.
  */
 export function quantizeInputs(
   src: Float32Array,
@@ -90,29 +98,38 @@ export function quantizeInputs(
   scales: Float32Array,
   zeroPoints: Int32Array,
 ): void {
+  out.fill(0, 0, rows * kp);
   for (let r = 0; r < rows; r++) {
     const base = srcOffset + r * cols;
     let lo = 0;
     let hi = 0;
+    let nan = false;
     for (let c = 0; c < cols; c++) {
       const v = src[base + c];
-      lo = Math.min(lo, v); // Math.min and max keep a NaN
-      hi = Math.max(hi, v);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+      if (v !== v) nan = true;
     }
-    const range = hi - lo;
-    const scale = Number.isFinite(range) ? Math.fround(range / UINT7_MAX) : NaN;
+    const range = f32(hi - lo);
+    const scale = nan || !Number.isFinite(range) ? NaN : f32(range / UINT7_MAX);
     scales[r] = scale;
-    const q = r * kp;
-    out.fill(0, q, q + kp);
     zeroPoints[r] = 0;
     if (!(scale > 0)) continue;
-    const inverse = 1 / scale;
-    const zero = roundClamp(-lo * inverse, 0, UINT7_MAX);
+    const inverse = f32(1 / scale);
+    const zero = clamp(Math.floor(f32(f32(-lo * inverse) + 0.5)), 0, UINT7_MAX);
     zeroPoints[r] = zero;
+    const zeroHalf = zero + 0.5;
+    const at = r * kp;
     for (let c = 0; c < cols; c++) {
-      out[q + c] = roundClamp(src[base + c] * inverse + zero, 0, UINT7_MAX);
+      // Clamped first, then truncated by the byte store: the same integer as floor, for t ≥ 0.
+      const t = f32(f32(src[base + c] * inverse) + zeroHalf);
+      out[at + c] = t > UINT7_MAX ? UINT7_MAX : t < 0 ? 0 : t;
     }
   }
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v > hi ? hi : v < lo ? lo : v;
 }
 
 /** The reference `quantizedDot`: plain loops over exact integers (see `QuantizedDotKernel`). */
@@ -146,10 +163,9 @@ export interface QuantizedScales {
 }
 
 /**
- * Scales the integer products back: with s = Σ u·q − zero[i] · rowSum[j] (exact),
- * y[i, j] = fround(fround(s · fround(sx[i] · sw[j])) + b[j]) (no bias: the first rounding only).
- * One fixed sequence of float32 roundings, so every backend gives the same floats from the same
- * integers.
+ * Scales the integer products back, in float32 steps: with s = Σ u·q − zero[i] · rowSum[j]
+ * (exact in int32), y[i, j] = fround(s) · (sx[i] · sw[j]) + b[j] (no bias: no add). One fixed
+ * sequence of float32 roundings, so every backend gives the same floats from the same integers.
  */
 export function dequantizeInto(
   sums: Int32Array,
@@ -165,9 +181,25 @@ export function dequantizeInto(
     const zero = zeroPoints[i];
     for (let j = 0; j < n; j++) {
       const s = sums[i * n + j] - zero * rowSums[j];
-      let y = Math.fround(s * Math.fround(sx * weightScales[j]));
-      if (bias !== null) y = Math.fround(y + bias[j]);
+      let y = f32(f32(s) * f32(sx * weightScales[j]));
+      if (bias !== null) y = f32(y + bias[j]);
       out[i * n + j] = y;
     }
   }
+}
+
+/**
+ * The reference `quantizedLinear`: the three steps above, with arrays of its own (see
+ * `QuantizedLinearKernel`).
+ */
+export function quantizedLinearReference(a: QuantizedLinearArgs): void {
+  const { rows, inFeatures, outFeatures: n, rowLength: kp } = a;
+  const inputs = new Uint8Array(rows * kp);
+  const inputScales = new Float32Array(rows);
+  const zeroPoints = new Int32Array(rows);
+  quantizeInputs(a.x, a.xOffset, rows, inFeatures, inputs, kp, inputScales, zeroPoints);
+  const sums = new Int32Array(rows * n);
+  quantizedDotReference(inputs, a.weights, sums, rows, n, kp);
+  const scales = { inputScales, zeroPoints, weightScales: a.weightScales, rowSums: a.rowSums };
+  dequantizeInto(sums, rows, n, scales, a.bias, a.out);
 }

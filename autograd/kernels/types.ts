@@ -418,17 +418,35 @@ export type AdamStepKernel = (
   decoupled: boolean,
 ) => void;
 
+/** Arguments of {@linkcode QuantizedLinearKernel}. */
+export interface QuantizedLinearArgs {
+  /** The input rows, [rows, inFeatures] row-major from `xOffset`. */
+  x: Float32Array;
+  /** Index of the input's first element. */
+  xOffset: number;
+  /** Number of input rows. */
+  rows: number;
+  /** Input size. */
+  inFeatures: number;
+  /** Output size. */
+  outFeatures: number;
+  /** Row stride of `weights`: inFeatures padded to a multiple of 16, with kp · 2 · 127² < 2³¹. */
+  rowLength: number;
+  /** int8 weights [outFeatures, rowLength], −127..127, zero-padded. */
+  weights: Int8Array;
+  /** One scale per weight row. */
+  weightScales: Float32Array;
+  /** Σ of each weight row. */
+  rowSums: Int32Array;
+  /** The bias [outFeatures], or null. */
+  bias: Float32Array | null;
+  /** The output [rows, outFeatures], written from index 0. */
+  out: Float32Array;
+}
+
 /**
- * The integer core of a dynamically quantized Linear layer: out[i·n + j] = Σₚ x[i·kp + p] ·
- * w[j·kp + p], exactly, for x [m, kp] (bytes 0..127), w [n, kp] (int8, −127..127) and out
- * [m, n] (int32), all contiguous from offset 0. `kp` is a multiple of 16 and kp · 127² < 2³¹, so
- * no sum can overflow.
+ * A dynamically quantized Linear layer: each input row quantized to seven bits, the exact int32
+ * product with the int8 weights, and the float32 result (the steps of
+ * `autograd/kernels/quantized.ts`; every backend gives the reference's bits).
  */
-export type QuantizedDotKernel = (
-  x: Uint8Array,
-  w: Int8Array,
-  out: Int32Array,
-  m: number,
-  n: number,
-  kp: number,
-) => void;
+export type QuantizedLinearKernel = (args: QuantizedLinearArgs) => void;

@@ -109,12 +109,15 @@ const SIMD = {
   "f32x4.demote_f64x2_zero": 0x5e,
   "f64x2.promote_low_f32x4": 0x5f,
   "f32x4.nearest": 0x6a,
+  "i8x16.narrow_i16x8_u": 0x66,
+  "i16x8.narrow_i32x4_s": 0x85,
   "i16x8.extend_low_i8x16_s": 0x87,
   "i16x8.extend_high_i8x16_s": 0x88,
   "i32x4.shl": 0xab,
   "i32x4.shr_s": 0xac,
   "i32x4.add": 0xae,
   "i32x4.sub": 0xb1,
+  "i32x4.mul": 0xb5,
   "i32x4.dot_i16x8_s": 0xba,
   "f32x4.abs": 0xe0,
   "f32x4.add": 0xe4,
@@ -130,6 +133,7 @@ const SIMD = {
   "f64x2.mul": 0xf2,
   "f64x2.div": 0xf3,
   "i32x4.trunc_sat_f32x4_s": 0xf8,
+  "f32x4.convert_i32x4_s": 0xfa,
   "f32x4.relaxed_madd": 0x105,
   "i32x4.relaxed_dot_i8x16_i7x16_add_s": 0x113,
 } as const;
@@ -401,6 +405,44 @@ export class FunctionBuilder {
   f32Gt(): this {
     return this.op(0x5e);
   }
+  /** `f32.ne` (pushes an i32; true for a NaN against itself). */
+  f32Ne(): this {
+    return this.op(0x5c);
+  }
+  /** `f32.sub`. */
+  f32Sub(): this {
+    return this.op(0x93);
+  }
+  /** `f32.div`. */
+  f32Div(): this {
+    return this.op(0x95);
+  }
+  /** `f32.min` (NaN if either is NaN). */
+  f32Min(): this {
+    return this.op(0x96);
+  }
+  /** `f32.max` (NaN if either is NaN). */
+  f32Max(): this {
+    return this.op(0x97);
+  }
+  /** `f32.floor`. */
+  f32Floor(): this {
+    return this.op(0x8e);
+  }
+  /** `f32.convert_i32_s` (rounds to nearest, ties to even). */
+  f32ConvertI32S(): this {
+    return this.op(0xb2);
+  }
+  /** `i32.trunc_sat_f32_s` (toward zero, saturating; NaN gives 0). */
+  i32TruncSatF32S(): this {
+    this.op(0xfc);
+    writeU32(this.code, 0);
+    return this;
+  }
+  /** `i32.store8` (the low byte). */
+  i32Store8(offset = 0): this {
+    return this.op(0x3a).memarg(0, offset);
+  }
   /** `f64.load` (align 8). */
   f64Load(offset = 0): this {
     return this.op(0x2b).memarg(3, offset);
@@ -590,6 +632,22 @@ export class FunctionBuilder {
   /** `i32x4.trunc_sat_f32x4_s` (f32 lanes to i32 toward zero, saturating; NaN gives 0). */
   i32x4TruncSatF32x4S(): this {
     return this.simd("i32x4.trunc_sat_f32x4_s");
+  }
+  /** `i8x16.narrow_i16x8_u` (two i16x8 to sixteen bytes, saturating to 0..255). */
+  i8x16NarrowI16x8U(): this {
+    return this.simd("i8x16.narrow_i16x8_u");
+  }
+  /** `i16x8.narrow_i32x4_s` (two i32x4 to eight i16, saturating). */
+  i16x8NarrowI32x4S(): this {
+    return this.simd("i16x8.narrow_i32x4_s");
+  }
+  /** `i32x4.mul` (wrapping). */
+  i32x4Mul(): this {
+    return this.simd("i32x4.mul");
+  }
+  /** `f32x4.convert_i32x4_s` (rounds to nearest, ties to even). */
+  f32x4ConvertI32x4S(): this {
+    return this.simd("f32x4.convert_i32x4_s");
   }
   /** `i32x4.add`. */
   i32x4Add(): this {

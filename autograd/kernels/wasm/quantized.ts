@@ -1,48 +1,69 @@
 /**
- * The driver of the WebAssembly `qdot` kernel (`quantized_kernels.ts`): the contract of
- * `quantizedDotReference`, bit for bit. The weights are used in place when they live in the wasm
- * memory (a quantized layer puts them there), else copied in; the quantized input and the int32
- * result go through scratch regions.
+ * The driver of the WebAssembly quantized Linear layer (`quantized_kernels.ts`): the contract of
+ * `quantizedLinearReference`, bit for bit. It runs three jobs over the rows: `qinput` quantizes
+ * the input to bytes, `qdot` sums the int8 products, `qoutput` scales them back. Operands that
+ * live in the wasm memory (a QuantizedLinear keeps its weights, scales and row sums there) are used
+ * in place; the others, and the per-call arrays, go through scratch regions.
  *
  * @module
  */
 
-import type { QuantizedDotKernel } from "../types.ts";
+import type { QuantizedLinearKernel } from "../types.ts";
 import { defaultEngine, type Engine } from "./gemm.ts";
 import { heapF32, pointerOf } from "./memory.ts";
-import { region } from "./scratch.ts";
+import { copyOut, placeIn, placeOut, region } from "./scratch.ts";
 
-/** The byte address of `bytes` in the wasm memory: in place when it lives there, else a copy. */
-function bytesIn(name: string, bytes: Int8Array | Uint8Array): number {
-  const p = pointerOf(bytes);
+/** The byte address of `view` in the wasm memory: in place when it lives there, else a copy. */
+function bytesIn(name: string, view: Int8Array | Int32Array): number {
+  const p = pointerOf(view);
   if (p >= 0) return p;
-  const ptr = region(name, bytes.byteLength);
-  new Uint8Array(heapF32().buffer, ptr, bytes.byteLength).set(
-    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  const ptr = region(name, view.byteLength);
+  new Uint8Array(heapF32().buffer, ptr, view.byteLength).set(
+    new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
   );
   return ptr;
 }
 
-/** `quantizedDot` on the kernels of `engine` (a test may pass one with the plain-SIMD kernels). */
-export function quantizedDotOn(engine: () => Engine): QuantizedDotKernel {
-  return (x, w, out, m, n, kp) => {
+/** `quantizedLinear` on the kernels of `engine` (a test may pass one with plain-SIMD kernels). */
+export function quantizedLinearOn(engine: () => Engine): QuantizedLinearKernel {
+  return (a) => {
+    const { rows: m, inFeatures: k, outFeatures: n, rowLength: kp } = a;
     if (m === 0 || n === 0) return;
-    const wPtr = bytesIn("q.w", w.subarray(0, n * kp));
-    const xPtr = bytesIn("q.x", x.subarray(0, m * kp));
-    const outPtr = pointerOf(out) >= 0 ? pointerOf(out) : region("q.out", 4 * m * n);
-    engine().job("qdot", m * n * kp, Math.ceil(n / 4), (chunk, counter) => [
-      xPtr,
-      wPtr,
-      outPtr,
+    const e = engine();
+    const x = placeIn("q.x", a.x, a.xOffset, m * k);
+    const w = bytesIn("q.w", a.weights.subarray(0, n * kp));
+    const sw = placeIn("q.sw", a.weightScales, 0, n);
+    const rowSums = bytesIn("q.rowSums", a.rowSums.subarray(0, n));
+    const bias = a.bias === null ? 0 : placeIn("q.bias", a.bias, 0, n);
+    const inputs = region("q.inputs", m * kp);
+    const sx = region("q.sx", 4 * m);
+    const zeros = region("q.zeros", 4 * m);
+    const sums = region("q.sums", 4 * m * n);
+    const out = placeOut("q.out", a.out, 0, m * n);
+    e.job("qinput", m * k, m, (chunk, counter) => [x, inputs, sx, zeros, m, k, kp, chunk, counter]);
+    e.job(
+      "qdot",
+      m * n * kp,
+      Math.ceil(n / 4),
+      (chunk, counter) => [inputs, w, sums, m, n, kp, chunk, counter],
+    );
+    e.job("qoutput", m * n, m, (chunk, counter) => [
+      sums,
+      out,
+      sx,
+      zeros,
+      sw,
+      rowSums,
+      bias,
       m,
       n,
-      kp,
+      a.bias === null ? 0 : 1,
       chunk,
       counter,
     ]);
-    if (pointerOf(out) < 0) out.set(new Int32Array(heapF32().buffer, outPtr, m * n));
+    copyOut(out, a.out, 0, m * n);
   };
 }
 
-/** `quantizedDot` in wasm SIMD (see `QuantizedDotKernel`), on the default engine's threads. */
-export const wasmQuantizedDot: QuantizedDotKernel = quantizedDotOn(defaultEngine);
+/** `quantizedLinear` in wasm SIMD (see `QuantizedLinearKernel`), on the default engine's threads. */
+export const wasmQuantizedLinear: QuantizedLinearKernel = quantizedLinearOn(defaultEngine);

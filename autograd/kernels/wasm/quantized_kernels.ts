@@ -1,6 +1,14 @@
 /**
- * The integer product of dynamically quantized Linear layers, written as TypeScript that emits
- * WebAssembly (same module as the GEMM, so the worker pool can share it):
+ * Dynamically quantized Linear layers, written as TypeScript that emits WebAssembly (same module
+ * as the GEMM, so the worker pool can share it): the three steps of
+ * `autograd/kernels/quantized.ts`, each a work-sharing job over rows.
+ *
+ * `qinput(src, out, scales, zeros, rows, cols, kp, chunk, counter)`: each row of `cols` floats to
+ * `kp` bytes 0..127 (the padding zeroed), its scale and zero point, in the same float32 steps as
+ * `quantizeInputs` (f32x4 min/max, multiply, add, clamp, truncate, two narrows to bytes).
+ *
+ * `qoutput(sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, chunk, counter)`: y = f32(s) ·
+ * (sx · sw) + b with s = sum − zero · rowSum, as `dequantizeInto`.
  *
  * `qdot(x, w, out, m, n, kp, chunk, counter)`: out[i, j] = Σₚ x[i, p] · w[j, p] for x bytes
  * [m, kp] holding 0..127, w int8 [n, kp] holding −127..127 and out int32 [m, n], all row-major
@@ -20,11 +28,18 @@
  * @module
  */
 
-import { type FunctionBuilder as F, I32, type Local, type ModuleBuilder, V128 } from "./encoder.ts";
-import { chunkLoop, forRange } from "./emit.ts";
+import {
+  F32,
+  type FunctionBuilder as F,
+  I32,
+  type Local,
+  type ModuleBuilder,
+  V128,
+} from "./encoder.ts";
+import { addConst, chunkLoop, forRange, whileLoop } from "./emit.ts";
 
 /** Names of the quantized exports. */
-export const QUANTIZED_JOB_NAMES = ["qdot"] as const;
+export const QUANTIZED_JOB_NAMES = ["qdot", "qinput", "qoutput"] as const;
 
 /** Rows of w per tile (one accumulator each). */
 const TILE_ROWS = 4;
@@ -64,10 +79,12 @@ function accumulate(f: F, rows: TileRow[], x: Local, p: Local, relaxed: boolean)
 }
 
 /**
- * Adds `qdot` ({@link QUANTIZED_JOB_NAMES}) to `mod`, with relaxed SIMD's dot product when
- * `relaxed`.
+ * Adds the quantized exports ({@link QUANTIZED_JOB_NAMES}) to `mod`, with relaxed SIMD's dot
+ * product when `relaxed`.
  */
 export function emitQuantizedKernels(mod: ModuleBuilder, relaxed: boolean): void {
+  emitInputKernel(mod);
+  emitOutputKernel(mod);
   mod.func("qdot", new Array(8).fill(I32), [], (f, [x, w, out, m, n, kp, chunk, counter]) => {
     const tiles = f.local(I32);
     const t = f.local(I32);
@@ -144,3 +161,157 @@ export function emitQuantizedKernels(mod: ModuleBuilder, relaxed: boolean): void
 
 /** Four 32-bit lanes of a two-operand shuffle (0..3 the first operand, 4..7 the second). */
 type Lanes = [number, number, number, number];
+
+/** Largest quantized input, as an f32 constant. */
+const U7 = 127;
+
+/** `qinput`: see the module comment. Pointers are byte addresses; units are rows. */
+function emitInputKernel(mod: ModuleBuilder): void {
+  const args = new Array(9).fill(I32);
+  mod.func("qinput", args, [], (f, [src, out, scales, zeros, rows, cols, kp, chunk, counter]) => {
+    const r = f.local(I32);
+    const c = f.local(I32);
+    const sp = f.local(I32);
+    const op = f.local(I32);
+    const vlo = f.local(V128);
+    const vhi = f.local(V128);
+    const lo = f.local(F32);
+    const hi = f.local(F32);
+    const scale = f.local(F32);
+    const inverse = f.local(F32);
+    const zero = f.local(I32);
+    const zeroHalf = f.local(F32);
+    const vinv = f.local(V128);
+    const vzh = f.local(V128);
+    const v127 = f.local(V128);
+    const vzero = f.local(V128);
+    f.f32Const(U7).f32x4Splat().set(v127);
+    f.v128Zero().set(vzero);
+    /** Pushes trunc(min(max(x · inverse + zeroHalf, 0), 127)) of the vector at address `at`. */
+    const quantizeVector = (at: () => void): void => {
+      at();
+      f.v128Load().get(vinv).f32x4Mul().get(vzh).f32x4Add().get(vzero).f32x4Max().get(v127);
+      f.f32x4Min().i32x4TruncSatF32x4S();
+    };
+    chunkLoop(f, counter, chunk, rows, (from, to) => {
+      forRange(f, r, () => f.get(from), () => f.get(to), 1, () => {
+        f.get(src).get(r).get(cols).i32Mul().i32Const(2).i32Shl().i32Add().set(sp);
+        f.get(out).get(r).get(kp).i32Mul().i32Add().set(op);
+        f.get(op).i32Const(0).get(kp).memoryFill();
+        // The row's range, including 0: f32x4 min/max, then the lanes, then the leftovers.
+        f.v128Zero().set(vlo);
+        f.v128Zero().set(vhi);
+        f.i32Const(0).set(c);
+        whileLoop(f, () => f.get(c).i32Const(4).i32Add().get(cols).i32LeS(), () => {
+          f.get(vlo).get(sp).get(c).i32Const(2).i32Shl().i32Add().v128Load().f32x4Min().set(vlo);
+          f.get(vhi).get(sp).get(c).i32Const(2).i32Shl().i32Add().v128Load().f32x4Max().set(vhi);
+          addConst(f, c, 4);
+        });
+        f.get(vlo).f32x4ExtractLane(0).set(lo);
+        f.get(vhi).f32x4ExtractLane(0).set(hi);
+        for (let lane = 1; lane < 4; lane++) {
+          f.get(lo).get(vlo).f32x4ExtractLane(lane).f32Min().set(lo);
+          f.get(hi).get(vhi).f32x4ExtractLane(lane).f32Max().set(hi);
+        }
+        whileLoop(f, () => f.get(c).get(cols).i32LtS(), () => {
+          f.get(lo).get(sp).get(c).i32Const(2).i32Shl().i32Add().f32Load().f32Min().set(lo);
+          f.get(hi).get(sp).get(c).i32Const(2).i32Shl().i32Add().f32Load().f32Max().set(hi);
+          addConst(f, c, 1);
+        });
+        // scale = (hi − lo) / 127, NaN when the range is not finite (x − x ≠ 0 for NaN and ±∞).
+        f.f32Const(NaN);
+        f.get(hi).get(lo).f32Sub().f32Const(U7).f32Div();
+        f.get(hi).get(lo).f32Sub().tee(scale).get(scale).f32Sub().f32Const(0).f32Ne();
+        f.select().set(scale);
+        f.get(scales).get(r).i32Const(2).i32Shl().i32Add().get(scale).f32Store();
+        f.get(zeros).get(r).i32Const(2).i32Shl().i32Add().i32Const(0).i32Store();
+        f.get(scale).f32Const(0).f32Gt();
+        f.if(() => {
+          f.f32Const(1).get(scale).f32Div().set(inverse);
+          f.f32Const(0).get(lo).f32Sub().get(inverse).f32Mul().f32Const(0.5).f32Add().f32Floor();
+          f.f32Const(0).f32Max().f32Const(U7).f32Min().i32TruncSatF32S().set(zero);
+          f.get(zeros).get(r).i32Const(2).i32Shl().i32Add().get(zero).i32Store();
+          f.get(zero).f32ConvertI32S().f32Const(0.5).f32Add().set(zeroHalf);
+          f.get(inverse).f32x4Splat().set(vinv);
+          f.get(zeroHalf).f32x4Splat().set(vzh);
+          f.i32Const(0).set(c);
+          whileLoop(f, () => f.get(c).i32Const(16).i32Add().get(cols).i32LeS(), () => {
+            f.get(op).get(c).i32Add(); // the 16 bytes' address
+            const at = (q: number) => () =>
+              f.get(sp).get(c).i32Const(2).i32Shl().i32Add().i32Const(16 * q).i32Add();
+            quantizeVector(at(0));
+            quantizeVector(at(1));
+            f.i16x8NarrowI32x4S();
+            quantizeVector(at(2));
+            quantizeVector(at(3));
+            f.i16x8NarrowI32x4S();
+            f.i8x16NarrowI16x8U().v128Store();
+            addConst(f, c, 16);
+          });
+          whileLoop(f, () => f.get(c).get(cols).i32LtS(), () => {
+            f.get(op).get(c).i32Add();
+            f.get(sp).get(c).i32Const(2).i32Shl().i32Add().f32Load().get(inverse).f32Mul();
+            f.get(zeroHalf).f32Add().f32Const(0).f32Max().f32Const(U7).f32Min();
+            f.i32TruncSatF32S().i32Store8();
+            addConst(f, c, 1);
+          });
+        });
+      });
+    });
+  });
+}
+
+/** `qoutput`: see the module comment. Pointers are byte addresses; units are rows. */
+function emitOutputKernel(mod: ModuleBuilder): void {
+  const args = new Array(12).fill(I32);
+  mod.func(
+    "qoutput",
+    args,
+    [],
+    (f, [sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, chunk, counter]) => {
+      const i = f.local(I32);
+      const j = f.local(I32);
+      const rowAt = f.local(I32);
+      const at = f.local(I32);
+      const vsx = f.local(V128);
+      const vz = f.local(V128);
+      const y = f.local(V128);
+      const sxi = f.local(F32);
+      const zi = f.local(I32);
+      const ys = f.local(F32);
+      chunkLoop(f, counter, chunk, m, (from, to) => {
+        forRange(f, i, () => f.get(from), () => f.get(to), 1, () => {
+          f.get(sx).get(i).i32Const(2).i32Shl().i32Add().f32Load().tee(sxi).f32x4Splat().set(vsx);
+          f.get(zeros).get(i).i32Const(2).i32Shl().i32Add().i32Load().tee(zi).i32x4Splat().set(vz);
+          f.get(i).get(n).i32Mul().i32Const(2).i32Shl().set(rowAt);
+          f.i32Const(0).set(j);
+          whileLoop(f, () => f.get(j).i32Const(4).i32Add().get(n).i32LeS(), () => {
+            f.get(j).i32Const(2).i32Shl().set(at);
+            // s = sum − zero · rowSum (i32), then f32(s) · (sx · sw)
+            f.get(sums).get(rowAt).i32Add().get(at).i32Add().v128Load();
+            f.get(vz).get(rowSums).get(at).i32Add().v128Load().i32x4Mul().i32x4Sub();
+            f.f32x4ConvertI32x4S();
+            f.get(vsx).get(sw).get(at).i32Add().v128Load().f32x4Mul().f32x4Mul().set(y);
+            f.get(hasBias).if(() => {
+              f.get(y).get(bias).get(at).i32Add().v128Load().f32x4Add().set(y);
+            });
+            f.get(out).get(rowAt).i32Add().get(at).i32Add().get(y).v128Store();
+            addConst(f, j, 4);
+          });
+          whileLoop(f, () => f.get(j).get(n).i32LtS(), () => {
+            f.get(j).i32Const(2).i32Shl().set(at);
+            f.get(sums).get(rowAt).i32Add().get(at).i32Add().i32Load();
+            f.get(zi).get(rowSums).get(at).i32Add().i32Load().i32Mul().i32Sub();
+            f.f32ConvertI32S();
+            f.get(sxi).get(sw).get(at).i32Add().f32Load().f32Mul().f32Mul().set(ys);
+            f.get(hasBias).if(() => {
+              f.get(ys).get(bias).get(at).i32Add().f32Load().f32Add().set(ys);
+            });
+            f.get(out).get(rowAt).i32Add().get(at).i32Add().get(ys).f32Store();
+            addConst(f, j, 1);
+          });
+        });
+      });
+    },
+  );
+}
