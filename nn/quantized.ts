@@ -37,6 +37,12 @@ import { MAX_QUANTIZED_ROW, paddedLength, quantizeWeights } from "../autograd/ke
 import { Linear } from "./layers.ts";
 import { Module } from "./module.ts";
 
+/** Options of {@linkcode QuantizedLinear.forward}. */
+export interface QuantizedLinearCallOptions {
+  /** Apply ReLU to the result, fused into the layer (default false). */
+  relu?: boolean;
+}
+
 /**
  * A Linear layer with int8 weights for inference (PyTorch's `nn.quantized.dynamic.Linear`).
  * Its state dict holds the float32 `weight` and `bias` it was made from, under the names a
@@ -127,8 +133,11 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     this.#quantizeWeights();
   }
 
-  /** y = x·Wᵀ + b with int8 weights and each row of x quantized to 7 bits; x [..., inFeatures]. */
-  forward(x: Tensor): Tensor {
+  /**
+   * y = x·Wᵀ + b with int8 weights and each row of x quantized to 7 bits; x [..., inFeatures].
+   * `relu` fuses a ReLU (the MLP and AlexNet ask for it, as they fuse it into `linear`).
+   */
+  forward(x: Tensor, options: QuantizedLinearCallOptions = {}): Tensor {
     const op = "QuantizedLinear";
     if (x.dtype !== "float32" || x.device !== "cpu") {
       throw new TypeError(
@@ -164,6 +173,7 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
       weightScales: this.#scales,
       rowSums: this.#rowSums,
       bias: bias === null ? null : bias.data.subarray(bias.offset, bias.offset + n),
+      relu: options.relu === true,
       out: y,
     });
     return new Tensor(y, [...x.shape.slice(0, -1), n]);
@@ -186,9 +196,9 @@ function copyOf(t: Tensor): Tensor {
  * Replaces every {@linkcode Linear} inside `model` by a {@linkcode QuantizedLinear} made from it
  * (in place; a Linear used in two places becomes one QuantizedLinear used in both) and returns
  * `model`, for inference. Fields typed `Linear` then hold a `QuantizedLinear`: read their
- * weights through `stateDict()`. Models whose forward pass calls a Linear's weights directly
- * instead of the layer (the shipped MLP and AlexNet fuse ReLU that way) use the layer when it is
- * no longer a Linear.
+ * weights through `stateDict()`. A model whose forward pass uses a Linear's weights directly
+ * (the shipped MLP and AlexNet fuse ReLU into `linear` that way) must call the layer once it is
+ * no longer a Linear, as those two do.
  *
  * @example
  * ```ts

@@ -175,8 +175,14 @@ Deno.test({
           for (const inMemory of [false, true]) {
             const layer = randomLayer(n, k, rng, inMemory);
             const x = randomLayerInput(m, k, rng, true);
-            for (const bias of [layer.bias, null]) {
+            for (
+              const [bias, relu] of [[layer.bias, false], [null, false], [
+                layer.bias,
+                true,
+              ]] as const
+            ) {
               const args = {
+                relu,
                 x,
                 xOffset: 0,
                 rows: m,
@@ -272,6 +278,9 @@ Deno.test("QuantizedLinear: within the rounding bound of the float Linear, on ev
     } finally {
       restore();
     }
+    // The fused ReLU is ReLU of the result.
+    const fused = noGrad(() => q.forward(x2, { relu: true })).toFloat32Array();
+    assert.deepEqual(fused, y.map((v) => (v > 0 ? v : 0)));
     // Leading dimensions are kept, as Linear keeps them.
     assert.deepEqual(noGrad(() => q.call(x.reshape([1, rows, inF]))).shape, [1, rows, outF]);
   }
@@ -285,7 +294,7 @@ Deno.test("dequantizeInto: the zero point out, one float32 rounding of s · (sx 
     weightScales: new Float32Array([0.3, 0.7]),
     rowSums: new Int32Array([10, -2]),
   };
-  dequantizeInto(new Int32Array([1000, -3]), 1, 2, scales, new Float32Array([0.5, 0]), out);
+  dequantizeInto(new Int32Array([1000, -3]), 1, 2, scales, new Float32Array([0.5, 0]), false, out);
   const s0 = Math.fround(Math.fround(0.1) * Math.fround(0.3));
   assert.equal(out[0], Math.fround(Math.fround((1000 - 50) * s0) + 0.5));
   assert.equal(out[1], Math.fround((-3 + 10) * Math.fround(Math.fround(0.1) * Math.fround(0.7))));

@@ -164,8 +164,9 @@ export interface QuantizedScales {
 
 /**
  * Scales the integer products back, in float32 steps: with s = Σ u·q − zero[i] · rowSum[j]
- * (exact in int32), y[i, j] = fround(s) · (sx[i] · sw[j]) + b[j] (no bias: no add). One fixed
- * sequence of float32 roundings, so every backend gives the same floats from the same integers.
+ * (exact in int32), y[i, j] = fround(s) · (sx[i] · sw[j]) + b[j] (no bias: no add), then
+ * y > 0 ? y : 0 when `relu`. One fixed sequence of float32 roundings, so every backend gives the
+ * same floats from the same integers.
  */
 export function dequantizeInto(
   sums: Int32Array,
@@ -173,6 +174,7 @@ export function dequantizeInto(
   n: number,
   scales: QuantizedScales,
   bias: Float32Array | null,
+  relu: boolean,
   out: Float32Array,
 ): void {
   const { inputScales, zeroPoints, weightScales, rowSums } = scales;
@@ -183,7 +185,7 @@ export function dequantizeInto(
       const s = sums[i * n + j] - zero * rowSums[j];
       let y = f32(f32(s) * f32(sx * weightScales[j]));
       if (bias !== null) y = f32(y + bias[j]);
-      out[i * n + j] = y;
+      out[i * n + j] = relu && !(y > 0) ? 0 : y;
     }
   }
 }
@@ -201,5 +203,5 @@ export function quantizedLinearReference(a: QuantizedLinearArgs): void {
   const sums = new Int32Array(rows * n);
   quantizedDotReference(inputs, a.weights, sums, rows, n, kp);
   const scales = { inputScales, zeroPoints, weightScales: a.weightScales, rowSums: a.rowSums };
-  dequantizeInto(sums, rows, n, scales, a.bias, a.out);
+  dequantizeInto(sums, rows, n, scales, a.bias, a.relu, a.out);
 }

@@ -440,6 +440,8 @@ export interface QuantizedLinearArgs {
   rowSums: Int32Array;
   /** The bias [outFeatures], or null. */
   bias: Float32Array | null;
+  /** ReLU on the result (x > 0 ? x : 0), fused. */
+  relu: boolean;
   /** The output [rows, outFeatures], written from index 0. */
   out: Float32Array;
 }

@@ -8,6 +8,7 @@ import { conv2d, leakyRelu, linear, relu, type Rng, type Tensor } from "../../au
 import type { JsonObject } from "../json.ts";
 import { Conv2d, Dropout, Linear } from "../layers.ts";
 import { Module } from "../module.ts";
+import { QuantizedLinear } from "../quantized.ts";
 import { initRng, type ModelSpec } from "./spec.ts";
 
 /** Options of {@linkcode AlexNet}. */
@@ -116,6 +117,8 @@ export class AlexNet extends Module {
       ? leakyRelu(fc1.call(features), this.#slope)
       : fc1 instanceof Linear
       ? linear(features, fc1.weight, fc1.bias ?? undefined, { relu: true })
+      : fc1 instanceof QuantizedLinear
+      ? fc1.forward(features, { relu: true })
       : relu(fc1.call(features));
     return this.fc2.call(hidden);
   }

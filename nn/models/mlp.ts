@@ -8,6 +8,7 @@ import { leakyRelu, linear, relu, type Rng, type Tensor } from "../../autograd/m
 import type { JsonObject } from "../json.ts";
 import { Linear } from "../layers.ts";
 import { Module } from "../module.ts";
+import { QuantizedLinear } from "../quantized.ts";
 import { initRng, type ModelSpec } from "./spec.ts";
 
 /** Options of {@linkcode MLP}. */
@@ -87,6 +88,7 @@ export class MLP extends Module {
    */
   #hidden(layer: Module<[Tensor], Tensor>, x: Tensor): Tensor {
     if (this.#slope !== undefined) return leakyRelu(layer.call(x), this.#slope);
+    if (layer instanceof QuantizedLinear) return layer.forward(x, { relu: true });
     if (!(layer instanceof Linear)) return relu(layer.call(x));
     return linear(x, layer.weight, layer.bias ?? undefined, { relu: true });
   }

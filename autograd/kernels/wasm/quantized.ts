@@ -58,6 +58,7 @@ export function quantizedLinearOn(engine: () => Engine): QuantizedLinearKernel {
       m,
       n,
       a.bias === null ? 0 : 1,
+      a.relu ? 1 : 0,
       chunk,
       counter,
     ]);

@@ -7,8 +7,9 @@
  * `kp` bytes 0..127 (the padding zeroed), its scale and zero point, in the same float32 steps as
  * `quantizeInputs` (f32x4 min/max, multiply, add, clamp, truncate, two narrows to bytes).
  *
- * `qoutput(sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, chunk, counter)`: y = f32(s) ·
- * (sx · sw) + b with s = sum − zero · rowSum, as `dequantizeInto`.
+ * `qoutput(sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, relu, chunk, counter)`:
+ * y = f32(s) · (sx · sw) + b with s = sum − zero · rowSum, then ReLU when asked, as
+ * `dequantizeInto` (pmax(0, y) is y > 0 ? y : +0, NaN included).
  *
  * `qdot(x, w, out, m, n, kp, chunk, counter)`: out[i, j] = Σₚ x[i, p] · w[j, p] for x bytes
  * [m, kp] holding 0..127, w int8 [n, kp] holding −127..127 and out int32 [m, n], all row-major
@@ -263,12 +264,12 @@ function emitInputKernel(mod: ModuleBuilder): void {
 
 /** `qoutput`: see the module comment. Pointers are byte addresses; units are rows. */
 function emitOutputKernel(mod: ModuleBuilder): void {
-  const args = new Array(12).fill(I32);
+  const args = new Array(13).fill(I32);
   mod.func(
     "qoutput",
     args,
     [],
-    (f, [sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, chunk, counter]) => {
+    (f, [sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, relu, chunk, counter]) => {
       const i = f.local(I32);
       const j = f.local(I32);
       const rowAt = f.local(I32);
@@ -295,6 +296,9 @@ function emitOutputKernel(mod: ModuleBuilder): void {
             f.get(hasBias).if(() => {
               f.get(y).get(bias).get(at).i32Add().v128Load().f32x4Add().set(y);
             });
+            f.get(relu).if(() => {
+              f.v128Zero().get(y).f32x4Pmax().set(y);
+            });
             f.get(out).get(rowAt).i32Add().get(at).i32Add().get(y).v128Store();
             addConst(f, j, 4);
           });
@@ -306,6 +310,9 @@ function emitOutputKernel(mod: ModuleBuilder): void {
             f.get(sxi).get(sw).get(at).i32Add().f32Load().f32Mul().f32Mul().set(ys);
             f.get(hasBias).if(() => {
               f.get(ys).get(bias).get(at).i32Add().f32Load().f32Add().set(ys);
+            });
+            f.get(relu).if(() => {
+              f.get(ys).f32Const(0).get(ys).f32Const(0).f32Gt().select().set(ys);
             });
             f.get(out).get(rowAt).i32Add().get(at).i32Add().get(ys).f32Store();
             addConst(f, j, 1);
