@@ -158,7 +158,6 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
     }
     const rows = x.size / this.inFeatures;
     const n = this.outFeatures;
-    const kp = this.#rowLength;
     const dense = x.contiguous();
     const y = new Float32Array(rows * n);
     const bias = this.bias === null ? null : this.bias.contiguous();
