@@ -14,6 +14,7 @@ import {
   flatten,
   leakyRelu,
   linear,
+  type LinearOpOptions,
   maxPool2d,
   type Pair,
   relu,
@@ -92,9 +93,9 @@ export class Linear extends Module {
     defaultLayerInit(this.weight, this.bias, options.rng ?? defaultRng());
   }
 
-  /** x·Wᵀ + b through the fused `linear` op. */
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias ?? undefined);
+  /** x·Wᵀ + b through the fused `linear` op; `{ relu: true }` fuses a ReLU into it. */
+  forward(x: Tensor, options: LinearOpOptions = {}): Tensor {
+    return linear(x, this.weight, this.bias ?? undefined, options);
   }
 
   /** `inFeatures=…, outFeatures=…, bias=…`. */

@@ -51,7 +51,7 @@ export {
   ReLU,
   Sequential,
 } from "./layers.ts";
-export { QuantizedLinear, type QuantizedLinearCallOptions, quantizeDynamic } from "./quantized.ts";
+export { QuantizedLinear, quantizeDynamic } from "./quantized.ts";
 export {
   calculateGain,
   computeFans,

@@ -31,17 +31,11 @@
  * @module
  */
 
-import { isGradEnabled, kernels, Tensor } from "../autograd/mod.ts";
+import { isGradEnabled, kernels, type LinearOpOptions, Tensor } from "../autograd/mod.ts";
 import { formatShape } from "../autograd/shape.ts";
 import { MAX_QUANTIZED_ROW, paddedLength, quantizeWeights } from "../autograd/kernels/quantized.ts";
 import { Linear } from "./layers.ts";
 import { Module } from "./module.ts";
-
-/** Options of {@linkcode QuantizedLinear.forward}. */
-export interface QuantizedLinearCallOptions {
-  /** Apply ReLU to the result, fused into the layer (default false). */
-  relu?: boolean;
-}
 
 /**
  * A Linear layer with int8 weights for inference (PyTorch's `nn.quantized.dynamic.Linear`).
@@ -135,9 +129,9 @@ export class QuantizedLinear extends Module<[Tensor], Tensor> {
 
   /**
    * y = x·Wᵀ + b with int8 weights and each row of x quantized to 7 bits; x [..., inFeatures].
-   * `relu` fuses a ReLU (the MLP and AlexNet ask for it, as they fuse it into `linear`).
+   * `{ relu: true }` fuses a ReLU, as `Linear.forward` takes it (the MLP and AlexNet ask for it).
    */
-  forward(x: Tensor, options: QuantizedLinearCallOptions = {}): Tensor {
+  forward(x: Tensor, options: LinearOpOptions = {}): Tensor {
     const op = "QuantizedLinear";
     if (x.dtype !== "float32" || x.device !== "cpu") {
       throw new TypeError(
@@ -194,10 +188,9 @@ function copyOf(t: Tensor): Tensor {
 /**
  * Replaces every {@linkcode Linear} inside `model` by a {@linkcode QuantizedLinear} made from it
  * (in place; a Linear used in two places becomes one QuantizedLinear used in both) and returns
- * `model`, for inference. Fields typed `Linear` then hold a `QuantizedLinear`: read their
- * weights through `stateDict()`. A model whose forward pass uses a Linear's weights directly
- * (the shipped MLP and AlexNet fuse ReLU into `linear` that way) must call the layer once it is
- * no longer a Linear, as those two do.
+ * `model`, for inference. Fields typed `Linear` then hold a `QuantizedLinear`, which has the
+ * same `forward(x, { relu })`: read their weights through `stateDict()`. A model must call its
+ * layers (as the shipped MLP and AlexNet do), not pass a Linear's weights to `linear` itself.
  *
  * @example
  * ```ts

@@ -230,6 +230,50 @@ Deno.test("quantizedDot: sums of 127·127 products at the longest row a test can
   assert.deepEqual([...got], [top, top, -top, -top, 0, 0, 0, 0]);
 });
 
+Deno.test({
+  name:
+    "quantizedLinear: the extremes (every product ±127·127, zero point 127) on the wasm kernels",
+  ignore: !wasmAvailable,
+  fn: () => {
+    // Row 0 quantizes to u = 127 everywhere (zero point 0), row 1 to u = 0 with zero point 127;
+    // the weights to q = ±127. Sums and zero-point terms reach ±1024·127².
+    const k = 1024;
+    const x = new Float32Array(2 * k).fill(2);
+    x.fill(-2, k);
+    const floats = new Float32Array(4 * k).fill(1);
+    floats.fill(-1, 2 * k);
+    const weights = new Int8Array(4 * k);
+    const weightScales = new Float32Array(4);
+    const rowSums = new Int32Array(4);
+    quantizeWeights(floats, 0, 4, k, weights, k, weightScales, rowSums);
+    const args = {
+      x,
+      xOffset: 0,
+      rows: 2,
+      inFeatures: k,
+      outFeatures: 4,
+      rowLength: k,
+      weights,
+      weightScales,
+      rowSums,
+      bias: null,
+      relu: false,
+    };
+    const expected = new Float32Array(8);
+    quantizedLinearReference({ ...args, out: expected });
+    expected.forEach((v, i) => {
+      const exact = [2048, 2048, -2048, -2048, -2048, -2048, 2048, 2048][i];
+      assert.ok(Math.abs(v - exact) < 1e-3 * 2048, `${i}: ${v}`);
+    });
+    const plainEngine = createWasmEngine(PLAIN_CONFIG);
+    for (const kernel of [wasmQuantizedLinear, quantizedLinearOn(() => plainEngine)]) {
+      const got = new Float32Array(8);
+      kernel({ ...args, out: got });
+      assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(expected.buffer));
+    }
+  },
+});
+
 /**
  * The most |y − ŷ| can be for one output when x and w are each off by at most half their step
  * (and a hair: the scales are rounded to float32): Σ (|x||Δw| + |ŵ||Δx|) plus float32 rounding.
@@ -278,9 +322,11 @@ Deno.test("QuantizedLinear: within the rounding bound of the float Linear, on ev
     } finally {
       restore();
     }
-    // The fused ReLU is ReLU of the result.
+    // The fused ReLU is ReLU of the result, as Linear.forward(x, { relu: true }) is.
     const fused = noGrad(() => q.forward(x2, { relu: true })).toFloat32Array();
     assert.deepEqual(fused, y.map((v) => (v > 0 ? v : 0)));
+    const floatFused = noGrad(() => linear.forward(x2, { relu: true })).toFloat32Array();
+    assert.deepEqual(floatFused, exact.map((v) => (v > 0 ? v : 0)));
     // Leading dimensions are kept, as Linear keeps them.
     assert.deepEqual(noGrad(() => q.call(x.reshape([1, rows, inF]))).shape, [1, rows, outF]);
   }

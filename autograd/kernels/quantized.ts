@@ -5,10 +5,11 @@
  * quantized at every call, asymmetrically to seven bits: x ≈ (u − zero) · scale with u in 0..127,
  * so that a row of ReLU outputs uses all 128 levels and the product fits the byte dot products of
  * WebAssembly's relaxed SIMD exactly ({@linkcode quantizeInputs}). The product Σ u·q is summed
- * exactly in int32 ({@linkcode quantizedDotReference}, the contract of the `quantizedDot`
- * kernel), the zero point taken out with the weights' row sums, and the result scaled back to
- * float32 with the bias added ({@linkcode dequantizeInto}). The math of each step is here, once;
- * only the integer product has faster kernels.
+ * exactly in int32 ({@linkcode quantizedDotReference}), the zero point taken out with the
+ * weights' row sums, and the result scaled back to float32 with the bias added
+ * ({@linkcode dequantizeInto}). The math of each step is here, once;
+ * {@linkcode quantizedLinearReference} chains them as the `quantizedLinear` kernel's contract,
+ * which the wasm kernels meet bit for bit.
  *
  * Every float step is one float32 operation (written here with Math.fround), so the wasm kernels,
  * which do the same steps in f32 SIMD, give the same bits. Rounding is half up, floor(t + 0.5).
@@ -132,7 +133,10 @@ function clamp(v: number, lo: number, hi: number): number {
   return v > hi ? hi : v < lo ? lo : v;
 }
 
-/** The reference `quantizedDot`: plain loops over exact integers (see `QuantizedDotKernel`). */
+/**
+ * out[i·n + j] = Σₚ x[i·kp + p] · w[j·kp + p] for bytes x (0..127) and int8 w, in plain loops over
+ * exact integers (the middle step of {@linkcode quantizedLinearReference}).
+ */
 export function quantizedDotReference(
   x: Uint8Array,
   w: Int8Array,

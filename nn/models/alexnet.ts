@@ -4,11 +4,10 @@
  * @module
  */
 
-import { conv2d, leakyRelu, linear, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
+import { conv2d, leakyRelu, type Rng, type Tensor } from "../../autograd/mod.ts";
 import type { JsonObject } from "../json.ts";
 import { Conv2d, Dropout, Linear } from "../layers.ts";
 import { Module } from "../module.ts";
-import { QuantizedLinear } from "../quantized.ts";
 import { initRng, type ModelSpec } from "./spec.ts";
 
 /** Options of {@linkcode AlexNet}. */
@@ -111,15 +110,9 @@ export class AlexNet extends Module {
     const f2 = this.#convolve(this.conv2, f1);
     const f3 = this.#convolve(this.conv3, f2);
     const features = this.dropout.call(f3.flatten(1));
-    // ReLU is fused into the linear op while fc1 is a Linear (not after quantizeDynamic).
-    const fc1: Module<[Tensor], Tensor> = this.fc1;
-    const hidden = this.#slope !== undefined
-      ? leakyRelu(fc1.call(features), this.#slope)
-      : fc1 instanceof Linear
-      ? linear(features, fc1.weight, fc1.bias ?? undefined, { relu: true })
-      : fc1 instanceof QuantizedLinear
-      ? fc1.forward(features, { relu: true })
-      : relu(fc1.call(features));
+    const hidden = this.#slope === undefined
+      ? this.fc1.forward(features, { relu: true }) // ReLU fused into the layer
+      : leakyRelu(this.fc1.call(features), this.#slope);
     return this.fc2.call(hidden);
   }
 

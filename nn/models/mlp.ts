@@ -4,11 +4,10 @@
  * @module
  */
 
-import { leakyRelu, linear, relu, type Rng, type Tensor } from "../../autograd/mod.ts";
+import { leakyRelu, type Rng, type Tensor } from "../../autograd/mod.ts";
 import type { JsonObject } from "../json.ts";
 import { Linear } from "../layers.ts";
 import { Module } from "../module.ts";
-import { QuantizedLinear } from "../quantized.ts";
 import { initRng, type ModelSpec } from "./spec.ts";
 
 /** Options of {@linkcode MLP}. */
@@ -82,15 +81,10 @@ export class MLP extends Module {
     return structuredClone(this.#spec);
   }
 
-  /**
-   * A hidden layer followed by the activation (ReLU fused into the linear op while the layer is
-   * a Linear; after `quantizeDynamic` it is a QuantizedLinear, called as a layer).
-   */
-  #hidden(layer: Module<[Tensor], Tensor>, x: Tensor): Tensor {
+  /** A hidden layer followed by the activation (ReLU fused into the layer). */
+  #hidden(layer: Linear, x: Tensor): Tensor {
     if (this.#slope !== undefined) return leakyRelu(layer.call(x), this.#slope);
-    if (layer instanceof QuantizedLinear) return layer.forward(x, { relu: true });
-    if (!(layer instanceof Linear)) return relu(layer.call(x));
-    return linear(x, layer.weight, layer.bias ?? undefined, { relu: true });
+    return layer.forward(x, { relu: true });
   }
 
   /** Logits [N, numClasses] for images [N, 1, 28, 28] or flat inputs [N, 784]. */
