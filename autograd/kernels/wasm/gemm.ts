@@ -9,9 +9,13 @@
  * - *packed* (the general case): op(A) is copied into panels of `mr` rows and op(B) into panels of
  *   8 columns, K-major and zero-padded, so the micro-kernel reads both sequentially (rows that
  *   run along K are transposed 4×4 at a time with shuffles). The micro-kernel keeps an `mr`×8
- *   tile of C in `mr`·2 f32x4 accumulators: 6×8 with relaxed SIMD's `f32x4.relaxed_madd` (one
- *   FMA where the CPU has it; 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 x64
- *   vector registers), 5×8 with mul+add, which needs a temporary. K is cut into equal blocks of
+ *   tile of C in `mr`·2 f32x4 accumulators, 5×8 in both variants. With relaxed SIMD's
+ *   `f32x4.relaxed_madd` (one FMA where the CPU has it) four of the five A values of a k step
+ *   come in as one vector and are splatted by shuffles (10 accumulators + 2 B vectors + the A
+ *   vector + 1 splat = 14 of the 15 vector registers V8 allocates on x64): Deno compiles every
+ *   wasm load with an explicit bounds check, and on Intel cores those checks share ports with the
+ *   FMAs, so fewer loads per FMA is what counts. mul+add needs a temporary and keeps five
+ *   load-splats. K is cut into equal blocks of
  *   at most {@link KC_MAX} (the same cut for every element), M into blocks of 48 panels that stay
  *   in L2 while an 8-column B panel stays in L1. Edge tiles compute the zero-padded tile and
  *   store only the lanes inside C.
@@ -501,7 +505,7 @@ function createEngine(config: KernelConfig, withPool: boolean): Engine {
   return new Engine(config, module, pool);
 }
 
-/** Whether relaxed SIMD (`f32x4.relaxed_madd`) is available; selects the 6×8 tile. */
+/** Whether relaxed SIMD (`f32x4.relaxed_madd`) is available; selects the fused-madd kernels. */
 export const relaxedSimd: boolean = memory !== null && relaxedSimdSupported();
 
 /**

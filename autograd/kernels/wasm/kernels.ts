@@ -55,10 +55,14 @@ export interface KernelConfig {
   gemvCols: number;
 }
 
-/** The configuration for a runtime with relaxed SIMD: 6×8 packed tile, 6×2 dot tile. */
+/**
+ * The configuration for a runtime with relaxed SIMD: 5×8 packed tile, 6×2 dot tile. A 6×8 tile
+ * would leave no register for the vector of four A rows that the tile splats from (see
+ * `emitTile`), and spilling costs more than the sixth row gains.
+ */
 export const RELAXED_CONFIG: KernelConfig = {
   relaxed: true,
-  mr: 6,
+  mr: 5,
   dotRows: 6,
   dotCols: 2,
   gemvCols: 4,
@@ -199,14 +203,24 @@ function emitTile(mod: ModuleBuilder, cfg: KernelConfig): number {
       }
       const bv: Local[] = [];
       for (let v = 0; v < NV; v++) bv.push(f.local(V128));
+      const a4 = f.local(V128);
       const av = f.local(V128);
       for (const row of acc) for (const x of row) f.v128Zero().set(x);
 
-      // One k step of the rank-1 update, reading at a static offset so unrolling is free.
+      // One k step of the rank-1 update, reading at a static offset so unrolling is free. The
+      // first four rows of A come in with one v128 load and are splatted by shuffles; only the
+      // rows after them are load-splats. Deno runs wasm without a trap handler, so every load
+      // carries an explicit bounds check (a compare, a branch and an address computation);
+      // loading A's lanes one by one made those, not the FMAs, the limit on 6-wide x64 cores.
+      // mul+add has no such headroom (it needs a temporary as well), and measured 3% slower
+      // with the shuffles, so the plain variant keeps its load-splats.
+      const splatFromVector = cfg.relaxed && MR >= 4;
       const step = (u: number): void => {
         for (let v = 0; v < NV; v++) f.get(b).v128Load((u * NR + 4 * v) * 4).set(bv[v]);
+        if (splatFromVector) f.get(a).v128Load(u * MR * 4).set(a4);
         for (let i = 0; i < MR; i++) {
-          f.get(a).v128Load32Splat((u * MR + i) * 4).set(av);
+          if (splatFromVector && i < 4) f.get(a4).get(a4).i32x4Shuffle([i, i, i, i]).set(av);
+          else f.get(a).v128Load32Splat((u * MR + i) * 4).set(av);
           for (let v = 0; v < NV; v++) {
             f.get(av).get(bv[v]);
             madd(f, cfg, acc[i][v]);
