@@ -6,6 +6,7 @@ import { writeI32, writeU32 } from "../autograd/kernels/wasm/encoder.ts";
 import {
   createWasmGemm,
   type Gemm,
+  kernelConfig,
   setCallerComputes,
   setThreads,
   threadsReady,
@@ -206,6 +207,38 @@ Deno.test({
     for (const [m, n, k] of [...shapes, [128, 64, 130] as [number, number, number]]) {
       for (const [transA, transB] of layouts) {
         runCase(plain, { transA, transB, m, n, k, beta: 1, pad: 1, offset: 1 }, seed++);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "the packed path gives the same bits for any tile height (3, 5 and 6 rows)",
+  ignore: !wasmAvailable,
+  fn() {
+    // The rounding contract: an element of C sums the same products in the same order whichever
+    // tile computes it, so the tile height is free to change with the CPU or the register budget.
+    // Heights below 4 load-splat every row, 5 and 6 splat four rows from one vector.
+    const gemms = [3, 5, 6].map((mr) => createWasmGemm({ ...kernelConfig, mr }));
+    let seed = 900;
+    for (const [m, n, k] of [[37, 29, 401], [128, 40, 784], [6, 8, 9], [11, 17, 1000]]) {
+      for (const [transA, transB] of layouts) {
+        if (transB && !transA) continue; // the dot path, which has no tile height
+        const next = uniformSource(seed++);
+        const a = filled(m * k, next);
+        const b = filled(n * k, next);
+        const results = gemms.map((gemm) => {
+          const c = new Float32Array(m * n);
+          gemm(transA, transB, m, n, k, a, 0, transA ? m : k, b, 0, transB ? k : n, 0, c, 0, n);
+          return c;
+        });
+        for (const c of results.slice(1)) {
+          assert.deepEqual(
+            new Uint32Array(c.buffer),
+            new Uint32Array(results[0].buffer),
+            `${m}×${n}×${k} transA=${transA} transB=${transB}`,
+          );
+        }
       }
     }
   },
