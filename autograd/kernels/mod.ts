@@ -330,7 +330,8 @@ export function backendFromEnv(): BackendRequest | undefined {
  *
  * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS and tapegrad's
  * pool take turns on the cores: BLAS runs the products on all the threads, the pool runs the bulk
- * passes (zeroing, optimizer steps, the convolutions' layout passes) on all of them, and small
+ * passes (zeroing, optimizer steps, the convolutions' layout passes, the int8 layers) on all of
+ * them, and small
  * elementwise jobs run on the calling thread alone; OpenBLAS's idle threads sleep ~25 µs after a
  * product (see `loadBlas`), the pool's after ~1 ms.
  *
@@ -371,6 +372,8 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
         zero: withThreads(wasmKernels.zero),
         sgdStep: withThreads(wasmKernels.sgdStep),
         adamStep: withThreads(wasmKernels.adamStep),
+        // The int8 layers have no BLAS product: they are wasm jobs like the bulk passes.
+        quantizedLinear: withThreads(wasmKernels.quantizedLinear),
         name: `native-blas+${wasmKernels.name}`,
       };
       install(table, blas);
