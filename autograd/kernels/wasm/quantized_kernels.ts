@@ -13,8 +13,9 @@
  *
  * `qdot(x, w, out, m, n, kp, chunk, counter)`: out[i, j] = Σₚ x[i, p] · w[j, p] for x bytes
  * [m, kp] holding 0..127, w int8 [n, kp] holding −127..127 and out int32 [m, n], all row-major
- * and contiguous; kp is a multiple of 16. Units are tiles of four rows of w; a tile keeps its
- * rows' sums in four i32x4 accumulators and shares each 16-byte load of x between them.
+ * and contiguous; kp is a multiple of 16. Units are tiles of four rows of w; a tile runs two
+ * rows of x at a time, keeping the eight sums in i32x4 accumulators, so each 16-byte load of x
+ * feeds four dot products and each load of w two.
  * - With relaxed SIMD, one `i32x4.relaxed_dot_i8x16_i7x16_add_s` multiplies and accumulates 16
  *   bytes (pmaddubsw + pmaddwd on x86 without VNNI, one instruction with it, sdot on ARM). Its
  *   results are implementation-defined only for bytes of x above 127 or pair sums beyond ±2¹⁵,
@@ -42,40 +43,54 @@ import { addConst, chunkLoop, forRange, whileLoop } from "./emit.ts";
 /** Names of the quantized exports. */
 export const QUANTIZED_JOB_NAMES = ["qdot", "qinput", "qoutput"] as const;
 
-/** Rows of w per tile (one accumulator each). */
+/** Rows of w per tile (one accumulator per row of w and row of x). */
 const TILE_ROWS = 4;
 
-/** One row of w in a tile: its address and its accumulator. */
+/** Rows of x a tile runs against at once: each 16-byte load of w then feeds two dot products. */
+const X_ROWS = 2;
+
+/** One row of w in a tile: its address and its accumulators, one per row of x in the group. */
 interface TileRow {
   w: Local;
-  acc: Local;
+  acc: Local[];
 }
 
 /**
- * Emits `acc += Σ x[p..p+16] · w[p..p+16]` (four partial sums per accumulator) for every row of
- * the tile, loading x once.
+ * Emits `acc[r] += Σ x_r[p..p+16] · w[p..p+16]` (four partial sums per accumulator) for every
+ * row of the tile and every row address in `xs`, loading each row of x once and each row of w
+ * once for all of them.
  */
-function accumulate(f: F, rows: TileRow[], x: Local, p: Local, relaxed: boolean): void {
-  const xv = f.local(V128);
-  const xl = f.local(V128);
-  const xh = f.local(V128);
+function accumulate(f: F, rows: TileRow[], xs: Local[], p: Local, relaxed: boolean): void {
+  const xv = xs.map(() => f.local(V128));
   const wv = f.local(V128);
-  f.get(x).get(p).i32Add().v128Load().set(xv);
+  xs.forEach((x, r) => f.get(x).get(p).i32Add().v128Load().set(xv[r]));
   if (relaxed) {
     for (const { w, acc } of rows) {
-      f.get(w).get(p).i32Add().v128Load().get(xv).get(acc).i32x4RelaxedDotI8x16I7x16AddS();
-      f.set(acc);
+      f.get(w).get(p).i32Add().v128Load().set(wv);
+      xv.forEach((x, r) => {
+        f.get(wv).get(x).get(acc[r]).i32x4RelaxedDotI8x16I7x16AddS().set(acc[r]);
+      });
     }
     return;
   }
-  f.get(xv).i16x8ExtendLowI8x16S().set(xl);
-  f.get(xv).i16x8ExtendHighI8x16S().set(xh);
+  const xl = xs.map(() => f.local(V128));
+  const xh = xs.map(() => f.local(V128));
+  const wl = f.local(V128);
+  const wh = f.local(V128);
+  xv.forEach((x, r) => {
+    f.get(x).i16x8ExtendLowI8x16S().set(xl[r]);
+    f.get(x).i16x8ExtendHighI8x16S().set(xh[r]);
+  });
   for (const { w, acc } of rows) {
     f.get(w).get(p).i32Add().v128Load().set(wv);
-    f.get(acc);
-    f.get(wv).i16x8ExtendLowI8x16S().get(xl).i32x4DotI16x8S().i32x4Add();
-    f.get(wv).i16x8ExtendHighI8x16S().get(xh).i32x4DotI16x8S().i32x4Add();
-    f.set(acc);
+    f.get(wv).i16x8ExtendLowI8x16S().set(wl);
+    f.get(wv).i16x8ExtendHighI8x16S().set(wh);
+    xs.forEach((_, r) => {
+      f.get(acc[r]);
+      f.get(wl).get(xl[r]).i32x4DotI16x8S().i32x4Add();
+      f.get(wh).get(xh[r]).i32x4DotI16x8S().i32x4Add();
+      f.set(acc[r]);
+    });
   }
 }
 
@@ -92,25 +107,38 @@ export function emitQuantizedKernels(mod: ModuleBuilder, relaxed: boolean): void
     const j = f.local(I32);
     const i = f.local(I32);
     const p = f.local(I32);
-    const xRow = f.local(I32);
+    const xRows = Array.from({ length: X_ROWS }, () => f.local(I32));
     const outAt = f.local(I32);
     const wRows = Array.from({ length: TILE_ROWS }, () => f.local(I32));
-    const accs = Array.from({ length: TILE_ROWS }, () => f.local(V128));
-    const tileRows = wRows.map((wRow, r) => ({ w: wRow, acc: accs[r] }));
+    const tileRows: TileRow[] = wRows.map((wRow) => ({
+      w: wRow,
+      acc: Array.from({ length: X_ROWS }, () => f.local(V128)),
+    }));
 
-    /** For each row i of x: zero the used accumulators, run the K loop, then `store`. */
-    const overRowsOfX = (used: TileRow[], store: () => void): void => {
-      forRange(f, i, () => f.i32Const(0), () => f.get(m), 1, () => {
-        f.get(x).get(i).get(kp).i32Mul().i32Add().set(xRow);
-        for (const { acc } of used) f.v128Zero().set(acc);
+    /**
+     * Every row of x against the rows of w in `used`, X_ROWS rows at a time and then one: zero
+     * the accumulators, run the K loop, then `store(r)` with `outAt` at out[i + r, j].
+     */
+    const overRowsOfX = (used: TileRow[], store: (r: number) => void): void => {
+      const group = (size: number): void => {
+        for (let r = 0; r < size; r++) {
+          f.get(x).get(i).i32Const(r).i32Add().get(kp).i32Mul().i32Add().set(xRows[r]);
+        }
+        for (const { acc } of used) for (let r = 0; r < size; r++) f.v128Zero().set(acc[r]);
         forRange(f, p, () => f.i32Const(0), () => f.get(kp), 16, () => {
-          accumulate(f, used, xRow, p, relaxed);
+          accumulate(f, used, xRows.slice(0, size), p, relaxed);
         });
-        // out + 4·(i·n + j)
-        f.get(out).get(i).get(n).i32Mul().get(j).i32Add().i32Const(2).i32Shl().i32Add();
-        f.set(outAt);
-        store();
-      });
+        for (let r = 0; r < size; r++) {
+          // out + 4·((i + r)·n + j)
+          f.get(out).get(i).i32Const(r).i32Add().get(n).i32Mul().get(j).i32Add().i32Const(2)
+            .i32Shl().i32Add().set(outAt);
+          store(r);
+        }
+        addConst(f, i, size);
+      };
+      f.i32Const(0).set(i);
+      whileLoop(f, () => f.get(i).i32Const(X_ROWS).i32Add().get(m).i32LeS(), () => group(X_ROWS));
+      whileLoop(f, () => f.get(i).get(m).i32LtS(), () => group(1));
     };
     /** Pushes the lane-wise sum of two shuffles of (a, b). */
     const addShuffles = (a: Local, b: Local, lo: Lanes, hi: Lanes): void => {
@@ -128,9 +156,9 @@ export function emitQuantizedKernels(mod: ModuleBuilder, relaxed: boolean): void
             for (let r = 0; r < TILE_ROWS; r++) {
               f.get(w).get(j).i32Const(r).i32Add().get(kp).i32Mul().i32Add().set(wRows[r]);
             }
-            overRowsOfX(tileRows, () => {
+            overRowsOfX(tileRows, (r) => {
               // Transpose-and-add: the lanes become the four rows' totals.
-              const [a0, a1, a2, a3] = accs;
+              const [a0, a1, a2, a3] = tileRows.map(({ acc }) => acc[r]);
               addShuffles(a0, a1, [0, 4, 1, 5], [2, 6, 3, 7]);
               f.set(a0);
               addShuffles(a2, a3, [0, 4, 1, 5], [2, 6, 3, 7]);
@@ -144,8 +172,8 @@ export function emitQuantizedKernels(mod: ModuleBuilder, relaxed: boolean): void
             // The last, partial tile: one row of w at a time.
             forRange(f, j, () => f.get(j), () => f.get(n), 1, () => {
               f.get(w).get(j).get(kp).i32Mul().i32Add().set(wRows[0]);
-              overRowsOfX([tileRows[0]], () => {
-                const a = accs[0];
+              overRowsOfX([tileRows[0]], (r) => {
+                const a = tileRows[0].acc[r];
                 addShuffles(a, a, [2, 3, 0, 1], [0, 1, 2, 3]);
                 f.set(a);
                 f.get(outAt);
