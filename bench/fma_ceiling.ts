@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { F32, I32, ModuleBuilder, V128 } from "../autograd/kernels/wasm/encoder.ts";
 import { addConst, whileLoop } from "../autograd/kernels/wasm/emit.ts";
 import { relaxedSimdSupported } from "../autograd/kernels/wasm/kernels.ts";
+import { median } from "./stats.ts";
 
 /** Independent accumulator chains in the probe's loop: 12 v128 plus two operands fit in 16. */
 const CHAINS = 12;
@@ -90,12 +91,6 @@ function serveProbe(): void {
     }
     scope.postMessage(timeProbe(run!, msg.ms));
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 /**

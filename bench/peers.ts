@@ -47,18 +47,22 @@ import {
 import { threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { AlexNet, MLP, type Module, quantizeDynamic, SGD } from "../nn/mod.ts";
 import { cpuDescription, startTorchPeer } from "./peers_torch.ts";
+import { median } from "./stats.ts";
+import { benchFlags } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    threads: { type: "string" },
-    backends: { type: "string", default: "native,wasm" },
-    peers: { type: "string", default: "pytorch,tfjs-cpu,tfjs-wasm" },
-    python: { type: "string", default: "/usr/bin/python3" },
-    "round-s": { type: "string" },
-    rounds: { type: "string" },
-  },
-});
+const { values } = benchFlags(import.meta.url, () =>
+  parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      threads: { type: "string" },
+      backends: { type: "string", default: "native,wasm" },
+      peers: { type: "string", default: "pytorch,tfjs-cpu,tfjs-wasm" },
+      python: { type: "string", default: "/usr/bin/python3" },
+      "round-s": { type: "string" },
+      rounds: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }));
 /** Seconds per timing round, and rounds per measurement. */
 const ROUND_S = values["round-s"] !== undefined
   ? Number(values["round-s"])
@@ -78,12 +82,6 @@ for (const p of peerList) {
     console.error(`bench/peers.ts: --peers: unknown peer "${p}" (pytorch, tfjs-cpu, tfjs-wasm)`);
     Deno.exit(2);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 /** Seconds per call of `fn` over one round of at least ROUND_S seconds (at least one call). */

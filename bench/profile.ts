@@ -47,6 +47,8 @@ import { writeFileAtomicSync } from "../util/atomic.ts";
 import { formatDeviceProfile, profileWebGpu } from "./webgpu_profile.ts";
 import type { ModelName } from "./webgpu_step.ts";
 import { describeCeiling, type FmaCeiling, measureFmaCeiling } from "./fma_ceiling.ts";
+import { median } from "./stats.ts";
+import { benchFlags } from "./args.ts";
 
 /**
  * Which report line each kernel's time goes to. The wasm GEMM and convolution kernels are split
@@ -110,19 +112,21 @@ const WASM_PART: Record<string, string> = {
   zero: "zeroGrad",
 };
 
-const { values } = parseArgs({
-  options: {
-    model: { type: "string", default: "both" },
-    kernels: { type: "string", default: "default" },
-    backend: { type: "string", default: "wasm" },
-    batch: { type: "string", default: "128" },
-    steps: { type: "string", default: "10" },
-    rounds: { type: "string", default: "5" },
-    threads: { type: "string" },
-    json: { type: "string" },
-    device: { type: "string", default: "cpu" },
-  },
-});
+const { values } = benchFlags(import.meta.url, () =>
+  parseArgs({
+    options: {
+      model: { type: "string", default: "both" },
+      kernels: { type: "string", default: "default" },
+      backend: { type: "string", default: "wasm" },
+      batch: { type: "string", default: "128" },
+      steps: { type: "string", default: "10" },
+      rounds: { type: "string", default: "5" },
+      threads: { type: "string" },
+      json: { type: "string" },
+      device: { type: "string", default: "cpu" },
+      help: { type: "boolean", short: "h" },
+    },
+  }));
 
 if (values.device === "webgpu") {
   // The device's own profile: what a step costs in dispatches, submits and host reads.
@@ -278,12 +282,6 @@ function convFlops(name: string): number {
   let flops = 0;
   for (const [o, k, p, gx] of layers) flops += 2 * o * k * p * batch * (gx ? 3 : 2);
   return flops;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 interface ModelProfile {

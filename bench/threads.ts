@@ -38,15 +38,19 @@ import { writeFileAtomicSync } from "../util/atomic.ts";
 import { MLP_GEMM_SHAPES } from "./mlp_shapes.ts";
 import { cpuDescription } from "./peers_torch.ts";
 import { describeCeiling, type FmaCeiling, measureFmaCeiling } from "./fma_ceiling.ts";
+import { median } from "./stats.ts";
+import { benchFlags } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: "string", default: "31" },
-    json: { type: "string" },
-    backend: { type: "string", default: "wasm" },
-    steps: { type: "boolean", default: false },
-  },
-});
+const { values } = benchFlags(import.meta.url, () =>
+  parseArgs({
+    options: {
+      rounds: { type: "string", default: "31" },
+      json: { type: "string" },
+      backend: { type: "string", default: "wasm" },
+      steps: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  }));
 const rounds = Number(values.rounds);
 if (!wasmAvailable) {
   console.error("bench/threads.ts: WebAssembly SIMD or shared memory is unavailable here");
@@ -83,12 +87,6 @@ function operand(n: number): Float32Array {
   const a = wasmFloat32(n);
   for (let i = 0; i < n; i++) a[i] = rng.uniform() - 0.5;
   return a;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 // The bound the wasm GEMM's GFLOPS are measured against, taken before tapegrad's workers start.

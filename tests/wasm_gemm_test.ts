@@ -213,13 +213,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the packed path gives the same bits for any tile height (3, 5 and 6 rows)",
+  name: "the packed path gives the same bits for any tile (3, 5 or 6 rows, A load-splat or not)",
   ignore: !wasmAvailable,
   fn() {
     // The rounding contract: an element of C sums the same products in the same order whichever
-    // tile computes it, so the tile height is free to change with the CPU or the register budget.
-    // Heights below 4 load-splat every row, 5 and 6 splat four rows from one vector.
-    const gemms = [3, 5, 6].map((mr) => createWasmGemm({ ...kernelConfig, mr }));
+    // tile computes it, so the tile is free to change with the CPU or the register budget.
+    // Heights below 4 load-splat every row whatever splatFromVector says.
+    const tiles = [[3, false], [5, true], [5, false], [6, true], [6, false]] as const;
+    const gemms = tiles.map(([mr, splatFromVector]) =>
+      createWasmGemm({ ...kernelConfig, mr, splatFromVector })
+    );
     let seed = 900;
     for (const [m, n, k] of [[37, 29, 401], [128, 40, 784], [6, 8, 9], [11, 17, 1000]]) {
       for (const [transA, transB] of layouts) {

@@ -47,6 +47,11 @@ export interface KernelConfig {
   relaxed: boolean;
   /** Rows of the packed micro-kernel tile (accumulators = mr × 2 v128). */
   mr: number;
+  /**
+   * The micro-kernel reads the first four A values of a k step with one v128 load and splats
+   * them by shuffles (the rest by load-splats), instead of one load-splat each.
+   */
+  splatFromVector: boolean;
   /** Rows of A per dot-product tile (the dot path keeps dotRows × dotCols accumulators). */
   dotRows: number;
   /** Rows of B per dot-product tile. */
@@ -63,6 +68,7 @@ export interface KernelConfig {
 export const RELAXED_CONFIG: KernelConfig = {
   relaxed: true,
   mr: 5,
+  splatFromVector: true,
   dotRows: 6,
   dotCols: 2,
   gemvCols: 4,
@@ -75,6 +81,7 @@ export const RELAXED_CONFIG: KernelConfig = {
 export const PLAIN_CONFIG: KernelConfig = {
   relaxed: false,
   mr: 5,
+  splatFromVector: false,
   dotRows: 4,
   dotCols: 2,
   gemvCols: 4,
@@ -213,8 +220,8 @@ function emitTile(mod: ModuleBuilder, cfg: KernelConfig): number {
       // carries an explicit bounds check (a compare, a branch and an address computation);
       // loading A's lanes one by one made those, not the FMAs, the limit on 6-wide x64 cores.
       // mul+add has no such headroom (it needs a temporary as well), and measured 3% slower
-      // with the shuffles, so the plain variant keeps its load-splats.
-      const splatFromVector = cfg.relaxed && MR >= 4;
+      // with the shuffles, so the plain configuration keeps its load-splats.
+      const splatFromVector = cfg.splatFromVector && MR >= 4;
       const step = (u: number): void => {
         for (let v = 0; v < NV; v++) f.get(b).v128Load((u * NR + 4 * v) * 4).set(bv[v]);
         if (splatFromVector) f.get(a).v128Load(u * MR * 4).set(a4);
