@@ -97,11 +97,14 @@ const SIMD = {
   "f64x2.splat": 0x14,
   "f32x4.extract_lane": 0x1f,
   "f64x2.extract_lane": 0x21,
+  "f32x4.ne": 0x42,
   "f32x4.lt": 0x43,
   "f32x4.gt": 0x44,
   "f32x4.ge": 0x46,
   "v128.and": 0x4e,
+  "v128.or": 0x50,
   "v128.bitselect": 0x52,
+  "v128.any_true": 0x53,
   "v128.store32_lane": 0x5a,
   "v128.store64_lane": 0x5b,
   "v128.load32_zero": 0x5c,
@@ -126,6 +129,7 @@ const SIMD = {
   "f32x4.div": 0xe7,
   "f32x4.min": 0xe8,
   "f32x4.max": 0xe9,
+  "f32x4.pmin": 0xea,
   "f32x4.pmax": 0xeb,
   "f64x2.sqrt": 0xef,
   "f64x2.add": 0xf0,
@@ -536,6 +540,22 @@ export class FunctionBuilder {
   /** `f32x4.pmax` (b > a ? b : a per lane: pmax(0, x) is max(x, 0) with NaN and −0 giving 0). */
   f32x4Pmax(): this {
     return this.simd("f32x4.pmax");
+  }
+  /** `f32x4.pmin` (b < a ? b : a per lane: one instruction, where `f32x4.min` needs NaN fix-ups). */
+  f32x4Pmin(): this {
+    return this.simd("f32x4.pmin");
+  }
+  /** `f32x4.ne` (lane mask: all ones where a ≠ b, so where a lane of x is NaN for ne(x, x)). */
+  f32x4Ne(): this {
+    return this.simd("f32x4.ne");
+  }
+  /** `v128.or`. */
+  v128Or(): this {
+    return this.simd("v128.or");
+  }
+  /** `v128.any_true` (i32 1 when any bit of the vector is set). */
+  v128AnyTrue(): this {
+    return this.simd("v128.any_true");
   }
   /** `v128.and`. */
   v128And(): this {

@@ -5,7 +5,7 @@
  *
  * `qinput(src, out, scales, zeros, rows, cols, kp, chunk, counter)`: each row of `cols` floats to
  * `kp` bytes 0..127 (the padding zeroed), its scale and zero point, in the same float32 steps as
- * `quantizeInputs` (f32x4 min/max, multiply, add, clamp, truncate, two narrows to bytes).
+ * `quantizeInputs` (f32x4 pmin/pmax, multiply, add, clamp, truncate, two narrows to bytes).
  *
  * `qoutput(sums, out, sx, zeros, sw, rowSums, bias, m, n, hasBias, relu, chunk, counter)`:
  * y = f32(s) · (sx · sw) + b with s = sum − zero · rowSum, then ReLU when asked, as
@@ -204,6 +204,8 @@ function emitInputKernel(mod: ModuleBuilder): void {
     const op = f.local(I32);
     const vlo = f.local(V128);
     const vhi = f.local(V128);
+    const vnan = f.local(V128);
+    const vx = f.local(V128);
     const lo = f.local(F32);
     const hi = f.local(F32);
     const scale = f.local(F32);
@@ -216,24 +218,33 @@ function emitInputKernel(mod: ModuleBuilder): void {
     const vzero = f.local(V128);
     f.f32Const(U7).f32x4Splat().set(v127);
     f.v128Zero().set(vzero);
-    /** Pushes trunc(min(max(x · inverse + zeroHalf, 0), 127)) of the vector at address `at`. */
+    /**
+     * Pushes trunc(min(max(x · inverse + zeroHalf, 0), 127)) of the vector at address `at`. The
+     * row is finite here, so pmax and pmin (one instruction each) clamp as max and min would.
+     */
     const quantizeVector = (at: () => void): void => {
       at();
-      f.v128Load().get(vinv).f32x4Mul().get(vzh).f32x4Add().get(vzero).f32x4Max().get(v127);
-      f.f32x4Min().i32x4TruncSatF32x4S();
+      f.v128Load().get(vinv).f32x4Mul().get(vzh).f32x4Add().get(vzero).f32x4Pmax().get(v127);
+      f.f32x4Pmin().i32x4TruncSatF32x4S();
     };
     chunkLoop(f, counter, chunk, rows, (from, to) => {
       forRange(f, r, () => f.get(from), () => f.get(to), 1, () => {
         f.get(src).get(r).get(cols).i32Mul().i32Const(2).i32Shl().i32Add().set(sp);
         f.get(out).get(r).get(kp).i32Mul().i32Add().set(op);
         f.get(op).i32Const(0).get(kp).memoryFill();
-        // The row's range, including 0: f32x4 min/max, then the lanes, then the leftovers.
+        // The row's range, including 0: x < lo ? x : lo per lane (pmin, as the reference
+        // compares; NaN never enters) and the same for hi, NaN lanes noted apart; then the
+        // lanes, then the leftovers. f32x4.min and max would find NaN themselves, but cost V8
+        // several instructions each on x64.
         f.v128Zero().set(vlo);
         f.v128Zero().set(vhi);
+        f.v128Zero().set(vnan);
         f.i32Const(0).set(c);
         whileLoop(f, () => f.get(c).i32Const(4).i32Add().get(cols).i32LeS(), () => {
-          f.get(vlo).get(sp).get(c).i32Const(2).i32Shl().i32Add().v128Load().f32x4Min().set(vlo);
-          f.get(vhi).get(sp).get(c).i32Const(2).i32Shl().i32Add().v128Load().f32x4Max().set(vhi);
+          f.get(sp).get(c).i32Const(2).i32Shl().i32Add().v128Load().set(vx);
+          f.get(vlo).get(vx).f32x4Pmin().set(vlo);
+          f.get(vhi).get(vx).f32x4Pmax().set(vhi);
+          f.get(vnan).get(vx).get(vx).f32x4Ne().v128Or().set(vnan);
           addConst(f, c, 4);
         });
         f.get(vlo).f32x4ExtractLane(0).set(lo);
@@ -247,6 +258,7 @@ function emitInputKernel(mod: ModuleBuilder): void {
           f.get(hi).get(sp).get(c).i32Const(2).i32Shl().i32Add().f32Load().f32Max().set(hi);
           addConst(f, c, 1);
         });
+        f.get(vnan).v128AnyTrue().if(() => f.f32Const(NaN).set(lo));
         // scale = (hi − lo) / 127, NaN when the range is not finite (x − x ≠ 0 for NaN and ±∞).
         f.f32Const(NaN);
         f.get(hi).get(lo).f32Sub().f32Const(U7).f32Div();
