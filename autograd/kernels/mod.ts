@@ -331,9 +331,8 @@ export function backendFromEnv(): BackendRequest | undefined {
  * The thread count ({@linkcode setThreads}) is carried over. With native, BLAS and tapegrad's
  * pool take turns on the cores: BLAS runs the products on all the threads, the pool runs the bulk
  * passes (zeroing, optimizer steps, the convolutions' layout passes, the int8 layers) on all of
- * them, and small
- * elementwise jobs run on the calling thread alone; OpenBLAS's idle threads sleep ~25 µs after a
- * product (see `loadBlas`), the pool's after ~1 ms.
+ * them, and small elementwise jobs run on the calling thread alone; OpenBLAS's idle threads sleep
+ * ~25 µs after a product (see `loadBlas`), the pool's after ~1 ms.
  *
  * Reproducibility: wasm gives bitwise the same results for any thread count; native gives
  * bitwise the same results run after run on the same library and thread count (tested), and

@@ -15,9 +15,8 @@
  *   vector + 1 splat = 14 of the 15 vector registers V8 allocates on x64): Deno compiles every
  *   wasm load with an explicit bounds check, and on Intel cores those checks share ports with the
  *   FMAs, so fewer loads per FMA is what counts. mul+add needs a temporary and keeps five
- *   load-splats. K is cut into equal blocks of
- *   at most {@link KC_MAX} (the same cut for every element), M into blocks of 48 panels that stay
- *   in L2 while an 8-column B panel stays in L1. Edge tiles compute the zero-padded tile and
+ *   load-splats. K is cut into equal blocks of at most {@link KC_MAX} (the same cut for every
+ *   element), M into blocks of 48 panels that stay in L2 while an 8-column B panel stays in L1. Edge tiles compute the zero-padded tile and
  *   store only the lanes inside C.
  * - *dot* (A·Bᵀ, both operands contiguous in K: the Linear forward X·Wᵀ, including N = 10): no
  *   packing at all; tiles of 6 rows of A × 2 rows of B (12 accumulators) run vector dot products
