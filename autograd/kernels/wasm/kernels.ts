@@ -75,8 +75,9 @@ export const RELAXED_CONFIG: KernelConfig = {
 };
 
 /**
- * The fallback without relaxed SIMD: mul+add needs a temporary register per update, so the tile
- * shrinks (5×8 and 4×2) to keep every accumulator in one of the 16 x64 vector registers.
+ * The fallback without relaxed SIMD: mul+add needs a temporary register per update, so the dot
+ * tile shrinks to 4×2 to keep every accumulator in a vector register, and the 5×8 packed tile
+ * loads A by load-splats only.
  */
 export const PLAIN_CONFIG: KernelConfig = {
   relaxed: false,
