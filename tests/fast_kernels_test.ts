@@ -178,8 +178,8 @@ Deno.test({
   name: "fast SGD and Adam updates equal the reference bitwise (parameter in wasm memory or not)",
   ignore,
   fn() {
-    const n = 5001;
-    for (const resident of [false, true]) {
+    // 5001: one chunk, with a tail of one element; 40003: three chunks of at least 16384.
+    for (const [n, resident] of [[5001, false], [5001, true], [40003, true]] as const) {
       const sgdCases: [number, number, number, boolean, boolean][] = [
         [0, 0, 0, false, false],
         [0.01, 0.9, 0, true, false],

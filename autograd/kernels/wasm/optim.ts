@@ -9,7 +9,7 @@
  * @module
  */
 
-import { adamStepReference, sgdStepReference } from "../optim.ts";
+import { adamStepReference, sgdHyperparameters, sgdStepReference } from "../optim.ts";
 import type { AdamStepKernel, SgdStepKernel } from "../types.ts";
 import { defaultEngine } from "./gemm.ts";
 import type { JobName } from "./kernels.ts";
@@ -19,16 +19,20 @@ import { copyOut, placeIn, placeOut, region } from "./scratch.ts";
 /** Tensors with fewer elements than this are updated in TypeScript. */
 export const WASM_OPTIM_MIN = 1024;
 
-function hyperBlock(values: number[]): number {
+/** The hyperparameters as float64 (Adam) or float32 (SGD) values in scratch. */
+function hyperBlock(values: number[], float32 = false): number {
   const ptr = region("opt.hyper", 8 * values.length);
-  new Float64Array(heapF32().buffer, ptr, values.length).set(values);
+  const buffer = heapF32().buffer;
+  if (float32) new Float32Array(buffer, ptr, values.length).set(values);
+  else new Float64Array(buffer, ptr, values.length).set(values);
   return ptr;
 }
 
 function run(name: JobName, n: number, args: (chunk: number, counter: number) => number[]): void {
-  // Even chunks, so that the pairs of the f64x2 loop never straddle two threads.
+  // Chunks of whole quads, so that Adam's f64x2 pairs never straddle two threads and SGD's f32x4
+  // loads stay aligned.
   defaultEngine().job(name, 8 * n, n, (chunk, counter) => {
-    return args(Math.max(16384, chunk + (chunk & 1)), counter);
+    return args(Math.max(16384, chunk + (-chunk & 3)), counter);
   });
 }
 
@@ -51,7 +55,7 @@ export const wasmSgdStep: SgdStepKernel = (...args) => {
   // Small tensors, or parameters outside the wasm memory: copying in and out would cost more.
   if (n < WASM_OPTIM_MIN || pointerOf(param) < 0) return sgdStepReference(...args);
   const hasMomentum = momentum !== 0 && buffer !== null;
-  const hyper = hyperBlock([lr, weightDecay, momentum, 1 - dampening]);
+  const hyper = hyperBlock(sgdHyperparameters(lr, weightDecay, momentum, dampening), true);
   const pp = placeIn("opt.p", param, paramOffset, n);
   const gp = placeIn("opt.g", grad, gradOffset, n);
   // Without momentum the buffer is not read: any valid address will do. On the first step it is

@@ -1,16 +1,17 @@
 /**
  * Optimizer update loops written as TypeScript that emits WebAssembly, bitwise equal to the
- * TypeScript reference loops in `../optim.ts`: those compute in float64 and round to float32 where
- * they store (or call `Math.fround`), and so do these, two elements at a time in f64x2 lanes
- * (IEEE double arithmetic is the same operation in both, and no step is fused).
+ * TypeScript reference loops in `../optim.ts`. SGD computes in float32, operation by operation,
+ * four elements at a time in f32x4 lanes, as the reference does with `Math.fround`. Adam computes
+ * in float64 and rounds to float32 where it stores (or calls `Math.fround`), two elements at a time
+ * in f64x2 lanes. IEEE arithmetic is the same operation in both languages, and no step is fused.
  *
- * - `sgd(param, grad, buffer, n, hyper, flags, chunk, counter)`: hyper → f64 [lr, weightDecay,
+ * - `sgd(param, grad, buffer, n, hyper, flags, chunk, counter)`: hyper → f32 [lr, weightDecay,
  *   momentum, 1 − dampening]; flags: 1 momentum, 2 nesterov, 4 first step, 8 weight decay ≠ 0.
  * - `adam(param, grad, expAvg, expAvgSq, n, hyper, flags, chunk, counter)`: hyper → f64
  *   [decay, l2, beta1, 1 − beta1, beta2, 1 − beta2, √(1 − beta2ᵗ), eps, lr / (1 − beta1ᵗ)];
  *   flags: 1 decoupled decay ≠ 1, 2 l2 ≠ 0.
  *
- * Units are elements; chunks must be even so that pairs never straddle two threads.
+ * Units are elements; Adam's chunks must be even so that pairs never straddle two threads.
  *
  * @module
  */
@@ -38,6 +39,39 @@ function pairLoop(f: F, lo: Local, hi: Local, body: (i: Local, two: boolean) => 
     addConst(f, i, 8);
   });
   f.get(i).get(end).i32LtS().if(() => body(i, false));
+}
+
+/**
+ * Emits the loop over [lo, hi) four elements at a time (then one at a time). `body(i, four)`
+ * handles the elements at byte offset i: four of them, or one (in lane 0) when `four` is false.
+ */
+function quadLoop(f: F, lo: Local, hi: Local, body: (i: Local, four: boolean) => void): void {
+  const i = f.local(I32);
+  const end = f.local(I32);
+  f.get(lo).i32Const(2).i32Shl().set(i);
+  f.get(hi).i32Const(2).i32Shl().set(end);
+  whileLoop(f, () => f.get(i).i32Const(16).i32Add().get(end).i32LeS(), () => {
+    body(i, true);
+    addConst(f, i, 16);
+  });
+  whileLoop(f, () => f.get(i).get(end).i32LtS(), () => {
+    body(i, false);
+    addConst(f, i, 4);
+  });
+}
+
+/** Pushes the four f32 values (or one, in lane 0) at `ptr + i`. */
+function load(f: F, ptr: Local, i: Local, four: boolean): void {
+  f.get(ptr).get(i).i32Add();
+  if (four) f.v128Load();
+  else f.v128Load32Zero();
+}
+
+/** Stores the f32x4 in `v` at `ptr + i` (four elements, or lane 0). */
+function store(f: F, ptr: Local, i: Local, v: Local, four: boolean): void {
+  f.get(ptr).get(i).i32Add().get(v);
+  if (four) f.v128Store();
+  else f.v128Store32Lane(0);
 }
 
 /** Pushes the f32 pair (or single) at `ptr + i` promoted to f64x2. */
@@ -68,7 +102,7 @@ export function emitOptimKernels(mod: ModuleBuilder): void {
     [],
     (f, [param, grad, buffer, n, hyper, flags, chunk, counter]) => {
       const [lr, wd, mom, keep] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-      [lr, wd, mom, keep].forEach((l, k) => f.get(hyper).v128Load64Splat(8 * k).set(l));
+      [lr, wd, mom, keep].forEach((l, k) => f.get(hyper).v128Load32Splat(4 * k).set(l));
       const hasMomentum = f.local(I32);
       const nesterov = f.local(I32);
       const first = f.local(I32);
@@ -82,30 +116,26 @@ export function emitOptimKernels(mod: ModuleBuilder): void {
       const b = f.local(V128);
       const dir = f.local(V128);
       chunkLoop(f, counter, chunk, n, (lo, hi) => {
-        pairLoop(f, lo, hi, (i, two) => {
-          load2(f, param, i, two);
+        quadLoop(f, lo, hi, (i, four) => {
+          load(f, param, i, four);
           f.set(p);
-          load2(f, grad, i, two);
+          load(f, grad, i, four);
           f.set(g);
-          f.get(hasWd).if(() => {
-            f.get(g).get(wd).get(p).f64x2Mul().f64x2Add().set(g);
-            fround(f, g);
-          });
+          f.get(hasWd).if(() => f.get(g).get(wd).get(p).f32x4Mul().f32x4Add().set(g));
           f.get(hasMomentum).ifElse(() => {
             f.get(first).ifElse(() => f.get(g).set(b), () => {
               f.get(mom);
-              load2(f, buffer, i, two);
-              f.f64x2Mul().get(keep).get(g).f64x2Mul().f64x2Add().set(b);
+              load(f, buffer, i, four);
+              f.f32x4Mul().get(keep).get(g).f32x4Mul().f32x4Add().set(b);
             });
-            store2(f, buffer, i, b, two);
-            fround(f, b); // the update reads the stored (float32) buffer back
-            f.get(nesterov).ifElse(() => {
-              f.get(g).get(mom).get(b).f64x2Mul().f64x2Add().set(dir);
-              fround(f, dir);
-            }, () => f.get(b).set(dir));
+            store(f, buffer, i, b, four);
+            f.get(nesterov).ifElse(
+              () => f.get(g).get(mom).get(b).f32x4Mul().f32x4Add().set(dir),
+              () => f.get(b).set(dir),
+            );
           }, () => f.get(g).set(dir));
-          f.get(p).get(lr).get(dir).f64x2Mul().f64x2Sub().set(p);
-          store2(f, param, i, p, two);
+          f.get(p).get(lr).get(dir).f32x4Mul().f32x4Sub().set(p);
+          store(f, param, i, p, four);
         });
       });
     },
