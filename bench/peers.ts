@@ -24,8 +24,9 @@
 // channels-last, so AlexNet takes [N, 28, 28, 1] there; 'same' padding with stride 2 gives the
 // same sizes as PyTorch's padding 1 for these layers, so every model does the same arithmetic.
 //
-// Timings: each measurement is the median of a few rounds after a warm-up; the machines this runs
-// on have 2 cores shared with other work, so compare the ratios of one run, not absolute figures.
+// Timings: each measurement is the median of a few rounds after an untimed warm-up round; the
+// machines this runs on have 2 cores shared with other work, so compare the ratios of one run, not
+// absolute figures.
 
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -98,12 +99,11 @@ function oneRound(fn: () => void): number {
 }
 
 /**
- * Median seconds per call of `fn`: two warm-up calls, then ROUNDS rounds (one, for a very slow
- * implementation: seconds per call).
+ * Median seconds per call of `fn`: an untimed warm-up round, then ROUNDS rounds (one, for a very
+ * slow implementation: seconds per call).
  */
 function measure(fn: () => void): number {
-  fn();
-  fn();
+  oneRound(fn);
   const per: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     per.push(oneRound(fn));
@@ -220,9 +220,10 @@ for (const backend of backends) {
       useBackend(backend);
       setThreads(THREADS);
       const fn = calls.get(task.key)!;
+      // A task's first round is preceded by an untimed one: tapegrad's step takes about a hundred
+      // calls to reach its steady speed (JIT tiers, the allocator), PyTorch's two.
       if (!warm.has(task.key)) {
-        fn();
-        fn();
+        oneRound(fn);
         warm.add(task.key);
       }
       return Promise.resolve(oneRound(fn));

@@ -8,8 +8,8 @@ forward pass without gradients at batch 1 and at the training batch.
 
 bench/peers.ts runs this with `--serve`: it prints one JSON line describing torch, then answers
 each request line {"task": "mlp train step", "threads": 1, "round_s": 0.6} with one timing
-round of that task, {"seconds": ...} (two warm-up calls before a task's first round on a thread
-count), so peers.ts can alternate PyTorch's rounds with tapegrad's. Run alone it measures every
+round of that task, {"seconds": ...} (an untimed warm-up round before a task's first round on a
+thread count), so peers.ts can alternate PyTorch's rounds with tapegrad's. Run alone it measures every
 task itself: the median over `--rounds` rounds of at least `--round-s` seconds.
 
     /usr/bin/python3 bench/peers_torch.py --threads 2 --batch 128 --round-s 0.6 --rounds 5
@@ -75,9 +75,8 @@ def one_round(fn, round_s):
 
 
 def measure(fn, rounds, round_s):
-    """Median seconds per call: two warm-up calls, then rounds of at least round_s seconds."""
-    fn()
-    fn()
+    """Median seconds per call: an untimed round, then rounds of at least round_s seconds."""
+    one_round(fn, round_s)
     per = []
     for _ in range(rounds):
         per.append(one_round(fn, round_s))
@@ -134,9 +133,8 @@ def serve(batch):
         fn = table[request["task"]]
         torch.set_num_threads(request["threads"])
         key = (request["task"], request["threads"])
-        if key not in warm:
-            fn()
-            fn()
+        if key not in warm:  # an untimed round first, as on the tapegrad side
+            one_round(fn, request["round_s"])
             warm.add(key)
         print(json.dumps({"seconds": one_round(fn, request["round_s"])}), flush=True)
 

@@ -17,7 +17,7 @@ export interface TorchPeer {
   defaultThreads: number;
   /**
    * Seconds per call over one round of at least `roundS` seconds of `task` ("mlp train step",
-   * "alexnet forward 1", ...) with torch.set_num_threads(`threads`); two warm-up calls come before
+   * "alexnet forward 1", ...) with torch.set_num_threads(`threads`); an untimed round comes before
    * a task's first round on a thread count.
    */
   round(task: string, threads: number, roundS: number): Promise<number>;
