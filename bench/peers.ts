@@ -220,8 +220,8 @@ for (const backend of backends) {
       useBackend(backend);
       setThreads(THREADS);
       const fn = calls.get(task.key)!;
-      // A task's first round is preceded by an untimed one: tapegrad's step takes about a hundred
-      // calls to reach its steady speed (JIT tiers, the allocator), PyTorch's two.
+      // A task's first round is preceded by an untimed one: in a fresh process the first 50
+      // native MLP steps ran about 20% slower than the steps after the hundredth (Intel Xeon).
       if (!warm.has(task.key)) {
         oneRound(fn);
         warm.add(task.key);
