@@ -26,33 +26,23 @@ type F = FunctionBuilder;
 export const OPTIM_JOB_NAMES = ["sgd", "adam"] as const;
 
 /**
- * Emits the loop over [lo, hi) in pairs (then a single leftover element). `body(i, two)` handles
- * the elements at byte offset i: two of them, or one when `two` is false.
+ * Emits the loop over [lo, hi) `lanes` elements at a time, then one at a time. `body(i, full)`
+ * handles the elements at byte offset i: `lanes` of them, or one (in lane 0) when `full` is false.
  */
-function pairLoop(f: F, lo: Local, hi: Local, body: (i: Local, two: boolean) => void): void {
+function laneLoop(
+  f: F,
+  lo: Local,
+  hi: Local,
+  lanes: 2 | 4,
+  body: (i: Local, full: boolean) => void,
+): void {
   const i = f.local(I32);
   const end = f.local(I32);
   f.get(lo).i32Const(2).i32Shl().set(i);
   f.get(hi).i32Const(2).i32Shl().set(end);
-  whileLoop(f, () => f.get(i).i32Const(8).i32Add().get(end).i32LeS(), () => {
+  whileLoop(f, () => f.get(i).i32Const(4 * lanes).i32Add().get(end).i32LeS(), () => {
     body(i, true);
-    addConst(f, i, 8);
-  });
-  f.get(i).get(end).i32LtS().if(() => body(i, false));
-}
-
-/**
- * Emits the loop over [lo, hi) four elements at a time (then one at a time). `body(i, four)`
- * handles the elements at byte offset i: four of them, or one (in lane 0) when `four` is false.
- */
-function quadLoop(f: F, lo: Local, hi: Local, body: (i: Local, four: boolean) => void): void {
-  const i = f.local(I32);
-  const end = f.local(I32);
-  f.get(lo).i32Const(2).i32Shl().set(i);
-  f.get(hi).i32Const(2).i32Shl().set(end);
-  whileLoop(f, () => f.get(i).i32Const(16).i32Add().get(end).i32LeS(), () => {
-    body(i, true);
-    addConst(f, i, 16);
+    addConst(f, i, 4 * lanes);
   });
   whileLoop(f, () => f.get(i).get(end).i32LtS(), () => {
     body(i, false);
@@ -116,7 +106,7 @@ export function emitOptimKernels(mod: ModuleBuilder): void {
       const b = f.local(V128);
       const dir = f.local(V128);
       chunkLoop(f, counter, chunk, n, (lo, hi) => {
-        quadLoop(f, lo, hi, (i, four) => {
+        laneLoop(f, lo, hi, 4, (i, four) => {
           load(f, param, i, four);
           f.set(p);
           load(f, grad, i, four);
@@ -163,7 +153,7 @@ export function emitOptimKernels(mod: ModuleBuilder): void {
       const v = f.local(V128);
       const den = f.local(V128);
       chunkLoop(f, counter, chunk, n, (lo, hi) => {
-        pairLoop(f, lo, hi, (i, two) => {
+        laneLoop(f, lo, hi, 2, (i, two) => {
           load2(f, param, i, two);
           f.set(p);
           f.get(hasDecay).if(() => {
