@@ -9,8 +9,8 @@ forward pass without gradients at batch 1 and at the training batch.
 bench/peers.ts runs this with `--serve`: it prints one JSON line describing torch, then answers
 each request line {"task": "mlp train step", "threads": 1, "round_s": 0.6} with one timing
 round of that task, {"seconds": ...} (an untimed warm-up round before a task's first round on a
-thread count), so peers.ts can alternate PyTorch's rounds with tapegrad's. Run alone it measures every
-task itself: the median over `--rounds` rounds of at least `--round-s` seconds.
+thread count), so peers.ts can alternate PyTorch's rounds with tapegrad's. Run alone it measures
+every task itself: the median over `--rounds` rounds of at least `--round-s` seconds.
 
     /usr/bin/python3 bench/peers_torch.py --threads 2 --batch 128 --round-s 0.6 --rounds 5
 

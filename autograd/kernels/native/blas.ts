@@ -219,7 +219,7 @@ export function loadBlas(): BlasLoad {
   // sleep, on the cores where tapegrad's own pool runs the optimizer steps and convolution
   // passes next. 2^20 cycles (~0.4 ms) gives those the cores back soon, yet spans the short gaps
   // between one step's products, so BLAS rarely pays a wake-up: on the Intel Xeon it beat 2^16
-  // (~25 µs) by 4% on the MLP step and 2^24 by 25%, AlexNet's step by 2–6%. OpenBLAS reads the
+  // (~25 µs) by 4% on the MLP step and 2^24 (one run) by 25%, AlexNet's step by 2–6%. OpenBLAS reads the
   // setting as it loads; one the user set is kept, and nothing leaks into child processes.
   cached ??= withEnvDefault(OPENBLAS_THREAD_TIMEOUT, "20", open);
   return cached;

@@ -29,8 +29,8 @@ function hyperBlock(values: number[], float32 = false): number {
 }
 
 function run(name: JobName, n: number, args: (chunk: number, counter: number) => number[]): void {
-  // Chunks of whole quads, so that Adam's f64x2 pairs never straddle two threads and SGD's f32x4
-  // loads stay aligned.
+  // Chunks of whole quads: Adam's f64x2 pairs never straddle two threads, and SGD's chunks run
+  // whole f32x4 iterations with no tail but the tensor's own.
   defaultEngine().job(name, 8 * n, n, (chunk, counter) => {
     return args(Math.max(16384, chunk + (-chunk & 3)), counter);
   });
