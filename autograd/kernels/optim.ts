@@ -28,7 +28,7 @@ import type { AdamStepKernel, SgdStepKernel } from "./types.ts";
  * Everything is float32, as in PyTorch's float32 tensors: the hyperparameters are rounded to
  * float32 first, and every product and sum is rounded to float32 (`Math.fround`). That makes the
  * WebAssembly loop (four lanes of f32x4 arithmetic) and the WebGPU shader the same operations,
- * and it is about three times faster than computing in float64 and converting on every element.
+ * and it is about 2.5 times faster than computing in float64 and converting on every element.
  * PyTorch's vectorised loops fuse each `add(…, alpha)` into one multiply-add; here the product and
  * the sum round separately, so the two agree to within an ulp of the last operation, not bit for
  * bit.
