@@ -102,6 +102,7 @@ const WASM_PART: Record<string, string> = {
   gyRows: "conv layout passes (NCHW↔NHWC, bias, ReLU)",
   "copy in/out": "copies JS ↔ wasm memory",
   blas: "GEMM: BLAS (native)",
+  dnnl: "convolutions: oneDNN (native)",
   relu: "elementwise",
   reluBackward: "elementwise",
   leakyRelu: "elementwise",

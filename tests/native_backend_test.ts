@@ -26,7 +26,7 @@ import {
   threadsReady,
   threadStats,
 } from "../autograd/kernels/wasm/mod.ts";
-import { MLP, SGD } from "../nn/mod.ts";
+import { AlexNet, MLP, SGD } from "../nn/mod.ts";
 import { mnistOneEpochCorrect } from "./helpers/mnist_epoch.ts";
 import { withTempDir } from "./helpers/temp.ts";
 
@@ -229,6 +229,29 @@ Deno.test("TAPEGRAD_BLAS naming a missing file: auto falls back to wasm and name
   assert.match(r.native, /^unavailable: .*libblas-for-test\.so/);
 });
 
+Deno.test({
+  name:
+    "TAPEGRAD_DNNL: off, or naming a missing file, keeps native on BLAS with im2col convolutions and says why",
+  ignore,
+  async fn() {
+    for (
+      const [value, why] of [
+        ["off", /convolutions as im2col on BLAS \(TAPEGRAD_DNNL=off\)/],
+        ["/nonexistent/libdnnl-for-test.so", /im2col on BLAS \(no oneDNN 2 .*libdnnl-for-test\.so/],
+      ] as const
+    ) {
+      const run = await child(["--allow-read", "--allow-env", "--allow-ffi"], SNIPPET, {
+        TAPEGRAD_DNNL: value,
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const r = JSON.parse(run.stdout);
+      assert.equal(r.auto.backend, "native");
+      assert.match(r.auto.reason, why);
+      assert.equal(r.name, "native-blas+wasm-simd");
+    }
+  },
+});
+
 Deno.test("TAPEGRAD_BACKEND: an invalid value is refused naming the valid ones", async () => {
   const run = await child(
     ["--allow-read", "--allow-env"],
@@ -242,12 +265,16 @@ try { backendFromEnv(); console.log("accepted"); } catch (e) { console.log(Strin
   );
 });
 
-/** Parameters after `steps` SGD steps of a fresh MLP on fixed random data. */
-function trainedBits(steps: number): Uint32Array[] {
+/**
+ * Parameters after `steps` SGD steps of a fresh MLP or AlexNet on fixed random data (batch 64:
+ * AlexNet's convolutions are large enough for oneDNN where it loads).
+ */
+function trainedBits(steps: number, kind: "mlp" | "alexnet" = "mlp"): Uint32Array[] {
   const rng = new Rng(4);
-  const x = tensor(Float32Array.from({ length: 64 * 784 }, () => rng.normal())).reshape(64, 784);
+  const pixels = tensor(Float32Array.from({ length: 64 * 784 }, () => rng.normal()));
+  const x = kind === "mlp" ? pixels.reshape(64, 784) : pixels.reshape(64, 1, 28, 28);
   const y = Int32Array.from({ length: 64 }, () => Math.floor(rng.uniform() * 10));
-  const model = new MLP({ seed: 3 });
+  const model = kind === "mlp" ? new MLP({ seed: 3 }) : new AlexNet({ rng: new Rng(3) });
   const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
   for (let s = 0; s < steps; s++) {
     optimizer.zeroGrad();
@@ -268,17 +295,23 @@ Deno.test({
   async fn() {
     for (const threads of [1, 2]) {
       await withNative(threads, () => {
-        const first = trainedBits(4);
-        const second = trainedBits(4);
-        assert.ok(sameBits(first, second), `${threads} thread(s): two runs differ`);
+        for (const kind of ["mlp", "alexnet"] as const) {
+          const first = trainedBits(4, kind);
+          const second = trainedBits(4, kind);
+          assert.ok(sameBits(first, second), `${kind}, ${threads} thread(s): two runs differ`);
+        }
       });
     }
     // Not a promise of the backend (OpenBLAS may split sums differently), only reported.
-    const one = await withNative(1, () => trainedBits(4));
-    const two = await withNative(2, () => trainedBits(4));
-    console.log(
-      `native, 1 vs 2 threads: ${sameBits(one, two) ? "bitwise identical" : "differ"} here`,
-    );
+    for (const kind of ["mlp", "alexnet"] as const) {
+      const one = await withNative(1, () => trainedBits(4, kind));
+      const two = await withNative(2, () => trainedBits(4, kind));
+      console.log(
+        `native ${kind}, 1 vs 2 threads: ${
+          sameBits(one, two) ? "bitwise identical" : "differ"
+        } here`,
+      );
+    }
   },
 });
 
@@ -335,7 +368,10 @@ Deno.test({
         ]);
         const stdout = text.decode(ok.stdout);
         assert.equal(ok.code, 0, text.decode(ok.stderr));
-        assert.match(stdout, /^kernels +native-blas\+wasm-simd, 2 thread\(s\) \(.*from .*\)$/m);
+        assert.match(
+          stdout,
+          /^kernels +native-blas(\+dnnl)?\+wasm-simd, 2 thread\(s\) \(.*from .*\)$/m,
+        );
         files.push(await Deno.readFile(`${dir}/${out}/model.safetensors`));
       }
       assert.deepEqual(files[0], files[1], "two native runs wrote different model.safetensors");

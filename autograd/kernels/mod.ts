@@ -49,7 +49,14 @@ import {
 } from "./wasm/mod.ts";
 import { persistentFloat32 } from "./wasm/memory.ts";
 import { getThreads as wasmGetThreads, setThreads as wasmSetThreads } from "./wasm/mod.ts";
-import { type Blas, envIfGranted, loadBlas, nativeKernels } from "./native/mod.ts";
+import {
+  type Blas,
+  type Dnnl,
+  envIfGranted,
+  loadBlas,
+  loadDnnl,
+  nativeKernels,
+} from "./native/mod.ts";
 import {
   argmaxAxis,
   crossEntropyBackward,
@@ -295,6 +302,8 @@ let active: BackendChoice = {
   library: null,
 };
 let activeBlas: Blas | null = null;
+/** The oneDNN the native backend runs the convolutions on, or null. */
+let activeDnnl: Dnnl | null = null;
 /** The thread count asked for with setThreads (null: the wasm default, cores or env). */
 let threadCount: number | null = null;
 
@@ -321,8 +330,9 @@ export function backendFromEnv(): BackendRequest | undefined {
 /**
  * Installs a whole backend into {@linkcode kernels} and returns what runs and why:
  * - "native": the products of Linear, matmul and the convolutions on the system BLAS (Deno with
- *   `--allow-ffi`; the library from `TAPEGRAD_BLAS` or the usual names), everything else on the
- *   wasm kernels. Throws {@linkcode BackendUnavailableError} when no library loads.
+ *   `--allow-ffi`; the library from `TAPEGRAD_BLAS` or the usual names), the convolutions instead
+ *   on oneDNN 2 where `libdnnl.so.2` (or `TAPEGRAD_DNNL`) loads, everything else on the wasm
+ *   kernels. Throws {@linkcode BackendUnavailableError} when no BLAS loads.
  * - "wasm": WebAssembly SIMD on a worker pool, bitwise identical for any thread count.
  * - "reference": the plain TypeScript kernels (the definition of correct).
  * - "auto" (the default, or env `TAPEGRAD_BACKEND`): native when a BLAS loads, else wasm, else
@@ -335,8 +345,8 @@ export function backendFromEnv(): BackendRequest | undefined {
  * ~25 µs after a product (see `loadBlas`), the pool's after ~1 ms.
  *
  * Reproducibility: wasm gives bitwise the same results for any thread count; native gives
- * bitwise the same results run after run on the same library and thread count (tested), and
- * OpenBLAS may round differently with another thread count.
+ * bitwise the same results run after run on the same libraries and thread count (tested), and
+ * OpenBLAS and oneDNN may round differently with another thread count.
  */
 export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto"): BackendChoice {
   if (!(BACKEND_REQUESTS as readonly string[]).includes(request)) {
@@ -345,7 +355,7 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
     );
   }
   if (request === "reference") {
-    install(referenceKernels, null);
+    install(referenceKernels, null, null);
     active = { requested: request, backend: "reference", reason: "asked for", library: null };
     return active;
   }
@@ -354,7 +364,16 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
     const load = loadBlas();
     if (load.blas !== null) {
       const blas = load.blas;
-      const native = nativeKernels(blas);
+      const dnnlLoad = loadDnnl();
+      const dnnl = dnnlLoad.dnnl;
+      const native = nativeKernels(blas, dnnl);
+      // The im2col convolutions' layout passes are bulk passes (withThreads); on oneDNN, where
+      // it loads, a convolution is one library call with its own threads, like a BLAS product.
+      const im2col = {
+        convForward: withThreads(native.convForward),
+        convBackward: withThreads(native.convBackward),
+      };
+      const convs = dnnl === null ? im2col : dnnl.convKernels(im2col);
       // The products (Linear, matmul, the convolutions') on BLAS, all else on wasm. Between
       // products tapegrad's pool stays at one thread (applyThreads): a worker spinning after a
       // small elementwise job would share the cores with the next product. The bulk passes
@@ -366,27 +385,28 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
         gemm: native.gemm,
         linearForward: native.linearForward,
         linearBackward: native.linearBackward,
-        convForward: withThreads(native.convForward),
-        convBackward: withThreads(native.convBackward),
+        ...convs,
         zero: withThreads(wasmKernels.zero),
         sgdStep: withThreads(wasmKernels.sgdStep),
         adamStep: withThreads(wasmKernels.adamStep),
         // The int8 layers have no BLAS product: they are wasm jobs like the bulk passes.
         quantizedLinear: withThreads(wasmKernels.quantizedLinear),
-        name: `native-blas+${wasmKernels.name}`,
+        name: `native-blas${dnnl === null ? "" : "+dnnl"}+${wasmKernels.name}`,
       };
-      install(table, blas);
+      install(table, blas, dnnl);
       active = {
         requested: request,
         backend: "native",
-        reason: load.reason,
+        reason: dnnl === null
+          ? `${load.reason}; convolutions as im2col on BLAS (${dnnlLoad.reason})`
+          : `${load.reason}; convolutions on ${dnnlLoad.reason}`,
         library: blas.path,
       };
       return active;
     }
     if (request === "native") throw new BackendUnavailableError("native", load.reason);
     const backend: BackendName = wasmAvailable ? "wasm" : "reference";
-    install(wasmKernels, null);
+    install(wasmKernels, null, null);
     active = {
       requested: request,
       backend,
@@ -396,7 +416,7 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
     return active;
   }
   if (!wasmAvailable) throw new BackendUnavailableError("wasm", wasmWhy);
-  install(wasmKernels, null);
+  install(wasmKernels, null, null);
   active = { requested: request, backend: "wasm", reason: "asked for", library: null };
   return active;
 }
@@ -422,10 +442,11 @@ function withThreads<A extends unknown[]>(kernel: (...args: A) => void): (...arg
 }
 
 /** Puts `table` into `kernels` and hands the thread count to the backend that uses it. */
-function install(table: Readonly<Kernels>, blas: Blas | null): void {
+function install(table: Readonly<Kernels>, blas: Blas | null, dnnl: Dnnl | null): void {
   const threads = effectiveThreads();
   Object.assign(kernels, table);
   activeBlas = blas;
+  activeDnnl = dnnl;
   applyThreads(threads);
 }
 
@@ -439,6 +460,7 @@ function effectiveThreads(): number {
 function applyThreads(n: number): void {
   if (activeBlas !== null) {
     activeBlas.setThreads(n);
+    activeDnnl?.setThreads(n);
     // The pool's workers get only the bulk passes (withThreads); idle, they sleep (pool.ts).
     if (wasmAvailable) wasmSetThreads(1);
   } else if (wasmAvailable) {

@@ -258,6 +258,7 @@ function open(): BlasLoad {
   };
 }
 
-function message(e: unknown): string {
+/** The first line of an error's message (a loader's error, for the reason strings). */
+export function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }

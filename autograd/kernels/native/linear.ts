@@ -15,6 +15,7 @@ import { unary, unaryBackward } from "../elementwise.ts";
 import type { Gemm } from "../gemm.ts";
 import { linearGradients, linearProduct } from "../linear.ts";
 import type { LinearBackwardKernel, LinearForwardKernel } from "../types.ts";
+import type { Dnnl } from "./dnnl.ts";
 import { wasmAvailable, wasmFloat32, wasmUnary, wasmUnaryBackward } from "../wasm/mod.ts";
 import { heapF32 } from "../wasm/memory.ts";
 import { copyOut, placeOut } from "../wasm/scratch.ts";
@@ -43,6 +44,7 @@ export class Scratch {
 }
 
 const masked = new Scratch(true);
+const heapMasked = new Scratch(false);
 let ones: Float32Array = new Float32Array(0);
 
 function onesOf(n: number): Float32Array {
@@ -56,9 +58,17 @@ function onesOf(n: number): Float32Array {
  * writes wasm memory as readily as a JavaScript array, and ReLU on `out` itself would copy it in
  * and out again.
  */
-export function createNativeLinearForward(gemm: Gemm): LinearForwardKernel {
+export function createNativeLinearForward(
+  gemm: Gemm,
+  dnnl: Dnnl | null = null,
+): LinearForwardKernel {
   return (a) => {
     const n = a.rows * a.outFeatures;
+    if (a.relu && dnnl !== null) {
+      linearProduct(gemm, a, a.bias, a.biasOffset, a.out, a.outOffset);
+      dnnl.relu(a.out, a.outOffset, a.out, a.outOffset, n);
+      return;
+    }
     if (!a.relu || !wasmAvailable) {
       linearProduct(gemm, a, a.bias, a.biasOffset, a.out, a.outOffset);
       if (a.relu) unary("relu", a.out, a.outOffset, a.out, a.outOffset, n, 0);
@@ -73,12 +83,20 @@ export function createNativeLinearForward(gemm: Gemm): LinearForwardKernel {
 }
 
 /** gx = G'·W, gw += G'ᵀ·X, gb += 1ᵀ·G' with `gemm` (see `linearBackwardReference`). */
-export function createNativeLinearBackward(gemm: Gemm): LinearBackwardKernel {
+export function createNativeLinearBackward(
+  gemm: Gemm,
+  dnnl: Dnnl | null = null,
+): LinearBackwardKernel {
   return (a) => {
     const n = a.rows * a.outFeatures;
     let g = a.gy;
     let go = a.gyOffset;
-    if (a.y !== null) {
+    if (a.y !== null && dnnl !== null) {
+      const m = heapMasked.get(n);
+      dnnl.reluBackward(a.gy, a.gyOffset, a.y, a.yOffset, m, 0, n);
+      g = m;
+      go = 0;
+    } else if (a.y !== null) {
       const m = masked.get(n).subarray(0, n);
       const y = a.y.subarray(a.yOffset, a.yOffset + n);
       // y > 0 exactly where the pre-activation was > 0, so the mask comes from the output.

@@ -4,7 +4,9 @@
  * The convolutions keep the wasm kernels' layout passes (padded NHWC, the im2col matrix written
  * out by `im2row`, bias and ReLU fused into the way back to NCHW) and run their three products
  * on BLAS (`convKernelsOver` in `../wasm/conv.ts`); im2col in TypeScript measured slower than
- * wasm's whole convolution. Selection lives with the kernel table (`useBackend` in `../mod.ts`);
+ * wasm's whole convolution. Where oneDNN loads (`dnnl.ts`), the kernel table runs the
+ * convolutions there instead, with these as the fallback for small and refused shapes.
+ * Selection lives with the kernel table (`useBackend` in `../mod.ts`);
  * this folder only builds the kernels once a library has loaded (through the platform layer's
  * guarded dlopen, so it imports anywhere).
  *
@@ -22,11 +24,13 @@ import { convBackwardReference, convForwardReference } from "../conv.ts";
 import { wasmAvailable } from "../wasm/gemm.ts";
 import { convKernelsOver } from "../wasm/conv.ts";
 import type { Blas } from "./blas.ts";
+import type { Dnnl } from "./dnnl.ts";
 import { createNativeGemm } from "./gemm.ts";
 import { createNativeLinearBackward, createNativeLinearForward } from "./linear.ts";
 
 export { type Blas, BLAS_CANDIDATES, type BlasLoad, envIfGranted, loadBlas } from "./blas.ts";
 export { createNativeGemm } from "./gemm.ts";
+export { type Dnnl, DNNL_CANDIDATES, type DnnlLoad, loadDnnl } from "./dnnl.ts";
 
 /** The kernel-table entries the native backend replaces. */
 export interface NativeKernels {
@@ -42,16 +46,19 @@ export interface NativeKernels {
   convBackward: ConvBackwardKernel;
 }
 
-/** The native kernels over an opened library. */
-export function nativeKernels(blas: Blas): NativeKernels {
+/**
+ * The native kernels over an opened BLAS; with `dnnl`, the Linear layer's ReLU and its mask run
+ * on oneDNN, on the arrays where they are (the convolutions go to oneDNN in `useBackend`).
+ */
+export function nativeKernels(blas: Blas, dnnl: Dnnl | null = null): NativeKernels {
   const gemm = createNativeGemm(blas);
   const convs = wasmAvailable
     ? convKernelsOver(gemm)
     : { convForward: convForwardReference, convBackward: convBackwardReference };
   return {
     gemm,
-    linearForward: createNativeLinearForward(gemm),
-    linearBackward: createNativeLinearBackward(gemm),
+    linearForward: createNativeLinearForward(gemm, dnnl),
+    linearBackward: createNativeLinearBackward(gemm, dnnl),
     ...convs,
   };
 }

@@ -1,0 +1,797 @@
+/**
+ * The convolutions of the native backend on oneDNN (`libdnnl.so.2`, Debian's `libdnnl2`, the
+ * library PyTorch's CPU convolutions run on), opened through Deno's FFI like the BLAS.
+ *
+ * Why: an im2col convolution around `cblas_sgemm` pays for layout passes and copies between the
+ * JavaScript heap and the wasm memory on every pass (half of AlexNet's convolution time on the
+ * Intel Xeon), while oneDNN's JIT kernels convolve directly, in blocked layouts, on memory it
+ * reads and writes in place. Measured there at batch 128 on 2 threads, AlexNet's three
+ * convolutions forward took 2.2 ms on oneDNN against 7.3 ms on the im2col path.
+ *
+ * How:
+ * - Each pass is a oneDNN primitive built once per shape and cached (a plan). Tensors stay NCHW
+ *   (filters OIHW) on the caller's side; the primitive picks its own layouts (`format_tag_any`)
+ *   and plain↔blocked reorders run around it, skipped where the layouts agree. The blocked copies
+ *   live in buffers the plan owns.
+ * - The forward pass fuses bias and ReLU (a post-op). The backward pass masks the output
+ *   gradient with ReLU's derivative taken from the output (`eltwise_relu_use_dst_for_bwd`), then
+ *   runs backward-data (gx) and backward-weights (gw and gb) on the masked gradient.
+ * - Every array goes to oneDNN as a `"buffer"` parameter (`dnnl_memory_set_data_handle` before
+ *   each run), so JavaScript-heap arrays and views of the shared wasm memory alike are used in
+ *   place. Structs oneDNN fills (memory and operation descriptors) are byte arrays sized from
+ *   oneDNN 2.x's headers with room to spare; only oneDNN 2 is accepted (3 changed the C API).
+ * - Threads: oneDNN runs on its OpenMP runtime; {@linkcode Dnnl.setThreads} sets its team size
+ *   through `omp_set_num_threads` (libgomp, loaded with it), and `OMP_WAIT_POLICY` defaults to
+ *   passive so its idle threads sleep instead of spinning on the cores BLAS and tapegrad's pool use.
+ * - A shape oneDNN refuses (it rejects a descriptor: e.g. padding it cannot express) runs on the
+ *   fallback kernels it was given (the im2col path), decided once per shape.
+ *
+ * Results agree with the reference kernels to float32 rounding (other sum orders); the same
+ * thread count gives the same bits run after run.
+ *
+ * @module
+ */
+
+import {
+  ffiUnavailable,
+  type ForeignLibrary,
+  type ForeignPointer,
+  type ForeignSymbols,
+  openLibrary,
+  readEnv,
+  withEnvDefault,
+} from "../../platform/mod.ts";
+import type { ConvGeometry } from "../conv.ts";
+import { parkThreads, profileAdd, profiling } from "../wasm/gemm.ts";
+import { message } from "./blas.ts";
+import type { ConvBackwardKernel, ConvForwardKernel } from "../types.ts";
+
+/** Bytes of `dnnl_memory_desc_t` in oneDNN 2.x is 696; room to spare. */
+const MD_BYTES = 1024;
+/** Bytes of the largest operation descriptor used (`dnnl_convolution_desc_t`: 5976); room to spare. */
+const OP_DESC_BYTES = 8192;
+
+/** oneDNN 2.x enum values (dnnl_types.h). */
+const DNNL = {
+  cpu: 1,
+  f32: 3,
+  tagAny: 1,
+  tagA: 2,
+  tagAbcd: 5,
+  forwardTraining: 64,
+  convolutionDirect: 1,
+  eltwiseRelu: 0x1f,
+  eltwiseReluUseDst: 0x100,
+  streamDefault: 1,
+  argSrc: 1,
+  argDst: 17,
+  argWeights: 33,
+  argBias: 41,
+  argDiffSrc: 129,
+  argDiffDst: 145,
+  argDiffWeights: 161,
+  argDiffBias: 169,
+  querySrc: 129,
+  queryDiffSrc: 130,
+  queryWeights: 131,
+  queryDiffWeights: 132,
+  queryDst: 133,
+  queryDiffDst: 134,
+  queryImplInfo: 8,
+  runtimeOmp: 2,
+} as const;
+
+const B = "buffer" as const;
+const P = "pointer" as const;
+const SYMBOLS = {
+  dnnl_version: { parameters: [], result: P },
+  dnnl_engine_create: { parameters: [B, "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: [B, P, "u32"], result: "i32" },
+  dnnl_memory_desc_init_by_tag: { parameters: [B, "i32", B, "i32", "i32"], result: "i32" },
+  dnnl_memory_desc_equal: { parameters: [B, B], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: [B], result: "usize" },
+  dnnl_convolution_forward_desc_init: {
+    parameters: [B, "i32", "i32", B, B, B, B, B, B, B],
+    result: "i32",
+  },
+  dnnl_convolution_backward_data_desc_init: {
+    parameters: [B, "i32", B, B, B, B, B, B],
+    result: "i32",
+  },
+  dnnl_convolution_backward_weights_desc_init: {
+    parameters: [B, "i32", B, B, B, B, B, B, B],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: { parameters: [B, "i32", "i32", B, "f32", "f32"], result: "i32" },
+  dnnl_eltwise_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "f32"], result: "i32" },
+  dnnl_primitive_attr_create: { parameters: [B], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: [P, P], result: "i32" },
+  dnnl_post_ops_create: { parameters: [B], result: "i32" },
+  dnnl_post_ops_append_eltwise: { parameters: [P, "f32", "i32", "f32", "f32"], result: "i32" },
+  dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
+  dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },
+  dnnl_primitive_desc_query_md: { parameters: [P, "i32", "i32"], result: P },
+  dnnl_reorder_primitive_desc_create: { parameters: [B, B, P, B, P, P], result: "i32" },
+  dnnl_primitive_create: { parameters: [B, P], result: "i32" },
+  dnnl_memory_create: { parameters: [B, B, P, P], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: [P, B], result: "i32" },
+  dnnl_primitive_execute: { parameters: [P, P, "i32", B], result: "i32" },
+  dnnl_stream_wait: { parameters: [P], result: "i32" },
+} as const satisfies ForeignSymbols;
+
+const OMP_SYMBOLS = {
+  omp_set_num_threads: { parameters: ["i32"], result: "void" },
+} as const satisfies ForeignSymbols;
+
+type Library = ForeignLibrary<typeof SYMBOLS>;
+type Symbols = Library["symbols"];
+
+/** Library names tried in order when `TAPEGRAD_DNNL` is not set. */
+export const DNNL_CANDIDATES: readonly string[] = ["libdnnl.so.2", "libdnnl.2.dylib"];
+
+/** An opened oneDNN: convolution kernels over it and its thread control. */
+export interface Dnnl {
+  /** The path or name the library was opened under. */
+  readonly path: string;
+  /** Version and threading runtime, e.g. "oneDNN 2.6.3 (OpenMP)". */
+  readonly description: string;
+  /** Sets the size of oneDNN's thread team (no-op when its runtime is not OpenMP). */
+  setThreads(n: number): void;
+  /**
+   * Convolution kernels on oneDNN; shapes it refuses, and those below `minMacs` multiply-adds
+   * (default {@link DNNL_MIN_MACS}), run on the `fallback` kernels.
+   */
+  convKernels(
+    fallback: { convForward: ConvForwardKernel; convBackward: ConvBackwardKernel },
+    minMacs?: number,
+  ): { convForward: ConvForwardKernel; convBackward: ConvBackwardKernel };
+  /** out = max(x, 0) over `n` floats (in place when out is x), on arrays where they are. */
+  relu(x: Float32Array, xOffset: number, out: Float32Array, outOffset: number, n: number): void;
+  /** out = gy where y > 0, else 0, over `n` floats (ReLU's gradient from its output). */
+  reluBackward(
+    gy: Float32Array,
+    gyOffset: number,
+    y: Float32Array,
+    yOffset: number,
+    out: Float32Array,
+    outOffset: number,
+    n: number,
+  ): void;
+}
+
+/** What {@linkcode loadDnnl} found: the library, or why there is none. */
+export type DnnlLoad =
+  | { readonly dnnl: Dnnl; readonly reason: string }
+  | { readonly dnnl: null; readonly reason: string };
+
+let cached: DnnlLoad | null = null;
+
+/**
+ * Opens oneDNN once (later calls return the same answer) from `TAPEGRAD_DNNL=/path` or the usual
+ * names; `TAPEGRAD_DNNL=off` declines it. Never throws and never prompts.
+ */
+export function loadDnnl(): DnnlLoad {
+  cached ??= withEnvDefault("OMP_WAIT_POLICY", "passive", open);
+  return cached;
+}
+
+function open(): DnnlLoad {
+  const unavailable = ffiUnavailable();
+  if (unavailable !== null) return { dnnl: null, reason: unavailable };
+  const forced = readEnv("TAPEGRAD_DNNL");
+  if (forced === "off") return { dnnl: null, reason: "TAPEGRAD_DNNL=off" };
+  const candidates = forced ? [forced] : DNNL_CANDIDATES;
+  const failures: string[] = [];
+  for (const path of candidates) {
+    let lib: Library;
+    try {
+      lib = openLibrary(path, SYMBOLS);
+    } catch (e) {
+      failures.push(`${path}: ${message(e).replace(/^(Could not open library: )+/, "")}`);
+      continue;
+    }
+    const version = new Deno.UnsafePointerView(lib.symbols.dnnl_version()!);
+    const [major, minor, patch] = [0, 4, 8].map((at) => version.getInt32(at));
+    const runtime = version.getUint32(24);
+    if (major !== 2) {
+      failures.push(`${path}: oneDNN ${major}.${minor}, not 2.x`);
+      lib.close();
+      continue;
+    }
+    const omp = runtime === DNNL.runtimeOmp ? openOmp() : null;
+    const description = `oneDNN ${major}.${minor}.${patch} (${
+      runtime === DNNL.runtimeOmp ? "OpenMP" : `runtime ${runtime}`
+    })`;
+    try {
+      return {
+        dnnl: wrap(lib.symbols, path, description, omp),
+        reason: `${description} from ${path}`,
+      };
+    } catch (e) {
+      failures.push(`${path}: ${message(e)}`);
+      lib.close();
+    }
+  }
+  const where = forced ? `TAPEGRAD_DNNL=${forced}` : "the usual names";
+  return {
+    dnnl: null,
+    reason: `no oneDNN 2 could be opened from ${where} (${failures.join("; ")})`,
+  };
+}
+
+function openOmp(): ForeignLibrary<typeof OMP_SYMBOLS> | null {
+  try {
+    return openLibrary("libgomp.so.1", OMP_SYMBOLS);
+  } catch {
+    return null;
+  }
+}
+
+/** A oneDNN handle written into an out-parameter. */
+function handle(): BigUint64Array {
+  return new BigUint64Array(1);
+}
+
+function pointer(out: BigUint64Array): ForeignPointer {
+  return Deno.UnsafePointer.create(out[0]);
+}
+
+/** One primitive and its argument list, ready to run. */
+interface Stage {
+  primitive: ForeignPointer;
+  args: BigUint64Array;
+}
+
+/** One operand as the caller stores it (plain) and as the primitive wants it (inner). */
+interface Operand {
+  /** Memory object over the caller's array. */
+  plain: ForeignPointer;
+  /** Memory object over the plan's blocked buffer, or the plain one when the layouts agree. */
+  inner: ForeignPointer;
+  /** The blocked buffer, or null when the primitive reads the caller's array directly. */
+  buffer: Float32Array | null;
+  /** The plain→inner (or inner→plain, for outputs) reorder, or null. */
+  reorder: Stage | null;
+  /** The inner descriptor. */
+  md: Uint8Array;
+}
+
+function wrap(
+  s: Symbols,
+  path: string,
+  description: string,
+  omp: ForeignLibrary<typeof OMP_SYMBOLS> | null,
+): Dnnl {
+  const check = (status: number, what: string): void => {
+    if (status !== 0) throw new Error(`oneDNN ${what}: status ${status}`);
+  };
+  const engineOut = handle();
+  check(s.dnnl_engine_create(engineOut, DNNL.cpu, 0n), "engine_create");
+  const engine = pointer(engineOut);
+  const streamOut = handle();
+  check(s.dnnl_stream_create(streamOut, engine, DNNL.streamDefault), "stream_create");
+  const stream = pointer(streamOut);
+
+  const dims = (values: number[]) => new BigInt64Array(values.map(BigInt));
+  const desc = (shape: number[], tag: number): Uint8Array => {
+    const md = new Uint8Array(MD_BYTES);
+    check(
+      s.dnnl_memory_desc_init_by_tag(md, shape.length, dims(shape), DNNL.f32, tag),
+      "memory_desc_init_by_tag",
+    );
+    return md;
+  };
+  const primitiveDesc = (
+    op: Uint8Array,
+    hint: ForeignPointer,
+    attr: ForeignPointer = null,
+  ): ForeignPointer => {
+    const out = handle();
+    check(s.dnnl_primitive_desc_create(out, op, attr, engine, hint), "primitive_desc_create");
+    return pointer(out);
+  };
+  const queried = (pd: ForeignPointer, what: number, index = 0): Uint8Array => {
+    const md = new Uint8Array(MD_BYTES);
+    const at = s.dnnl_primitive_desc_query_md(pd, what, index);
+    if (at === null) throw new Error(`oneDNN: primitive has no memory for query ${what}`);
+    new Deno.UnsafePointerView(at).copyInto(md.subarray(0, 696));
+    return md;
+  };
+  const primitive = (pd: ForeignPointer): ForeignPointer => {
+    const out = handle();
+    check(s.dnnl_primitive_create(out, pd), "primitive_create");
+    return pointer(out);
+  };
+  const memory = (md: Uint8Array): ForeignPointer => {
+    const out = handle();
+    check(s.dnnl_memory_create(out, md, engine, null), "memory_create");
+    return pointer(out);
+  };
+  const stage = (prim: ForeignPointer, args: [number, ForeignPointer][]): Stage => {
+    const packed = new BigUint64Array(2 * args.length);
+    args.forEach(([arg, mem], i) => {
+      packed[2 * i] = BigInt(arg);
+      packed[2 * i + 1] = BigInt(Deno.UnsafePointer.value(mem));
+    });
+    return { primitive: prim, args: packed };
+  };
+  const reorder = (
+    from: Uint8Array,
+    fromMem: ForeignPointer,
+    to: Uint8Array,
+    toMem: ForeignPointer,
+  ) => {
+    const out = handle();
+    check(
+      s.dnnl_reorder_primitive_desc_create(out, from, engine, to, engine, null),
+      "reorder_primitive_desc_create",
+    );
+    return stage(primitive(pointer(out)), [[DNNL.argSrc, fromMem], [DNNL.argDst, toMem]]);
+  };
+  /** An operand stored `plain` that the primitive wants as `inner`; `output` reorders back. */
+  const operand = (plainMd: Uint8Array, innerMd: Uint8Array, output: boolean): Operand => {
+    const plain = memory(plainMd);
+    if (s.dnnl_memory_desc_equal(plainMd, innerMd) !== 0) {
+      return { plain, inner: plain, buffer: null, reorder: null, md: innerMd };
+    }
+    const inner = memory(innerMd);
+    const buffer = offHeap(Number(s.dnnl_memory_desc_get_size(innerMd)) / 4);
+    check(s.dnnl_memory_set_data_handle(inner, buffer), "memory_set_data_handle");
+    const r = output
+      ? reorder(innerMd, inner, plainMd, plain)
+      : reorder(plainMd, plain, innerMd, inner);
+    return { plain, inner, buffer, reorder: r, md: innerMd };
+  };
+  // oneDNN keeps the pointer until the primitive runs, so the bytes must not move meanwhile: V8
+  // keeps typed arrays of up to 64 bytes inside its heap, where the collector moves them, until
+  // their buffer is asked for. `subarray` asks for it (the data then moves out of the heap for
+  // good), and the plan's own buffers are made off the heap (`offHeap`).
+  const bind = (mem: ForeignPointer, array: Float32Array, offset: number, n: number): void => {
+    check(
+      s.dnnl_memory_set_data_handle(mem, array.subarray(offset, offset + n)),
+      "set_data_handle",
+    );
+  };
+  const run = (st: Stage | null): void => {
+    if (st === null) return;
+    check(s.dnnl_primitive_execute(st.primitive, stream, st.args.length / 2, st.args), "execute");
+  };
+
+  /** The plain descriptors and the forward operation of one convolution shape. */
+  const shapeOf = (g: ConvGeometry, N: number, O: number) => {
+    const src = [N, g.channels, g.height, g.width];
+    const wei = [O, g.channels, g.kernelH, g.kernelW];
+    const dst = [N, O, g.outH, g.outW];
+    // oneDNN wants the padding on each side such that the output size comes out exactly:
+    // PyTorch's floor drops what the right/bottom padding would have added.
+    const padR = [
+      (g.outH - 1) * g.strideH + g.kernelH - g.height - g.padH,
+      (g.outW - 1) * g.strideW + g.kernelW - g.width - g.padW,
+    ];
+    const strides = dims([g.strideH, g.strideW]);
+    const padL = dims([g.padH, g.padW]);
+    const padRight = dims(padR);
+    const plain = {
+      src: desc(src, DNNL.tagAbcd),
+      wei: desc(wei, DNNL.tagAbcd),
+      bias: desc([O], DNNL.tagA),
+      dst: desc(dst, DNNL.tagAbcd),
+    };
+    const any = {
+      src: desc(src, DNNL.tagAny),
+      wei: desc(wei, DNNL.tagAny),
+      dst: desc(dst, DNNL.tagAny),
+    };
+    const forwardOp = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_convolution_forward_desc_init(
+        forwardOp,
+        DNNL.forwardTraining,
+        DNNL.convolutionDirect,
+        any.src,
+        any.wei,
+        plain.bias,
+        any.dst,
+        strides,
+        padL,
+        padRight,
+      ),
+      "convolution_forward_desc_init",
+    );
+    return { plain, any, forwardOp, strides, padL, padRight };
+  };
+
+  interface ForwardPlan {
+    src: Operand;
+    wei: Operand;
+    bias: ForeignPointer;
+    dst: Operand;
+    conv: Stage;
+  }
+  const forwardPlan = (g: ConvGeometry, N: number, O: number, relu: boolean): ForwardPlan => {
+    const sh = shapeOf(g, N, O);
+    let attr: ForeignPointer = null;
+    if (relu) {
+      const attrOut = handle();
+      check(s.dnnl_primitive_attr_create(attrOut), "primitive_attr_create");
+      attr = pointer(attrOut);
+      const opsOut = handle();
+      check(s.dnnl_post_ops_create(opsOut), "post_ops_create");
+      const ops = pointer(opsOut);
+      check(s.dnnl_post_ops_append_eltwise(ops, 1, DNNL.eltwiseRelu, 0, 0), "append_eltwise");
+      check(s.dnnl_primitive_attr_set_post_ops(attr, ops), "attr_set_post_ops");
+    }
+    const pd = primitiveDesc(sh.forwardOp, null, attr);
+    const src = operand(sh.plain.src, queried(pd, DNNL.querySrc), false);
+    const wei = operand(sh.plain.wei, queried(pd, DNNL.queryWeights), false);
+    const dst = operand(sh.plain.dst, queried(pd, DNNL.queryDst), true);
+    const bias = memory(sh.plain.bias);
+    const conv = stage(primitive(pd), [
+      [DNNL.argSrc, src.inner],
+      [DNNL.argWeights, wei.inner],
+      [DNNL.argBias, bias],
+      [DNNL.argDst, dst.inner],
+    ]);
+    return { src, wei, bias, dst, conv };
+  };
+
+  interface BackwardPlan {
+    /** ReLU's mask applied to gy (plain → the plan's `masked` array), or null without ReLU. */
+    mask: { y: ForeignPointer; gy: ForeignPointer; out: ForeignPointer; stage: Stage } | null;
+    masked: Float32Array;
+    /** The (masked) output gradient as each primitive reads it. */
+    gyData: Operand | null;
+    gyWeights: Operand | null;
+    wei: Operand | null;
+    gx: Operand | null;
+    data: Stage | null;
+    src: Operand | null;
+    gw: Operand | null;
+    gb: ForeignPointer | null;
+    weights: Stage | null;
+  }
+  const backwardPlan = (
+    g: ConvGeometry,
+    N: number,
+    O: number,
+    relu: boolean,
+    wantGx: boolean,
+    wantGw: boolean,
+  ): BackwardPlan => {
+    const sh = shapeOf(g, N, O);
+    const hint = primitiveDesc(sh.forwardOp, null);
+    const masked = offHeap(N * O * g.outH * g.outW);
+    let mask: BackwardPlan["mask"] = null;
+    if (relu) {
+      const fwdOp = new Uint8Array(OP_DESC_BYTES);
+      check(
+        s.dnnl_eltwise_forward_desc_init(
+          fwdOp,
+          DNNL.forwardTraining,
+          DNNL.eltwiseReluUseDst,
+          sh.plain.dst,
+          0,
+          0,
+        ),
+        "eltwise_forward_desc_init",
+      );
+      const bwdOp = new Uint8Array(OP_DESC_BYTES);
+      check(
+        s.dnnl_eltwise_backward_desc_init(
+          bwdOp,
+          DNNL.eltwiseReluUseDst,
+          sh.plain.dst,
+          sh.plain.dst,
+          0,
+          0,
+        ),
+        "eltwise_backward_desc_init",
+      );
+      const pd = primitiveDesc(bwdOp, primitiveDesc(fwdOp, null));
+      const y = memory(sh.plain.dst);
+      const gy = memory(sh.plain.dst);
+      const out = memory(sh.plain.dst);
+      check(s.dnnl_memory_set_data_handle(out, masked), "memory_set_data_handle");
+      mask = {
+        y,
+        gy,
+        out,
+        stage: stage(primitive(pd), [
+          [DNNL.argDst, y],
+          [DNNL.argDiffDst, gy],
+          [DNNL.argDiffSrc, out],
+        ]),
+      };
+    }
+    const plan: BackwardPlan = {
+      mask,
+      masked,
+      gyData: null,
+      gyWeights: null,
+      wei: null,
+      gx: null,
+      data: null,
+      src: null,
+      gw: null,
+      gb: null,
+      weights: null,
+    };
+    if (wantGx) {
+      const op = new Uint8Array(OP_DESC_BYTES);
+      check(
+        s.dnnl_convolution_backward_data_desc_init(
+          op,
+          DNNL.convolutionDirect,
+          sh.any.src,
+          sh.any.wei,
+          sh.any.dst,
+          sh.strides,
+          sh.padL,
+          sh.padRight,
+        ),
+        "convolution_backward_data_desc_init",
+      );
+      const pd = primitiveDesc(op, hint);
+      plan.gyData = operand(sh.plain.dst, queried(pd, DNNL.queryDiffDst), false);
+      plan.wei = operand(sh.plain.wei, queried(pd, DNNL.queryWeights), false);
+      plan.gx = operand(sh.plain.src, queried(pd, DNNL.queryDiffSrc), true);
+      plan.data = stage(primitive(pd), [
+        [DNNL.argDiffDst, plan.gyData.inner],
+        [DNNL.argWeights, plan.wei.inner],
+        [DNNL.argDiffSrc, plan.gx.inner],
+      ]);
+    }
+    if (wantGw) {
+      const op = new Uint8Array(OP_DESC_BYTES);
+      check(
+        s.dnnl_convolution_backward_weights_desc_init(
+          op,
+          DNNL.convolutionDirect,
+          sh.any.src,
+          sh.any.wei,
+          sh.plain.bias,
+          sh.any.dst,
+          sh.strides,
+          sh.padL,
+          sh.padRight,
+        ),
+        "convolution_backward_weights_desc_init",
+      );
+      const pd = primitiveDesc(op, hint);
+      const gyMd = queried(pd, DNNL.queryDiffDst);
+      // Backward-data and backward-weights usually read the gradient in the same layout: reorder once.
+      plan.gyWeights = plan.gyData !== null && s.dnnl_memory_desc_equal(gyMd, plan.gyData.md) !== 0
+        ? plan.gyData
+        : operand(sh.plain.dst, gyMd, false);
+      plan.src = operand(sh.plain.src, queried(pd, DNNL.querySrc), false);
+      plan.gw = operand(sh.plain.wei, queried(pd, DNNL.queryDiffWeights), true);
+      plan.gb = memory(sh.plain.bias);
+      plan.weights = stage(primitive(pd), [
+        [DNNL.argSrc, plan.src.inner],
+        [DNNL.argDiffDst, plan.gyWeights.inner],
+        [DNNL.argDiffWeights, plan.gw.inner],
+        [DNNL.argDiffBias, plan.gb],
+      ]);
+    }
+    return plan;
+  };
+  const convKernels: Dnnl["convKernels"] = (fallback, minMacs = DNNL_MIN_MACS) => {
+    /** Whether a convolution goes to the fallback for its size (or emptiness). */
+    const small = (g: ConvGeometry, N: number, O: number): boolean =>
+      N === 0 || O === 0 ||
+      N * O * g.outH * g.outW * g.channels * g.kernelH * g.kernelW < minMacs;
+    const forwards = new Plans<ForwardPlan>();
+    const backwards = new Plans<BackwardPlan>();
+    const convForward: ConvForwardKernel = (a) => {
+      const { g, batch: N, outChannels: O } = a;
+      const key = `${geometryKey(g)}|${N}|${O}|${a.relu}`;
+      const plan = small(g, N, O) ? null : forwards.get(key, () => forwardPlan(g, N, O, a.relu));
+      if (plan === null) {
+        fallback.convForward(a);
+        return;
+      }
+      parkThreads();
+      const t0 = profiling() ? performance.now() : 0;
+      const inSize = N * g.channels * g.height * g.width;
+      bind(plan.src.plain, a.x, a.xOffset, inSize);
+      run(plan.src.reorder);
+      bind(plan.wei.plain, a.w, a.wOffset, O * g.channels * g.kernelH * g.kernelW);
+      run(plan.wei.reorder);
+      if (a.bias === null) bind(plan.bias, zerosOf(O), 0, O);
+      else bind(plan.bias, a.bias, a.biasOffset, O);
+      bind(plan.dst.plain, a.out, a.outOffset, N * O * g.outH * g.outW);
+      run(plan.conv);
+      run(plan.dst.reorder);
+      if (t0 !== 0) profileAdd("dnnl", performance.now() - t0);
+    };
+    const convBackward: ConvBackwardKernel = (a) => {
+      const { g, batch: N, outChannels: O } = a;
+      const relu = a.y !== null;
+      const wantGx = a.gx !== null;
+      const wantGw = a.gw !== null || a.gb !== null;
+      if (!wantGx && !wantGw) return;
+      const key = `${geometryKey(g)}|${N}|${O}|${relu}|${wantGx}|${wantGw}`;
+      const plan = small(g, N, O)
+        ? null
+        : backwards.get(key, () => backwardPlan(g, N, O, relu, wantGx, wantGw));
+      if (plan === null) {
+        fallback.convBackward(a);
+        return;
+      }
+      parkThreads();
+      const t0 = profiling() ? performance.now() : 0;
+      const outSize = N * O * g.outH * g.outW;
+      const inSize = N * g.channels * g.height * g.width;
+      const wSize = O * g.channels * g.kernelH * g.kernelW;
+      // The masked gradient (or gy itself) as every primitive below reads it.
+      let gy = a.gy;
+      let gyOffset = a.gyOffset;
+      if (plan.mask !== null) {
+        bind(plan.mask.y, a.y!, a.yOffset, outSize);
+        bind(plan.mask.gy, a.gy, a.gyOffset, outSize);
+        run(plan.mask.stage);
+        gy = plan.masked;
+        gyOffset = 0;
+      }
+      if (plan.data !== null) {
+        bind(plan.gyData!.plain, gy, gyOffset, outSize);
+        run(plan.gyData!.reorder);
+        bind(plan.wei!.plain, a.w, a.wOffset, wSize);
+        run(plan.wei!.reorder);
+        bind(plan.gx!.plain, a.gx!, a.gxOffset, inSize);
+        run(plan.data);
+        run(plan.gx!.reorder);
+      }
+      if (plan.weights !== null) {
+        if (plan.gyWeights !== plan.gyData) {
+          bind(plan.gyWeights!.plain, gy, gyOffset, outSize);
+          run(plan.gyWeights!.reorder);
+        }
+        bind(plan.src!.plain, a.x, a.xOffset, inSize);
+        run(plan.src!.reorder);
+        const gw = a.gw ?? scratchOf("gw", wSize);
+        bind(plan.gw!.plain, gw, a.gw === null ? 0 : a.gwOffset, wSize);
+        const gb = a.gb ?? scratchOf("gb", O);
+        bind(plan.gb!, gb, a.gb === null ? 0 : a.gbOffset, O);
+        run(plan.weights);
+        run(plan.gw!.reorder);
+      }
+      if (t0 !== 0) profileAdd("dnnl", performance.now() - t0);
+    };
+    return { convForward, convBackward };
+  };
+
+  /** ReLU forward and backward over a flat [n] array, plain layout. */
+  interface ReluPlan {
+    forward: { x: ForeignPointer; out: ForeignPointer; stage: Stage };
+    backward: { y: ForeignPointer; gy: ForeignPointer; out: ForeignPointer; stage: Stage };
+  }
+  const reluPlan = (n: number): ReluPlan => {
+    const md = desc([n], DNNL.tagA);
+    const fwdOp = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_eltwise_forward_desc_init(
+        fwdOp,
+        DNNL.forwardTraining,
+        DNNL.eltwiseReluUseDst,
+        md,
+        0,
+        0,
+      ),
+      "eltwise_forward_desc_init",
+    );
+    const fwdPd = primitiveDesc(fwdOp, null);
+    const bwdOp = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_eltwise_backward_desc_init(bwdOp, DNNL.eltwiseReluUseDst, md, md, 0, 0),
+      "eltwise_backward_desc_init",
+    );
+    const bwdPd = primitiveDesc(bwdOp, fwdPd);
+    const [x, out, y, gy, gOut] = [0, 1, 2, 3, 4].map(() => memory(md));
+    return {
+      forward: { x, out, stage: stage(primitive(fwdPd), [[DNNL.argSrc, x], [DNNL.argDst, out]]) },
+      backward: {
+        y,
+        gy,
+        out: gOut,
+        stage: stage(primitive(bwdPd), [
+          [DNNL.argDst, y],
+          [DNNL.argDiffDst, gy],
+          [DNNL.argDiffSrc, gOut],
+        ]),
+      },
+    };
+  };
+  const relus = new Plans<ReluPlan>();
+  const reluOf = (n: number): ReluPlan => {
+    const plan = relus.get(String(n), () => reluPlan(n));
+    if (plan === null) throw new Error(`oneDNN refused a ReLU over ${n} floats`);
+    return plan;
+  };
+
+  return {
+    path,
+    description,
+    setThreads: (n) => omp?.symbols.omp_set_num_threads(n),
+    convKernels,
+    relu: (x, xOffset, out, outOffset, n) => {
+      if (n === 0) return;
+      const { forward } = reluOf(n);
+      parkThreads();
+      bind(forward.x, x, xOffset, n);
+      bind(forward.out, out, outOffset, n);
+      run(forward.stage);
+    },
+    reluBackward: (gy, gyOffset, y, yOffset, out, outOffset, n) => {
+      if (n === 0) return;
+      const { backward } = reluOf(n);
+      parkThreads();
+      bind(backward.gy, gy, gyOffset, n);
+      bind(backward.y, y, yOffset, n);
+      bind(backward.out, out, outOffset, n);
+      run(backward.stage);
+    },
+  };
+}
+
+/**
+ * Convolutions below this many multiply-adds run on the fallback: for one image oneDNN's
+ * reorders and its threads' wake-ups cost more than the arithmetic. On the Intel Xeon, 2
+ * threads, AlexNet's forward pass (medians): batch 1 took 0.35 ms with every convolution on the
+ * im2col path against 0.65 ms on oneDNN; at batch 128, 6.8 ms all on oneDNN against 7.4 ms
+ * with conv1 (11 M multiply-adds) on im2col; at batch 8 the two were within 4%.
+ */
+export const DNNL_MIN_MACS = 1 << 22;
+
+/** The cache key of a convolution's geometry. */
+function geometryKey(g: ConvGeometry): string {
+  return [g.channels, g.height, g.width, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW]
+    .join(",");
+}
+
+/**
+ * Plans by shape, most recently used last, at most {@link MAX_PLANS}; a shape oneDNN refused is
+ * remembered as null (the caller then runs its fallback).
+ */
+class Plans<T> {
+  #plans = new Map<string, T | null>();
+
+  get(key: string, build: () => T): T | null {
+    let plan = this.#plans.get(key);
+    if (plan !== undefined) {
+      this.#plans.delete(key);
+    } else {
+      try {
+        plan = build();
+      } catch {
+        plan = null;
+      }
+      // oneDNN's objects of an evicted plan are not destroyed (a few per shape); the buffers go
+      // with the garbage collector.
+      if (this.#plans.size >= MAX_PLANS) this.#plans.delete(this.#plans.keys().next().value!);
+    }
+    this.#plans.set(key, plan);
+    return plan;
+  }
+}
+
+/** Shapes with a cached plan per kernel. */
+const MAX_PLANS = 32;
+
+/** `n` floats over an explicit ArrayBuffer: never inside V8's heap, so never moved. */
+function offHeap(n: number): Float32Array {
+  return new Float32Array(new ArrayBuffer(4 * Math.max(1, n)));
+}
+
+let zeros = new Float32Array(0);
+function zerosOf(n: number): Float32Array {
+  if (zeros.length < n) zeros = new Float32Array(Math.max(n, 256));
+  return zeros;
+}
+
+const scratch = new Map<string, Float32Array>();
+function scratchOf(name: string, n: number): Float32Array {
+  let a = scratch.get(name);
+  if (a === undefined || a.length < n) scratch.set(name, a = new Float32Array(n));
+  return a;
+}
