@@ -38,3 +38,28 @@ export function openLibrary<S extends ForeignSymbols>(path: string, symbols: S):
 export function readCString(pointer: ForeignPointer): string {
   return pointer === null ? "" : Deno.UnsafePointerView.getCString(pointer);
 }
+
+/** The pointer at address `address` (what a foreign function wrote into an out-parameter). */
+export function pointerAt(address: bigint): ForeignPointer {
+  return Deno.UnsafePointer.create(address);
+}
+
+/** The address of `pointer` (0 for NULL), e.g. to lay pointers out in an argument array. */
+export function addressOf(pointer: ForeignPointer): bigint {
+  return BigInt(Deno.UnsafePointer.value(pointer));
+}
+
+/** Copies `into.length` bytes from `pointer` into `into`. */
+export function copyFromPointer(pointer: NonNullable<ForeignPointer>, into: Uint8Array): void {
+  new Deno.UnsafePointerView(pointer).copyInto(into);
+}
+
+/** The 32-bit integer (signed, or unsigned with `unsigned`) at byte `offset` from `pointer`. */
+export function readInt32(
+  pointer: NonNullable<ForeignPointer>,
+  offset: number,
+  unsigned = false,
+): number {
+  const view = new Deno.UnsafePointerView(pointer);
+  return unsigned ? view.getUint32(offset) : view.getInt32(offset);
+}

@@ -235,13 +235,8 @@ function open(): BlasLoad {
   const candidates = forced ? [forced] : BLAS_CANDIDATES;
   const failures: string[] = [];
   for (const path of candidates) {
-    let lib: Library;
-    try {
-      lib = openLibrary(path, SYMBOLS);
-    } catch (e) {
-      failures.push(`${path}: ${message(e).replace(/^(Could not open library: )+/, "")}`);
-      continue;
-    }
+    const lib = tryOpen(path, SYMBOLS, failures);
+    if (lib === null) continue;
     const id = identify(lib, path);
     if (id === null && !forced) {
       failures.push(`${path}: no OpenBLAS, BLIS or MKL entry points (a reference BLAS)`);
@@ -256,6 +251,23 @@ function open(): BlasLoad {
     blas: null,
     reason: `no BLAS library could be opened from ${where} (${failures.join("; ")})`,
   };
+}
+
+/**
+ * Opens the library at `path` with `symbols`, or notes the loader's error in `failures` (as
+ * "path: why") and returns null.
+ */
+export function tryOpen<S extends ForeignSymbols>(
+  path: string,
+  symbols: S,
+  failures: string[],
+): ForeignLibrary<S> | null {
+  try {
+    return openLibrary(path, symbols);
+  } catch (e) {
+    failures.push(`${path}: ${message(e).replace(/^(Could not open library: )+/, "")}`);
+    return null;
+  }
 }
 
 /** The first line of an error's message (a loader's error, for the reason strings). */

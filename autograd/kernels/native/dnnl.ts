@@ -33,22 +33,28 @@
  */
 
 import {
+  addressOf,
+  copyFromPointer,
   ffiUnavailable,
   type ForeignLibrary,
   type ForeignPointer,
   type ForeignSymbols,
   openLibrary,
+  pointerAt,
   readEnv,
+  readInt32,
   withEnvDefault,
 } from "../../platform/mod.ts";
 import type { ConvGeometry } from "../conv.ts";
 import { parkThreads, profileAdd, profiling } from "../wasm/gemm.ts";
-import { message } from "./blas.ts";
+import { message, tryOpen } from "./blas.ts";
 import type { ConvBackwardKernel, ConvForwardKernel } from "../types.ts";
 
-/** Bytes of `dnnl_memory_desc_t` in oneDNN 2.x is 696; room to spare. */
+/** Bytes of `dnnl_memory_desc_t` in oneDNN 2.x (dnnl_types.h; `sizeof` gave 696 for 2.6.3). */
+const MD_SIZE = 696;
+/** The byte arrays the memory descriptors live in: room to spare beyond {@link MD_SIZE}. */
 const MD_BYTES = 1024;
-/** Bytes of the largest operation descriptor used (`dnnl_convolution_desc_t`: 5976); room to spare. */
+/** Bytes for an operation descriptor: the largest used, `dnnl_convolution_desc_t`, has 5976. */
 const OP_DESC_BYTES = 8192;
 
 /** oneDNN 2.x enum values (dnnl_types.h). */
@@ -196,16 +202,12 @@ function open(): DnnlLoad {
   const candidates = forced ? [forced] : DNNL_CANDIDATES;
   const failures: string[] = [];
   for (const path of candidates) {
-    let lib: Library;
-    try {
-      lib = openLibrary(path, SYMBOLS);
-    } catch (e) {
-      failures.push(`${path}: ${message(e).replace(/^(Could not open library: )+/, "")}`);
-      continue;
-    }
-    const version = new Deno.UnsafePointerView(lib.symbols.dnnl_version()!);
-    const [major, minor, patch] = [0, 4, 8].map((at) => version.getInt32(at));
-    const runtime = version.getUint32(24);
+    const lib = tryOpen(path, SYMBOLS, failures);
+    if (lib === null) continue;
+    // dnnl_version_t: int major, minor, patch; const char *hash; unsigned cpu_runtime, …
+    const version = lib.symbols.dnnl_version()!;
+    const [major, minor, patch] = [0, 4, 8].map((at) => readInt32(version, at));
+    const runtime = readInt32(version, 24, true);
     if (major !== 2) {
       failures.push(`${path}: oneDNN ${major}.${minor}, not 2.x`);
       lib.close();
@@ -246,7 +248,7 @@ function handle(): BigUint64Array {
 }
 
 function pointer(out: BigUint64Array): ForeignPointer {
-  return Deno.UnsafePointer.create(out[0]);
+  return pointerAt(out[0]);
 }
 
 /** One primitive and its argument list, ready to run. */
@@ -307,7 +309,7 @@ function wrap(
     const md = new Uint8Array(MD_BYTES);
     const at = s.dnnl_primitive_desc_query_md(pd, what, index);
     if (at === null) throw new Error(`oneDNN: primitive has no memory for query ${what}`);
-    new Deno.UnsafePointerView(at).copyInto(md.subarray(0, 696));
+    copyFromPointer(at, md.subarray(0, MD_SIZE));
     return md;
   };
   const primitive = (pd: ForeignPointer): ForeignPointer => {
@@ -324,7 +326,7 @@ function wrap(
     const packed = new BigUint64Array(2 * args.length);
     args.forEach(([arg, mem], i) => {
       packed[2 * i] = BigInt(arg);
-      packed[2 * i + 1] = BigInt(Deno.UnsafePointer.value(mem));
+      packed[2 * i + 1] = addressOf(mem);
     });
     return { primitive: prim, args: packed };
   };
@@ -449,9 +451,6 @@ function wrap(
   };
 
   interface BackwardPlan {
-    /** ReLU's mask applied to gy (plain → the plan's `masked` array), or null without ReLU. */
-    mask: { y: ForeignPointer; gy: ForeignPointer; out: ForeignPointer; stage: Stage } | null;
-    masked: Float32Array;
     /** The (masked) output gradient as each primitive reads it. */
     gyData: Operand | null;
     gyWeights: Operand | null;
@@ -467,58 +466,12 @@ function wrap(
     g: ConvGeometry,
     N: number,
     O: number,
-    relu: boolean,
     wantGx: boolean,
     wantGw: boolean,
   ): BackwardPlan => {
     const sh = shapeOf(g, N, O);
     const hint = primitiveDesc(sh.forwardOp, null);
-    const masked = offHeap(N * O * g.outH * g.outW);
-    let mask: BackwardPlan["mask"] = null;
-    if (relu) {
-      const fwdOp = new Uint8Array(OP_DESC_BYTES);
-      check(
-        s.dnnl_eltwise_forward_desc_init(
-          fwdOp,
-          DNNL.forwardTraining,
-          DNNL.eltwiseReluUseDst,
-          sh.plain.dst,
-          0,
-          0,
-        ),
-        "eltwise_forward_desc_init",
-      );
-      const bwdOp = new Uint8Array(OP_DESC_BYTES);
-      check(
-        s.dnnl_eltwise_backward_desc_init(
-          bwdOp,
-          DNNL.eltwiseReluUseDst,
-          sh.plain.dst,
-          sh.plain.dst,
-          0,
-          0,
-        ),
-        "eltwise_backward_desc_init",
-      );
-      const pd = primitiveDesc(bwdOp, primitiveDesc(fwdOp, null));
-      const y = memory(sh.plain.dst);
-      const gy = memory(sh.plain.dst);
-      const out = memory(sh.plain.dst);
-      check(s.dnnl_memory_set_data_handle(out, masked), "memory_set_data_handle");
-      mask = {
-        y,
-        gy,
-        out,
-        stage: stage(primitive(pd), [
-          [DNNL.argDst, y],
-          [DNNL.argDiffDst, gy],
-          [DNNL.argDiffSrc, out],
-        ]),
-      };
-    }
     const plan: BackwardPlan = {
-      mask,
-      masked,
       gyData: null,
       gyWeights: null,
       wei: null,
@@ -623,10 +576,10 @@ function wrap(
       const wantGx = a.gx !== null;
       const wantGw = a.gw !== null || a.gb !== null;
       if (!wantGx && !wantGw) return;
-      const key = `${geometryKey(g)}|${N}|${O}|${relu}|${wantGx}|${wantGw}`;
+      const key = `${geometryKey(g)}|${N}|${O}|${wantGx}|${wantGw}`;
       const plan = small(g, N, O)
         ? null
-        : backwards.get(key, () => backwardPlan(g, N, O, relu, wantGx, wantGw));
+        : backwards.get(key, () => backwardPlan(g, N, O, wantGx, wantGw));
       if (plan === null) {
         fallback.convBackward(a);
         return;
@@ -639,11 +592,14 @@ function wrap(
       // The masked gradient (or gy itself) as every primitive below reads it.
       let gy = a.gy;
       let gyOffset = a.gyOffset;
-      if (plan.mask !== null) {
-        bind(plan.mask.y, a.y!, a.yOffset, outSize);
-        bind(plan.mask.gy, a.gy, a.gyOffset, outSize);
-        run(plan.mask.stage);
-        gy = plan.masked;
+      if (relu) {
+        // Elementwise, so the flat ReLU plan serves; on the team, unlike the Linear layer's.
+        const { backward } = reluOf(outSize);
+        bind(backward.gy, a.gy, a.gyOffset, outSize);
+        bind(backward.y, a.y!, a.yOffset, outSize);
+        gy = scratchOf("masked", outSize);
+        bind(backward.out, gy, 0, outSize);
+        run(backward.stage);
         gyOffset = 0;
       }
       if (plan.data !== null) {
