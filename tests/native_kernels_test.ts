@@ -316,3 +316,49 @@ Deno.test({
     checkLinears(nativeKernels(load.blas!, dnnlLoad.dnnl));
   },
 });
+
+Deno.test({
+  name: "oneDNN ReLU (alone and fused into a convolution) maps NaN and −0 to +0, as the reference",
+  ignore: ignore || dnnlLoad.dnnl === null,
+  fn() {
+    const dnnl = dnnlLoad.dnnl!;
+    const edges = [NaN, -0, -1, 1, -NaN, Infinity, -Infinity, 1e-45];
+    const x = new Float32Array(64);
+    x.set(edges);
+    const want = new Float32Array(64);
+    referenceKernels.unary("relu", x, 0, want, 0, 64, 0);
+    const got = new Float32Array(64);
+    dnnl.relu(x, 0, got, 0, 64);
+    assert.deepEqual(Array.from(got).map(String), Array.from(want).map(String));
+    assert.ok(got.every((v, i) => Object.is(v, want[i])), "signs of zero differ");
+
+    const g = geometry(1, 8, 8, 1, 1, [1, 1], [0, 0]);
+    const refuse = () => {
+      throw new Error("fell back");
+    };
+    const conv = dnnl.convKernels({ convForward: refuse, convBackward: refuse }, 0);
+    const run = (kernel: typeof referenceKernels.convForward) => {
+      const out = new Float32Array(64);
+      const w = new Float32Array([1]);
+      const bias = new Float32Array([0]);
+      kernel({
+        x,
+        xOffset: 0,
+        w,
+        wOffset: 0,
+        bias,
+        biasOffset: 0,
+        relu: true,
+        out,
+        outOffset: 0,
+        batch: 1,
+        outChannels: 1,
+        g,
+      });
+      return out;
+    };
+    const fused = run(conv.convForward);
+    const reference = run(referenceKernels.convForward);
+    assert.ok(fused.every((v, i) => Object.is(v, reference[i])), `${fused} against ${reference}`);
+  },
+});
