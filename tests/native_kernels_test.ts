@@ -362,3 +362,56 @@ Deno.test({
     assert.ok(fused.every((v, i) => Object.is(v, reference[i])), `${fused} against ${reference}`);
   },
 });
+
+Deno.test({
+  name:
+    "oneDNN plans: past 32 shapes the oldest plan's objects are destroyed, so the count stays bounded, and an evicted shape rebuilds right",
+  ignore: ignore || dnnlLoad.dnnl === null,
+  fn() {
+    const dnnl = dnnlLoad.dnnl!;
+    const refuse = () => {
+      throw new Error("fell back");
+    };
+    const conv = dnnl.convKernels({ convForward: refuse, convBackward: refuse }, 0);
+    const g = geometry(2, 6, 6, 3, 3, [1, 1], [1, 1]);
+    const O = 3;
+    const rng = new Rng(7);
+    const w = random(O * 2 * 9, rng);
+    const bias = random(O, rng);
+    /** Forward and backward at `batch`; the forward's result against the reference's. */
+    const pass = (batch: number): void => {
+      const x = random(batch * 2 * 36, rng);
+      const operands = { x, xOffset: 0, batch, w, wOffset: 0, outChannels: O, g };
+      const forward = (kernel: typeof referenceKernels.convForward) => {
+        const out = new Float32Array(batch * O * 36);
+        kernel({ ...operands, bias, biasOffset: 0, relu: false, out, outOffset: 0 });
+        return out;
+      };
+      assertClose(forward(conv.convForward), forward(referenceKernels.convForward), 18, "forward");
+      conv.convBackward({
+        ...operands,
+        gy: random(batch * O * 36, rng),
+        gyOffset: 0,
+        y: null,
+        yOffset: 0,
+        gx: new Float32Array(x.length),
+        gxOffset: 0,
+        gw: new Float32Array(w.length),
+        gwOffset: 0,
+        gb: new Float32Array(O),
+        gbOffset: 0,
+      });
+    };
+    const before = dnnl.liveObjects();
+    const round = (first: number) => {
+      for (let batch = first; batch < first + 40; batch++) pass(batch);
+      return dnnl.liveObjects();
+    };
+    // Each round builds 40 plans of each kind into caches of 32; the first and third rounds end
+    // with the same 32 shapes cached, so with the same objects alive.
+    const first = round(1);
+    assert.ok(first > before, `no objects counted (${before} → ${first})`);
+    round(41);
+    assert.equal(round(1), first, "oneDNN objects of evicted plans were not destroyed");
+  },
+});
