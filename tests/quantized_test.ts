@@ -28,7 +28,9 @@ import {
 } from "../autograd/kernels/quantized.ts";
 import { createWasmEngine, threadsReady } from "../autograd/kernels/wasm/gemm.ts";
 import { PLAIN_CONFIG } from "../autograd/kernels/wasm/kernels.ts";
-import { quantizedLinearOn } from "../autograd/kernels/wasm/quantized.ts";
+import { quantizedLinearOn, wasmQuantizedLinearWith } from "../autograd/kernels/wasm/quantized.ts";
+import { loadDnnl } from "../autograd/kernels/native/mod.ts";
+import type { QuantizedLinearKernel } from "../autograd/kernels/types.ts";
 import { wasmAvailable, wasmQuantizedLinear } from "../autograd/kernels/wasm/mod.ts";
 import { persistentFloat32 } from "../autograd/kernels/wasm/memory.ts";
 import { loadDataset } from "../data/datasets.ts";
@@ -114,7 +116,26 @@ const DOT_SHAPES: [number, number, number][] = [
   [1, 1024, 512],
   [5, 10, 1024],
   [33, 130, 300],
+  [130, 70, 500], // past DNNL_MIN_MACS: oneDNN's product on its whole team
 ];
+
+/** oneDNN, where it loads: its int8 product is checked beside the wasm kernels. */
+const dnnl = loadDnnl().dnnl;
+/** The int8 layer kernels every backend may run, oneDNN's products among them where it loads. */
+function layerKernels(): { name: string; kernel: QuantizedLinearKernel }[] {
+  const plainEngine = createWasmEngine(PLAIN_CONFIG);
+  const all = [
+    { name: "default", kernel: wasmQuantizedLinear },
+    { name: "plain SIMD", kernel: quantizedLinearOn(() => plainEngine) },
+  ];
+  if (dnnl !== null) {
+    all.push({
+      name: "oneDNN products",
+      kernel: wasmQuantizedLinearWith((...args) => dnnl.int8Product(...args)),
+    });
+  }
+  return all;
+}
 
 Deno.test("quantizedDot: the reference kernel is the exact integer sum", () => {
   const rng = new Rng(1);
@@ -126,6 +147,33 @@ Deno.test("quantizedDot: the reference kernel is the exact integer sum", () => {
     quantizedDotReference(x, w, out, m, n, kp);
     assert.deepEqual([...out], [...float64Dot(x, w, m, n, kp)], `${m}×${n}×${kp}`);
   }
+});
+
+Deno.test({
+  name: "quantizedDot: oneDNN's int8 product is the exact integer sum, on 1 and 2 threads",
+  ignore: dnnl === null,
+  fn: () => {
+    const rng = new Rng(3);
+    try {
+      for (const threads of [1, 2]) {
+        dnnl!.setThreads(threads);
+        for (const [m, n, k] of DOT_SHAPES) {
+          const kp = paddedLength(k);
+          const x = randomInputs(new Uint8Array(m * kp), rng);
+          const w = randomWeights(new Int8Array(n * kp), rng);
+          const out = new Int32Array(m * n).fill(-1);
+          dnnl!.int8Product(x, w, out, m, n, kp);
+          assert.deepEqual([...out], [...float64Dot(x, w, m, n, kp)], `${m}×${n}×${kp}`);
+        }
+      }
+      assert.throws(
+        () => dnnl!.int8Product(new Uint8Array(15), new Int8Array(16), new Int32Array(1), 1, 1, 16),
+        /int8Product: 1x16 by 1x16 needs 16, 16 and 1 elements; got 15, 16 and 1/,
+      );
+    } finally {
+      dnnl!.setThreads(2);
+    }
+  },
 });
 
 /** Random layer inputs, with rows of zeros, a NaN and an infinity among them when `special`. */
@@ -157,16 +205,12 @@ function randomLayer(n: number, k: number, rng: Rng, inMemory: boolean) {
 
 Deno.test({
   name:
-    "quantizedLinear: wasm (relaxed and plain SIMD) gives the reference's bits, weights in or " +
+    "quantizedLinear: wasm (relaxed and plain SIMD, oneDNN's products) gives the reference's bits, weights in or " +
     "out of its memory, with and without bias, 1 and 2 threads",
   ignore: !wasmAvailable,
   fn: async () => {
     const rng = new Rng(2);
-    const plainEngine = createWasmEngine(PLAIN_CONFIG);
-    const kernelsToCheck = [
-      { name: "default", kernel: wasmQuantizedLinear },
-      { name: "plain SIMD", kernel: quantizedLinearOn(() => plainEngine) },
-    ];
+    const kernelsToCheck = layerKernels();
     try {
       for (const threads of [1, 2]) {
         setThreads(threads);
@@ -232,7 +276,7 @@ Deno.test("quantizedDot: sums of 127·127 products at the longest row a test can
 
 Deno.test({
   name:
-    "quantizedLinear: the extremes (every product ±127·127, zero point 127) on the wasm kernels",
+    "quantizedLinear: the extremes (every product ±127·127, zero point 127) on the wasm kernels and oneDNN's",
   ignore: !wasmAvailable,
   fn: () => {
     // Row 0 quantizes to u = 127 everywhere (zero point 0), row 1 to u = 0 with zero point 127;
@@ -265,11 +309,10 @@ Deno.test({
       const exact = [2048, 2048, -2048, -2048, -2048, -2048, 2048, 2048][i];
       assert.ok(Math.abs(v - exact) < 1e-3 * 2048, `${i}: ${v}`);
     });
-    const plainEngine = createWasmEngine(PLAIN_CONFIG);
-    for (const kernel of [wasmQuantizedLinear, quantizedLinearOn(() => plainEngine)]) {
+    for (const { name, kernel } of layerKernels()) {
       const got = new Float32Array(8);
       kernel({ ...args, out: got });
-      assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(expected.buffer));
+      assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(expected.buffer), name);
     }
   },
 });

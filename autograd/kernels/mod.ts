@@ -42,6 +42,7 @@ import {
   wasmLinearBackward,
   wasmLinearForward,
   wasmQuantizedLinear,
+  wasmQuantizedLinearWith,
   wasmSgdStep,
   wasmUnary,
   wasmUnaryBackward,
@@ -331,8 +332,8 @@ export function backendFromEnv(): BackendRequest | undefined {
  * Installs a whole backend into {@linkcode kernels} and returns what runs and why:
  * - "native": the products of Linear, matmul and the convolutions on the system BLAS (Deno with
  *   `--allow-ffi`; the library from `TAPEGRAD_BLAS` or the usual names), the convolutions instead
- *   on oneDNN 2 where `libdnnl.so.2` (or `TAPEGRAD_DNNL`) loads, everything else on the wasm
- *   kernels. Throws {@linkcode BackendUnavailableError} when no BLAS loads.
+ *   on oneDNN 2 where `libdnnl.so.2` (or `TAPEGRAD_DNNL`) loads, with the int8 layers' integer
+ *   products, everything else on the wasm kernels. Throws {@linkcode BackendUnavailableError} when no BLAS loads.
  * - "wasm": WebAssembly SIMD on a worker pool, bitwise identical for any thread count.
  * - "reference": the plain TypeScript kernels (the definition of correct).
  * - "auto" (the default, or env `TAPEGRAD_BACKEND`): native when a BLAS loads, else wasm, else
@@ -389,8 +390,13 @@ export function useBackend(request: BackendRequest = backendFromEnv() ?? "auto")
         zero: withThreads(wasmKernels.zero),
         sgdStep: withThreads(wasmKernels.sgdStep),
         adamStep: withThreads(wasmKernels.adamStep),
-        // The int8 layers have no BLAS product: they are wasm jobs like the bulk passes.
-        quantizedLinear: withThreads(wasmKernels.quantizedLinear),
+        // The int8 layers: their integer products on oneDNN where it loads (its VNNI kernels
+        // run 512-bit where wasm has 128), the input and output passes as wasm bulk passes.
+        quantizedLinear: withThreads(
+          dnnl === null
+            ? wasmKernels.quantizedLinear
+            : wasmQuantizedLinearWith((...args) => dnnl.int8Product(...args)),
+        ),
         name: `native-blas${dnnl === null ? "" : "+dnnl"}+${wasmKernels.name}`,
       };
       install(table, blas, dnnl);

@@ -129,6 +129,29 @@ const SYMBOLS = {
   dnnl_memory_destroy: { parameters: [P], result: "i32" },
   dnnl_primitive_attr_destroy: { parameters: [P], result: "i32" },
   dnnl_post_ops_destroy: { parameters: [P], result: "i32" },
+  // transa, transb, offsetc, M, N, K, alpha, A, lda, ao, B, ldb, bo, beta, C, ldc, co
+  dnnl_gemm_u8s8s32: {
+    parameters: [
+      "u8",
+      "u8",
+      "u8",
+      "i64",
+      "i64",
+      "i64",
+      "f32",
+      B,
+      "i64",
+      "u8",
+      B,
+      "i64",
+      "i8",
+      "f32",
+      B,
+      "i64",
+      B,
+    ],
+    result: "i32",
+  },
 } as const satisfies ForeignSymbols;
 
 const OMP_SYMBOLS = {
@@ -168,6 +191,21 @@ export interface Dnnl {
     out: Float32Array,
     outOffset: number,
     n: number,
+  ): void;
+  /**
+   * sums = inputs · weightsᵀ in exact int32 (`dnnl_gemm_u8s8s32`): inputs [m, k] bytes 0..127,
+   * weights [n, k] int8, sums [m, n], all row-major and dense. With inputs below 128 no pair of
+   * products can saturate oneDNN's 16-bit intermediate on CPUs without VNNI, so every CPU gives
+   * the exact sums. Products below {@link DNNL_MIN_MACS} multiply-adds run on the calling
+   * thread alone (see `alone`).
+   */
+  int8Product(
+    inputs: Uint8Array,
+    weights: Int8Array,
+    sums: Int32Array,
+    m: number,
+    n: number,
+    k: number,
   ): void;
   /**
    * How many oneDNN objects (primitives, memory objects) the cached plans hold: it stays bounded
@@ -685,17 +723,18 @@ function wrap(
 
   let threads = 1;
   /**
-   * Runs a memory-bound elementwise stage on the calling thread alone: waking oneDNN's team for
-   * it costs more than it saves, and the team, left spinning, would slow the BLAS product next.
+   * Runs `work` (a memory-bound elementwise stage, a small product) with oneDNN's team at one
+   * thread: waking the team costs more than it saves, and the team, left spinning, would slow
+   * the BLAS product next.
    */
-  const alone = (st: Stage): void => {
+  const alone = (work: () => void): void => {
     if (omp === null || threads === 1) {
-      run(st);
+      work();
       return;
     }
     omp.symbols.omp_set_num_threads(1);
     try {
-      run(st);
+      work();
     } finally {
       omp.symbols.omp_set_num_threads(threads);
     }
@@ -758,12 +797,50 @@ function wrap(
     },
     convKernels,
     liveObjects: () => live,
+    int8Product: (inputs, weights, sums, m, n, k) => {
+      if (m === 0 || n === 0) return;
+      if (inputs.length < m * k || weights.length < n * k || sums.length < m * n) {
+        throw new RangeError(
+          `int8Product: ${m}x${k} by ${n}x${k} needs ${m * k}, ${n * k} and ${m * n} elements; ` +
+            `got ${inputs.length}, ${weights.length} and ${sums.length}`,
+        );
+      }
+      parkThreads();
+      const t0 = profiling() ? performance.now() : 0;
+      const [M, N, K] = [BigInt(m), BigInt(n), BigInt(k)];
+      const product = () =>
+        check(
+          s.dnnl_gemm_u8s8s32(
+            NO,
+            TRANSPOSED,
+            FIXED,
+            M,
+            N,
+            K,
+            1,
+            inputs,
+            K,
+            0,
+            weights,
+            K,
+            0,
+            0,
+            sums,
+            N,
+            noOffset,
+          ),
+          "gemm_u8s8s32",
+        );
+      if (m * n * k < DNNL_MIN_MACS) alone(product);
+      else product();
+      if (t0 !== 0) profileAdd("dnnl", performance.now() - t0);
+    },
     relu: (x, xOffset, out, outOffset, n) => {
       if (n === 0) return;
       const { forward } = reluOf(n);
       bind(forward.x, x, xOffset, n);
       bind(forward.out, out, outOffset, n);
-      alone(forward.stage);
+      alone(() => run(forward.stage));
     },
     reluBackward: (gy, gyOffset, y, yOffset, out, outOffset, n) => {
       if (n === 0) return;
@@ -771,10 +848,15 @@ function wrap(
       bind(backward.gy, gy, gyOffset, n);
       bind(backward.y, y, yOffset, n);
       bind(backward.out, out, outOffset, n);
-      alone(backward.stage);
+      alone(() => run(backward.stage));
     },
   };
 }
+
+/** `dnnl_gemm_u8s8s32`'s flags: A as stored, B transposed, one fixed (zero) offset for C. */
+const [NO, TRANSPOSED, FIXED] = ["N", "T", "F"].map((c) => c.charCodeAt(0));
+/** The C offset `dnnl_gemm_u8s8s32` adds: none. */
+const noOffset = new Int32Array(1);
 
 /**
  * Convolutions below this many multiply-adds run on the fallback: for one image oneDNN's

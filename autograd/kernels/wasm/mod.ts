@@ -27,7 +27,7 @@ export { type KernelConfig, PLAIN_CONFIG, RELAXED_CONFIG } from "./kernels.ts";
 export { wasmConvBackward, wasmConvForward } from "./conv.ts";
 export { wasmLinearBackward, wasmLinearForward } from "./linear.ts";
 export { WASM_OPTIM_MIN, wasmAdamStep, wasmSgdStep } from "./optim.ts";
-export { wasmQuantizedLinear } from "./quantized.ts";
+export { type Int8Product, wasmQuantizedLinear, wasmQuantizedLinearWith } from "./quantized.ts";
 export {
   WASM_ELEMENTWISE_MIN,
   wasmAddInto,

@@ -24,8 +24,28 @@ function bytesIn(name: string, view: Int8Array | Int32Array): number {
   return ptr;
 }
 
-/** `quantizedLinear` on the kernels of `engine` (a test may pass one with plain-SIMD kernels). */
-export function quantizedLinearOn(engine: () => Engine): QuantizedLinearKernel {
+/**
+ * The int32 products of the layer, sums [m, n] = inputs [m, kp] · weights [n, kp]ᵀ, exact: the
+ * native backend passes oneDNN's (`Dnnl.int8Product`) in place of the `qdot` job.
+ */
+export type Int8Product = (
+  inputs: Uint8Array,
+  weights: Int8Array,
+  sums: Int32Array,
+  m: number,
+  n: number,
+  kp: number,
+) => void;
+
+/**
+ * `quantizedLinear` on the kernels of `engine` (a test may pass one with plain-SIMD kernels),
+ * its products on `product` when given, else on the `qdot` job. The products are exact integers
+ * either way, so the result is the same bits.
+ */
+export function quantizedLinearOn(
+  engine: () => Engine,
+  product?: Int8Product,
+): QuantizedLinearKernel {
   return (a) => {
     const { rows: m, inFeatures: k, outFeatures: n, rowLength: kp } = a;
     if (m === 0 || n === 0) return;
@@ -41,12 +61,25 @@ export function quantizedLinearOn(engine: () => Engine): QuantizedLinearKernel {
     const sums = region("q.sums", 4 * m * n);
     const out = placeOut("q.out", a.out, 0, m * n);
     e.job("qinput", m * k, m, (chunk, counter) => [x, inputs, sx, zeros, m, k, kp, chunk, counter]);
-    e.job(
-      "qdot",
-      m * n * kp,
-      Math.ceil(n / 4),
-      (chunk, counter) => [inputs, w, sums, m, n, kp, chunk, counter],
-    );
+    if (product === undefined) {
+      e.job(
+        "qdot",
+        m * n * kp,
+        Math.ceil(n / 4),
+        (chunk, counter) => [inputs, w, sums, m, n, kp, chunk, counter],
+      );
+    } else {
+      // Views taken after every region is placed: placing one may grow the memory.
+      const heap = heapF32().buffer;
+      product(
+        new Uint8Array(heap, inputs, m * kp),
+        new Int8Array(heap, w, n * kp),
+        new Int32Array(heap, sums, m * n),
+        m,
+        n,
+        kp,
+      );
+    }
     e.job("qoutput", m * n, m, (chunk, counter) => [
       sums,
       out,
@@ -68,3 +101,8 @@ export function quantizedLinearOn(engine: () => Engine): QuantizedLinearKernel {
 
 /** `quantizedLinear` in wasm SIMD (see `QuantizedLinearKernel`), on the default engine's threads. */
 export const wasmQuantizedLinear: QuantizedLinearKernel = quantizedLinearOn(defaultEngine);
+
+/** `quantizedLinear` with its products on `product` and its other passes on the default engine. */
+export function wasmQuantizedLinearWith(product: Int8Product): QuantizedLinearKernel {
+  return quantizedLinearOn(defaultEngine, product);
+}
